@@ -1,0 +1,183 @@
+"""Latent-space math in numpy: seeds to latents, interpolation, walks, option parsing.
+
+Each latent comes from its own seed, so a picture is named and reproduced by the seed
+that made it, whatever else is in the batch and on whatever platform.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ganctl.errors import UsageError
+
+SEED_LIMIT = 2**32  # np.random.RandomState takes seeds in [0, 2**32)
+MAX_SEEDS = 1_000_000  # a typo like 0-10000000 should fail fast, not fill memory
+METHODS = ("slerp", "linear")
+_NUMBER = re.compile(r"[0-9]+")
+_RANGE = re.compile(r"([0-9]+)\s*-\s*([0-9]+)")
+_GRID = re.compile(r"\s*([0-9]+)\s*[xX×]\s*([0-9]+)\s*")
+# below this sine of the angle two directions count as parallel; slerp's formula
+# divides by it, so lerp (which agrees in the limit) takes over
+_PARALLEL_SIN = 1e-6
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """Parse seeds like `0-63`, `1,5,9` or `1,5,9,20-23` into a list, in the order given.
+
+    Ranges include both ends. Spaces are ignored. Each seed is a whole number in
+    [0, 2**32); a seed may appear only once. Anything else raises a one-line UsageError.
+    """
+    expected = "expected seeds like 0-63 or 1,5,9,20-23"
+    raw = "" if text is None else str(text)
+    if not raw.strip():
+        raise UsageError(f"empty {option}: {expected}")
+
+    def bad(reason: str) -> UsageError:
+        return UsageError(f"bad {option} '{raw.strip()}': {reason}")
+
+    seeds: list[int] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            raise bad(f"an empty item between commas ({expected})")
+        if _NUMBER.fullmatch(item):
+            first = last = int(item)
+        elif match := _RANGE.fullmatch(item):
+            first, last = int(match[1]), int(match[2])
+            if last < first:
+                raise bad(f"a range must go up (use {last}-{first})")
+        elif re.fullmatch(r"-\s*[0-9]+|[0-9]+\s*-\s*-\s*[0-9]+", item):
+            raise bad(f"seeds are whole numbers >= 0, not negative ({expected})")
+        else:
+            raise bad(f"'{item}' is not a seed or a range ({expected})")
+        if last >= SEED_LIMIT:
+            raise bad(f"seeds must be below 2**32 = {SEED_LIMIT}")
+        if len(seeds) + (last - first + 1) > MAX_SEEDS:
+            raise bad(f"more than {MAX_SEEDS} seeds; ask for fewer")
+        seeds.extend(range(first, last + 1))
+    if len(set(seeds)) != len(seeds):
+        seen: set[int] = set()
+        for seed in seeds:
+            if seed in seen:
+                raise bad(f"seed {seed} is listed twice")
+            seen.add(seed)
+    return seeds
+
+
+def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int) -> np.ndarray:
+    """One standard-normal latent per seed, float32 [len(seeds), latent_dim].
+
+    Row i is `np.random.RandomState(seeds[i]).standard_normal(latent_dim)`: the
+    legacy RandomState stream is frozen by numpy, so it is the same on every platform
+    and version, and a seed gives the same latent alone or in any batch.
+    """
+    if not _is_positive_int(latent_dim):
+        raise UsageError(f"bad latent size {latent_dim!r}: expected a whole number >= 1")
+    rows = np.empty((len(seeds), int(latent_dim)), dtype=np.float32)
+    for i, seed in enumerate(seeds):
+        seed = int(seed)
+        if not 0 <= seed < SEED_LIMIT:
+            raise UsageError(f"bad seed {seed}: seeds are whole numbers in [0, 2**32)")
+        rows[i] = np.random.RandomState(seed).standard_normal(int(latent_dim))
+    return rows
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def _prepare(a: np.ndarray, b: np.ndarray, t: float | np.ndarray):
+    """Common checks: float arrays of one shape, and t shaped to broadcast in front."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot interpolate between shapes {a.shape} and {b.shape}")
+    dtype = np.result_type(a.dtype, b.dtype, np.float32)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.float64
+    t = np.asarray(t, dtype=np.float64)
+    t_b = t.reshape(t.shape + (1,) * a.ndim)
+    return a.astype(np.float64), b.astype(np.float64), t_b, dtype
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Straight-line interpolation (1 - t) a + t b; output shape t.shape + a.shape."""
+    a64, b64, t_b, dtype = _prepare(a, b, t)
+    return ((1.0 - t_b) * a64 + t_b * b64).astype(dtype)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical interpolation; output shape t.shape + a.shape, vectors on the last axis.
+
+    The direction moves along the great circle from a to b at constant angular speed
+    and the length goes linearly from |a| to |b|, so Gaussian latents keep the norm
+    the generator was trained on, where a straight line would cut through the
+    low-density middle. Nearly parallel (or zero) vectors fall back to `lerp`.
+    t = 0 gives a, t = 1 gives b, and t may lie outside [0, 1] to extrapolate.
+    """
+    a64, b64, t_b, dtype = _prepare(a, b, t)
+    norm_a = np.linalg.norm(a64, axis=-1, keepdims=True)
+    norm_b = np.linalg.norm(b64, axis=-1, keepdims=True)
+    tiny = (norm_a == 0) | (norm_b == 0)
+    unit_a = a64 / np.where(tiny, 1.0, norm_a)
+    unit_b = b64 / np.where(tiny, 1.0, norm_b)
+    cos = np.clip(np.sum(unit_a * unit_b, axis=-1, keepdims=True), -1.0, 1.0)
+    omega = np.arccos(cos)
+    sin = np.sin(omega)
+    parallel = tiny | (sin < _PARALLEL_SIN)
+    safe_sin = np.where(parallel, 1.0, sin)
+    direction = (np.sin((1.0 - t_b) * omega) * unit_a + np.sin(t_b * omega) * unit_b) / safe_sin
+    spherical = direction * ((1.0 - t_b) * norm_a + t_b * norm_b)
+    straight = (1.0 - t_b) * a64 + t_b * b64
+    return np.where(parallel, straight, spherical).astype(dtype)
+
+
+_INTERPOLATORS = {"slerp": slerp, "linear": lerp}
+
+
+def walk(keyframes: np.ndarray, frames_per_segment: int, method: str = "slerp") -> np.ndarray:
+    """A closed loop through keyframes [..., K, d]: returns [..., K * F, d].
+
+    Segment i runs from key i to key (i + 1) mod K at t = j / F for j = 0 .. F-1, so
+    frame i * F is exactly key i, frame 0 is key 0, and the step from the last frame
+    back to frame 0 is an ordinary step: played on repeat there is no jump or pause.
+    `method` is 'slerp' (great circle, for Gaussian latents) or 'linear'.
+    Leading axes are independent walks (for a grid of walks).
+    """
+    if method not in _INTERPOLATORS:
+        raise UsageError(f"unknown interpolation method '{method}': use one of "
+                         + ", ".join(METHODS))
+    frames = frames_per_segment
+    if not _is_positive_int(frames):
+        raise UsageError(f"bad frames per segment {frames!r}: expected a whole number >= 1")
+    keys = np.asarray(keyframes)
+    if keys.ndim < 2:
+        raise ValueError(f"keyframes must be shaped [..., K, d], got {keys.shape}")
+    if keys.shape[-2] < 2:
+        raise UsageError(f"a walk needs at least 2 keyframes, got {keys.shape[-2]}")
+    ts = np.arange(frames) / frames
+    segments = _INTERPOLATORS[method](keys, np.roll(keys, -1, axis=-2), ts)  # [F, ..., K, d]
+    segments = np.moveaxis(segments, 0, -2)  # [..., K, F, d]
+    return segments.reshape(keys.shape[:-2] + (keys.shape[-2] * frames, keys.shape[-1]))
+
+
+def parse_grid(text: str, option: str = "--grid") -> tuple[int, int]:
+    """Parse 'ROWSxCOLS' (x, X or ×, spaces allowed), e.g. '3x4' -> (3, 4); both >= 1."""
+    match = _GRID.fullmatch(str(text))
+    if not match:
+        raise UsageError(f"bad {option} '{text}': expected ROWSxCOLS such as 3x4")
+    rows, cols = int(match[1]), int(match[2])
+    if rows < 1 or cols < 1:
+        raise UsageError(f"bad {option} '{text}': rows and columns must be at least 1")
+    return rows, cols
+
+
+def parse_pair(text: str, option: str = "--between") -> tuple[int, int]:
+    """Parse two seeds 'A,B' (spaces allowed), e.g. '3,17' -> (3, 17)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(_NUMBER.fullmatch(p) for p in parts):
+        raise UsageError(f"bad {option} '{text}': expected two seeds A,B such as 3,17")
+    first, second = int(parts[0]), int(parts[1])
+    if max(first, second) >= SEED_LIMIT:
+        raise UsageError(f"bad {option} '{text}': seeds must be below 2**32 = {SEED_LIMIT}")
+    return first, second
