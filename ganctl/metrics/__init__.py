@@ -1,0 +1,15 @@
+"""Quality metrics over evaluator features and probabilities: a registry of small pure functions.
+
+Each metric lives in its own module and registers itself; `METRICS[name](inputs)` returns a
+flat dict of floats. The numeric cores (e.g. `fd.frechet_distance`) can be called directly.
+"""
+
+from ganctl.metrics.base import INPUT_NAMES, METRICS, Metric, MetricInputs, register
+
+# Imported for their registration side effect; this order is the order reports list them.
+# isort: off
+from ganctl.metrics import fd, kid, classifier_score, prdc, class_histogram  # noqa: F401
+from ganctl.metrics import memorisation  # noqa: F401
+# isort: on
+
+__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "register"]

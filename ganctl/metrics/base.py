@@ -1,0 +1,66 @@
+"""What a metric is: a named pure function over feature arrays, its inputs and minimum n."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ganctl.errors import UsageError
+
+# The arrays a metric may ask for. "real" is the training split the model learned from;
+# "heldout" is data it never saw (the test split), used by the memorisation check.
+INPUT_NAMES = ("gen_features", "gen_probs", "real_features", "heldout_features")
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    """Evaluator outputs (float64, one row per image) for generated and real images."""
+
+    gen_features: np.ndarray | None = None
+    gen_probs: np.ndarray | None = None
+    real_features: np.ndarray | None = None
+    heldout_features: np.ndarray | None = None
+    seed: int = 0
+
+
+MetricFn = Callable[[MetricInputs], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric; calling it checks its inputs and returns a flat dict of floats."""
+
+    name: str
+    fn: MetricFn
+    needs: tuple[str, ...]
+    min_n: int
+    summary: str
+
+    def __call__(self, inputs: MetricInputs) -> dict[str, float]:
+        for field in self.needs:
+            arr = getattr(inputs, field)
+            if arr is None:
+                raise UsageError(f"metric {self.name} needs {field.replace('_', ' ')}")
+            if len(arr) < self.min_n:
+                raise UsageError(f"metric {self.name} needs at least {self.min_n} images "
+                                 f"({field.replace('_', ' ')} has {len(arr)}); raise --num")
+        return {key: float(value) for key, value in self.fn(inputs).items()}
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(name: str, *, needs: tuple[str, ...], min_n: int, summary: str
+             ) -> Callable[[MetricFn], MetricFn]:
+    """Decorator adding a metric function to METRICS under `name`."""
+    unknown = set(needs) - set(INPUT_NAMES)
+    if unknown:
+        raise ValueError(f"metric {name} needs unknown inputs {sorted(unknown)}")
+
+    def add(fn: MetricFn) -> MetricFn:
+        METRICS[name] = Metric(name, fn, needs, min_n, summary)
+        return fn
+
+    return add
