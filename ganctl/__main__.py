@@ -1,0 +1,5 @@
+"""`python -m ganctl`."""
+
+from ganctl.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""Side effects of training, run at the end of every epoch: sample grids, the GIF, TensorBoard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ganctl.gan import GAN
+from ganctl.images import make_grid, read_image, to_uint8, write_gif, write_png
+from ganctl.latents import latents_from_seeds
+from ganctl.runs import RunFolder
+
+
+class Callback:
+    """Hooks the training loop calls; each subclass owns one kind of output."""
+
+    def on_train_start(self, gan: GAN, run: RunFolder) -> None:
+        """Called once before the first step of this session."""
+
+    def on_epoch_end(self, gan: GAN, run: RunFolder, epoch: int, record: dict[str, Any]) -> None:
+        """Called after epoch `epoch` (1-based) with its metrics record (which it may extend)."""
+
+    def on_train_end(self, gan: GAN, run: RunFolder) -> None:
+        """Called once when this session stops, normally or not."""
+
+
+class SampleGrid(Callback):
+    """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and `progress.gif`."""
+
+    def __init__(self, n: int, gif_fps: float = 4.0):
+        self.n = n
+        self.gif_fps = gif_fps
+        self.latest: np.ndarray | None = None
+
+    def on_epoch_end(self, gan, run, epoch, record):
+        z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
+        grid = make_grid(to_uint8(gan.generate(z)))
+        write_png(run.sample_path(epoch), grid)
+        self.latest = grid
+        frames = []
+        for path in sorted(run.samples.glob("epoch_*.png")):
+            frame = read_image(path)
+            if frame.shape == grid.shape:
+                frames.append(frame)
+        write_gif(run.progress_gif, frames, fps=self.gif_fps)
+
+
+class TensorBoard(Callback):
+    """Scalars of every record and the sample grid, under `tensorboard/`."""
+
+    def __init__(self, grid: SampleGrid | None = None):
+        self.grid = grid
+        self.writer: Any = None
+
+    def on_train_start(self, gan, run):
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(str(run.tensorboard))
+
+    def on_epoch_end(self, gan, run, epoch, record):
+        import tensorflow as tf
+
+        with self.writer.as_default(step=epoch):
+            for key, value in record.items():
+                if key not in ("epoch", "step", "time") and isinstance(value, int | float):
+                    tf.summary.scalar(key, value)
+            if self.grid is not None and self.grid.latest is not None:
+                image = self.grid.latest
+                image = image[None, ..., None] if image.ndim == 2 else image[None]
+                tf.summary.image("samples", image)
+        self.writer.flush()
+
+    def on_train_end(self, gan, run):
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,150 @@
+"""`ganctl train`: parse options, plan the run, train it, render progress."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ganctl.cli import app
+from ganctl.config import TrainConfig
+
+D = TrainConfig()  # defaults, shown in --help
+
+EXAMPLES = """
+[bold]Examples[/]
+
+  ganctl train --epochs 100                          [dim]# Fashion-MNIST, the classic MLP GAN[/]
+
+  ganctl train --data mnist --epochs 20 --name digits
+
+  ganctl train --data ./my_images --image-size 28 --limit 5000
+
+  ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
+
+  ganctl train --config examples/quick.toml --dry-run
+"""
+
+
+@app.command(epilog=EXAMPLES)
+def train(
+    data: str | None = typer.Option(
+        None, help=f"Built-in dataset (fashion-mnist, mnist), a folder of the four IDX files, an "
+                   f".npz with an 'x' array, or a folder of images. [default: {D.data}]"),
+    epochs: int | None = typer.Option(
+        None, help=f"Total epochs; training an existing run continues up to this. "
+                   f"[default: {D.epochs}]"),
+    batch_size: int | None = typer.Option(None, help=f"Images per step. [default: {D.batch_size}]"),
+    lr: float | None = typer.Option(None, help=f"Adam learning rate, G and D. [default: {D.lr}]"),
+    beta1: float | None = typer.Option(None, help=f"Adam beta1. [default: {D.beta1}]"),
+    beta2: float | None = typer.Option(None, help=f"Adam beta2. [default: {D.beta2}]"),
+    latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
+                                                        f"[default: {D.latent_dim}]"),
+    arch: str | None = typer.Option(None, help=f"Architecture: mlp. [default: {D.arch}]"),
+    seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
+                                                  f"[default: {D.seed}]"),
+    out: str | None = typer.Option(None, help=f"Folder holding runs. [default: {D.out}]"),
+    name: str | None = typer.Option(None, help="Run name; an existing run is resumed. "
+                                                  "[default: the next free runN]"),
+    limit: int | None = typer.Option(None, help="Train on the first N images only. "
+                                                   "[default: all]"),
+    image_size: int | None = typer.Option(None, help="Resize images to N×N. [default: the "
+                                                        "data's own size; 28 for image folders]"),
+    channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). [default: the "
+                                                      "data's own; 1 for image folders]"),
+    keep: int | None = typer.Option(None, help=f"Checkpoints to keep (plus the best by FD). "
+                                                  f"[default: {D.keep}]"),
+    eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
+                                                        "the best checkpoint; 0 = off. "
+                                                        f"[default: {D.eval_every}]"),
+    eval_n: int | None = typer.Option(None, help=f"Images per evaluation during training. "
+                                                    f"[default: {D.eval_n}]"),
+    precision: str | None = typer.Option(None, help="float32, or mixed (float16 compute, for "
+                                                       f"GPUs). [default: {D.precision}]"),
+    xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
+                                       "with XLA. [default: on]"),
+    steps_per_call: int | None = typer.Option(None, help="Training steps per compiled call. "
+                                                            f"[default: {D.steps_per_call}]"),
+    config: Path | None = typer.Option(None, "--config", help="TOML file of these options "
+                                          "(the command line wins). [default: none]"),
+    fresh: bool = typer.Option(False, "--fresh", help="Start the named run over, deleting what "
+                                                      "it wrote."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved settings as JSON "
+                                                          "and exit."),
+) -> None:
+    """Train a GAN and write a run folder: checkpoints, sample grids, progress.gif, metrics.
+
+    Ctrl-C saves a checkpoint and stops; run the same command again to continue.
+    """
+    from ganctl.cli.progress import ProgressRenderer
+    from ganctl.config import config_json_text
+    from ganctl.tfsetup import import_tensorflow
+    from ganctl.training import plan_training, run_training
+
+    import_tensorflow()
+
+    options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1,
+                   beta2=beta2, latent_dim=latent_dim, arch=arch, seed=seed, out=out, name=name,
+                   limit=limit, image_size=image_size, channels=channels, keep=keep,
+                   eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
+                   steps_per_call=steps_per_call)
+    console = Console()
+    plan = plan_training(options, str(config) if config else None, fresh=fresh)
+    if dry_run:
+        typer.echo(config_json_text(plan.cfg, {"run_folder": str(plan.run.root),
+                                               "resume": plan.resuming}))
+        return
+    done = int(plan.resuming and _epochs_done(plan))
+    if plan.resuming and done >= plan.cfg.epochs:
+        console.print(f"run {plan.run.name} already has {done} epochs; pass a larger --epochs "
+                      "to continue", highlight=False)
+        return
+    stop = _StopRequest()
+    renderer = ProgressRenderer(console)
+    try:
+        with stop.installed():
+            result = run_training(plan, emit=renderer, should_stop=stop)
+    finally:
+        renderer.close()
+    if result.interrupted:
+        ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
+        console.print(f"stopped at epoch {result.epochs_done + 1}, step {result.step}; saved "
+                      f"{ckpt}. Run the same command to continue.", highlight=False)
+        raise typer.Exit(130)
+    console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
+                  f"(samples/, progress.gif, checkpoints/)", highlight=False)
+
+
+def _epochs_done(plan) -> int:
+    records = plan.run.read_metrics()
+    return max((r["epoch"] for r in records), default=0)
+
+
+class _StopRequest:
+    """A flag set by SIGINT/SIGTERM; the trainer checks it between compiled calls."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def installed(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in old.items():
+                    signal.signal(s, handler)
+        return ctx()

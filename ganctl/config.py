@@ -1,0 +1,172 @@
+"""Training settings: one frozen dataclass, resolved from defaults, a TOML file and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganctl.errors import UsageError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PRECISIONS = ("float32", "mixed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; saved whole as `config.json` in the run folder."""
+
+    # Data
+    data: str = "fashion-mnist"
+    limit: int | None = None
+    image_size: int | None = None  # None: the data's own size (28 for image folders)
+    channels: int | None = None  # None: the data's own channels (1 for image folders)
+    # Model
+    arch: str = "mlp"
+    latent_dim: int = 100
+    # Optimisation
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    # Run folder
+    out: str = "runs"
+    name: str | None = None
+    keep: int = 3
+    sample_grid: int = 64  # images in the fixed per-epoch grid (seeds 0..N-1)
+    # Performance
+    steps_per_call: int = 25
+    xla: bool = True
+    precision: str = "float32"
+    # Evaluation during training
+    eval_every: int = 0
+    eval_n: int = 2000
+    # Filled in from the data once it is loaded
+    image_shape: tuple[int, int, int] | None = None
+    num_images: int | None = None
+    labels: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as plain JSON types."""
+        out = dataclasses.asdict(self)
+        out["image_shape"] = list(self.image_shape) if self.image_shape else None
+        out["labels"] = list(self.labels)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
+        """Rebuild settings from `to_json` output; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise UsageError(f"unknown setting(s) in config: {', '.join(unknown)}")
+        obj = dict(obj)
+        if obj.get("image_shape") is not None:
+            obj["image_shape"] = tuple(int(v) for v in obj["image_shape"])
+        if "labels" in obj:
+            obj["labels"] = tuple(obj["labels"] or ())
+        return validate(cls(**obj))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some settings changed (and checked)."""
+        return validate(dataclasses.replace(self, **changes))
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
+# Settings a user may give; the rest are filled in from the data.
+USER_FIELDS = tuple(n for n in FIELD_NAMES if n not in ("image_shape", "num_images", "labels"))
+
+
+def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{flag} must be a positive number, got {value}")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
+    from ganctl.models import ARCHS
+
+    for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
+                 "sample_grid"):
+        _positive(name, getattr(cfg, name))
+    for name in ("limit", "image_size"):
+        _positive(name, getattr(cfg, name), allow_none=True)
+    for name in ("lr",):
+        _positive(name, getattr(cfg, name))
+    for name in ("beta1", "beta2"):
+        value = getattr(cfg, name)
+        if not 0.0 <= value < 1.0:
+            raise UsageError(f"--{name} must be in [0, 1), got {value}")
+    if cfg.eval_every < 0:
+        raise UsageError(f"--eval-every must be 0 (off) or a positive number, got {cfg.eval_every}")
+    if cfg.channels not in (None, 1, 3):
+        raise UsageError(f"--channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
+    if cfg.arch not in ARCHS:
+        raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"unknown --precision {cfg.precision!r}; choose one of: "
+                         f"{', '.join(PRECISIONS)}")
+    if not 0 <= cfg.seed < 2**31:
+        raise UsageError(f"--seed must be in [0, 2^31), got {cfg.seed}")
+    if cfg.name is not None and not NAME_PATTERN.match(cfg.name):
+        raise UsageError(f"--name {cfg.name!r} must be a plain name (letters, digits, '.', '_', '-'),"
+                         " not a path")
+    if cfg.num_images is not None and cfg.batch_size > cfg.num_images:
+        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
+                         f"({cfg.num_images} images); use a smaller --batch-size")
+    return cfg
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file of training options (the same names as the flags)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    table = raw.get("train", raw)  # either top-level keys or a [train] table
+    options = {key.replace("-", "_"): value for key, value in table.items()}
+    unknown = sorted(k for k in options if k not in USER_FIELDS)
+    if unknown:
+        raise UsageError(f"config file {path} has unknown option(s): {', '.join(unknown)} "
+                         f"(known: {', '.join(USER_FIELDS)})")
+    return options
+
+
+def resolve(cli_options: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
+    """Defaults, then the TOML file, then the command line (which wins); checked."""
+    options: dict[str, Any] = {}
+    if config_file is not None:
+        options.update(load_toml(config_file))
+    options.update({k: v for k, v in cli_options.items() if v is not None})
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    for key, value in options.items():
+        expected = types[key]
+        if "float" in expected and isinstance(value, int) and not isinstance(value, bool):
+            options[key] = float(value)
+        elif "int" in expected and "float" not in expected and not isinstance(value, int) \
+                and value is not None:
+            raise UsageError(f"option {key} must be a whole number, got {value!r}")
+    try:
+        cfg = TrainConfig(**options)
+    except TypeError as exc:
+        raise UsageError(f"bad options: {exc}") from None
+    return validate(cfg)
+
+
+def config_json_text(cfg: TrainConfig, extra: dict[str, Any] | None = None) -> str:
+    """The JSON text of a config, as `--dry-run` prints it."""
+    return json.dumps({**cfg.to_json(), **(extra or {})}, indent=2)

@@ -1,0 +1,249 @@
+"""Training data: built-in datasets, IDX folders, .npz files and image folders, as uint8 arrays."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganctl.errors import UsageError
+
+BUILTIN = {"fashion-mnist": "fashion_mnist", "mnist": "mnist"}
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+FOLDER_IMAGE_SIZE = 28
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 [n, h, w, c] (0..255), optional integer labels and label names."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(v) for v in self.x.shape[1:])  # type: ignore[return-value]
+
+
+def scale_to_unit(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 → float32 in [-1, 1]."""
+    return x.astype(np.float32) / 127.5 - 1.0
+
+
+def keras_home() -> Path:
+    """Where Keras caches datasets ($KERAS_HOME or ~/.keras)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+
+
+# --- IDX -----------------------------------------------------------------------------------------
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (gzip or plain) of unsigned bytes: images [n, h, w] or labels [n]."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise UsageError(f"cannot read IDX file {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
+        raise UsageError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UsageError(f"IDX file {path} is truncated (header incomplete)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(raw) - header < expected:
+        raise UsageError(f"IDX file {path} is truncated: expected {expected} values for shape "
+                         f"{shape}, found {len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(shape)
+
+
+def _find_idx(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_idx_folder(folder: Path, split: str = "train") -> Dataset:
+    """Load a folder holding the standard IDX files (the given split: 'train' or 'test')."""
+    prefix = "train" if split == "train" else "t10k"
+    images = _find_idx(folder, f"{prefix}-images-idx3-ubyte.gz")
+    labels = _find_idx(folder, f"{prefix}-labels-idx1-ubyte.gz")
+    if images is None:
+        raise UsageError(f"{folder} has no {prefix}-images-idx3-ubyte(.gz) file")
+    x = read_idx(images)
+    if x.ndim != 3:
+        raise UsageError(f"{images} holds labels, not images")
+    y = read_idx(labels) if labels is not None else None
+    if y is not None and len(y) != len(x):
+        raise UsageError(f"{labels} has {len(y)} labels for {len(x)} images")
+    return Dataset(x[..., None], y, source=str(folder))
+
+
+def is_idx_folder(folder: Path) -> bool:
+    return _find_idx(folder, IDX_FILES[0]) is not None
+
+
+# --- built-in datasets ---------------------------------------------------------------------------
+
+def load_builtin(name: str) -> Dataset:
+    """Fashion-MNIST or MNIST through Keras' loaders and cache; a clear error when offline."""
+    import keras
+
+    module = getattr(keras.datasets, BUILTIN[name])
+    try:
+        (x, y), _ = module.load_data()
+    except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
+        cache = keras_home() / "datasets" / ("fashion-mnist" if name == "fashion-mnist" else "")
+        if name == "fashion-mnist":
+            files = ", ".join(IDX_FILES)
+            hint = f"put the four IDX files ({files}) in {cache}"
+        else:
+            hint = f"put mnist.npz in {cache}"
+        raise UsageError(f"cannot load {name} ({type(exc).__name__}); offline? {hint}, "
+                         "or pass --data PATH to a folder of those files") from None
+    return Dataset(np.asarray(x)[..., None], np.asarray(y), source=name)
+
+
+# --- .npz ----------------------------------------------------------------------------------------
+
+def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
+    """Accept uint8 0..255, or floats in [0, 1], [-1, 1] or 0..255."""
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.number):
+        raise UsageError(f"{source}: 'x' must hold numbers, not {x.dtype}")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise UsageError(f"{source}: 'x' holds NaN or infinite values")
+    lo, hi = float(x.min(initial=0)), float(x.max(initial=0))
+    if lo >= 0 and hi <= 1:
+        x = x * 255.0
+    elif lo >= -1 and hi <= 1:
+        x = (x + 1.0) * 127.5
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def load_npz(path: Path) -> Dataset:
+    """An .npz with an `x` array [n, h, w] or [n, h, w, c] and optional `y` labels."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise UsageError(f"{path} has no 'x' array (found: {', '.join(archive.files) or 'none'})")
+            x = archive["x"]
+            y = archive["y"] if "y" in archive.files else None
+    except UsageError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} as .npz: {exc}") from None
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
+        raise UsageError(f"{path}: 'x' must have shape [n, h, w] or [n, h, w, 1|3], got {x.shape}")
+    if y is not None and len(y) != len(x):
+        raise UsageError(f"{path}: 'y' has {len(y)} labels for {len(x)} images")
+    return Dataset(_to_uint8(x, str(path)), None if y is None else y.astype(np.int64),
+                   source=str(path))
+
+
+# --- image folders -------------------------------------------------------------------------------
+
+def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
+    """Images found recursively; one sub-folder per class gives labels. Bad files are skipped."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    others = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
+    mode = "L" if channels == 1 else "RGB"
+    images, classes, skipped = [], [], 0
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode).resize((size, size), Image.Resampling.LANCZOS)
+                images.append(np.asarray(img, dtype=np.uint8))
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+            continue
+        rel = path.relative_to(folder)
+        classes.append(rel.parts[0] if len(rel.parts) > 1 else None)
+    if not images:
+        raise UsageError(f"no usable image in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+                         f"; {skipped} unreadable, {others} other files)")
+    warnings = []
+    if skipped:
+        warnings.append(f"skipped {skipped} unreadable image file(s) in {folder}")
+    if others:
+        warnings.append(f"ignored {others} non-image file(s) in {folder}")
+    x = np.stack(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    y, names = None, ()
+    if all(c is not None for c in classes):
+        names = tuple(sorted(set(classes)))
+        y = np.array([names.index(c) for c in classes], dtype=np.int64)
+    return Dataset(x, y, names, source=str(folder), warnings=warnings)
+
+
+# --- conversion and the entry point --------------------------------------------------------------
+
+def convert(ds: Dataset, size: int | None, channels: int | None) -> Dataset:
+    """Resize to `size`×`size` and convert to `channels` where they differ from the data's."""
+    x = ds.x
+    if channels is not None and x.shape[-1] != channels:
+        if channels == 3:
+            x = np.repeat(x, 3, axis=-1)
+        else:  # ITU-R 601-2 luma, as Pillow's "L" conversion
+            x = np.rint(x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+            x = np.clip(x, 0, 255).astype(np.uint8)[..., None]
+    if size is not None and x.shape[1:3] != (size, size):
+        from PIL import Image
+
+        mode = "L" if x.shape[-1] == 1 else "RGB"
+        resized = [np.asarray(Image.fromarray(img.squeeze(-1) if mode == "L" else img, mode)
+                              .resize((size, size), Image.Resampling.LANCZOS)) for img in x]
+        x = np.stack(resized)
+        if x.ndim == 3:
+            x = x[..., None]
+    ds.x = x
+    return ds
+
+
+def load_dataset(spec: str, limit: int | None = None, image_size: int | None = None,
+                 channels: int | None = None) -> Dataset:
+    """Load `spec` (a built-in name or a path) as uint8 images of the requested shape.
+
+    Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise;
+    image folders default to 28×28 grayscale.
+    """
+    if spec in BUILTIN:
+        ds = load_builtin(spec)
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise UsageError(f"--data {spec!r} is neither a built-in dataset "
+                             f"({', '.join(BUILTIN)}) nor an existing path")
+        if path.is_file():
+            if path.suffix.lower() != ".npz":
+                raise UsageError(f"--data {spec}: a file must be an .npz with an 'x' array; "
+                                 "for images pass their folder")
+            ds = load_npz(path)
+        elif is_idx_folder(path):
+            ds = load_idx_folder(path)
+        else:
+            ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1)
+    if limit is not None:
+        ds.x = ds.x[:limit]
+        ds.y = None if ds.y is None else ds.y[:limit]
+    ds = convert(ds, image_size, channels)
+    return ds

@@ -1,0 +1,42 @@
+"""What the training loop reports; the CLI renders these, the core never prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    run: str
+    device: str
+    epochs: int
+    start_epoch: int  # completed epochs before this session
+    start_step_in_epoch: int
+    steps_per_epoch: int
+    num_images: int
+    resumed_from: str | None
+
+
+@dataclass(frozen=True)
+class StepsDone:
+    epoch: int  # 1-based epoch in progress
+    step_in_epoch: int  # steps done in this epoch
+    steps_per_epoch: int
+    stats: dict[str, float]  # running means over the epoch so far
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    epoch: int
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    level: str = "info"  # "info" or "warning"
+
+
+Event = TrainStarted | StepsDone | EpochDone | Message

@@ -1,0 +1,154 @@
+"""The GAN's state (models, optimizers, RNG, counters) and its compiled training steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ganctl.config import TrainConfig
+from ganctl.losses import LOSSES
+from ganctl.models import build_models
+
+# Per-call statistics returned by `train_steps`, summed over the steps of the call.
+STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
+
+
+def _adam(cfg: TrainConfig, mixed: bool) -> Any:
+    import keras
+
+    # beta_1 = 0.5 instead of Keras' 0.9 matters: a long momentum makes the two players
+    # overshoot each other and training oscillates.
+    opt = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+
+
+class GAN:
+    """Generator, discriminator, their optimizers, the random generator and the counters.
+
+    Everything that a resumed run needs lives in `checkpoint_objects()`. The training data is
+    held as a uint8 variable so that batches are gathered inside the compiled step.
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        import keras
+        import tensorflow as tf
+
+        if cfg.image_shape is None:
+            raise ValueError("config has no image_shape; load the data first")
+        self.cfg = cfg
+        self.mixed = cfg.precision == "mixed"
+        if self.mixed:
+            keras.mixed_precision.set_dtype_policy("mixed_float16")
+        try:
+            self.generator, self.discriminator = build_models(
+                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+        self.g_opt = _adam(cfg, self.mixed)
+        self.d_opt = _adam(cfg, self.mixed)
+        self.g_opt.build(self.generator.trainable_variables)
+        self.d_opt.build(self.discriminator.trainable_variables)
+        self.rng = tf.random.Generator.from_seed(cfg.seed)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.losses = LOSSES["bce"]
+        self._data: Any = None
+        self._train_fn: Any = None
+        self.trace_count = 0
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        """What a checkpoint holds: weights, optimizer slots, RNG state, counters."""
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
+                "epoch": self.epoch, "step": self.step}
+
+    def set_data(self, x_uint8: np.ndarray) -> None:
+        """Place the training images (uint8 [n, h, w, c]) on the device for in-graph batching."""
+        import tensorflow as tf
+
+        self._data = tf.Variable(x_uint8, trainable=False, name="data")
+        self._train_fn = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        # Fixed shapes: a partial last batch is dropped (the permutation changes every epoch).
+        return int(self._data.shape[0]) // self.cfg.batch_size
+
+    # --- the step --------------------------------------------------------------------------------
+
+    def epoch_order(self, epoch: int) -> Any:
+        """Batch indices [steps, batch] for `epoch`: a permutation drawn from (seed, epoch).
+
+        Stateless so that a run resumed in the middle of an epoch sees the same order.
+        """
+        import tensorflow as tf
+
+        n = int(self._data.shape[0])
+        keys = tf.random.stateless_uniform([n], seed=[self.cfg.seed, epoch])
+        order = tf.cast(tf.argsort(keys), tf.int32)
+        steps = self.steps_per_epoch
+        return tf.reshape(order[: steps * self.cfg.batch_size], [steps, self.cfg.batch_size])
+
+    def _one_step(self, images: Any) -> tuple[Any, ...]:
+        import tensorflow as tf
+
+        g, d = self.generator, self.discriminator
+        z = self.rng.normal([self.cfg.batch_size, self.cfg.latent_dim])
+        # One forward pass feeds both updates: G's loss uses D before its update and D's loss
+        # uses fakes from G before its update, exactly as alternating G-then-D steps compute.
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(z, training=True)
+            d_real = d(images, training=True)
+            d_fake = d(fake, training=True)
+            g_loss, d_loss = self.losses(d_real, d_fake)
+            g_scaled = self.g_opt.scale_loss(g_loss)
+            d_scaled = self.d_opt.scale_loss(d_loss)
+        g_vars, d_vars = g.trainable_variables, d.trainable_variables
+        self.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
+        self.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
+        return (g_loss, d_loss, tf.reduce_mean(tf.cast(d_real, tf.float32)),
+                tf.reduce_mean(tf.cast(d_fake, tf.float32)))
+
+    def _build_train_fn(self) -> Any:
+        import tensorflow as tf
+
+        def train_steps(order: Any, start: Any, count: Any) -> Any:
+            self.trace_count += 1  # Python side effect: runs once per trace only
+
+            def body(i: Any, sums: Any) -> Any:
+                idx = order[start + i]
+                images = tf.cast(tf.gather(self._data, idx), tf.float32) / 127.5 - 1.0
+                stats = self._one_step(images)
+                self.step.assign_add(1)
+                return i + 1, sums + tf.stack(stats)
+
+            zeros = tf.zeros([len(STAT_NAMES)], tf.float32)
+            _, sums = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), zeros))
+            return sums
+
+        return tf.function(train_steps, jit_compile=self.cfg.xla, reduce_retracing=True)
+
+    def train_steps(self, order: Any, start: int, count: int) -> np.ndarray:
+        """Run `count` steps on batches `order[start:start+count]`; return summed stats."""
+        import tensorflow as tf
+
+        if self._train_fn is None:
+            self._train_fn = self._build_train_fn()
+        sums = self._train_fn(order, tf.constant(start, tf.int32), tf.constant(count, tf.int32))
+        return sums.numpy()
+
+    # --- inference -------------------------------------------------------------------------------
+
+    def generate(self, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Images in [-1, 1] for latents `z`, the generator in inference mode."""
+        return generate(self.generator, z, batch_size)
+
+
+def generate(generator: Any, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Run `generator` in inference mode over `z` in batches; float32 images in [-1, 1]."""
+    outs = [np.asarray(generator(z[i:i + batch_size], training=False), dtype=np.float32)
+            for i in range(0, len(z), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

@@ -1,0 +1,236 @@
+"""The training loop: epochs of compiled multi-step calls, checkpoints, resume and interruption."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganctl import __version__
+from ganctl.callbacks import Callback, SampleGrid, TensorBoard
+from ganctl.checkpoints import CheckpointInfo, CheckpointStore
+from ganctl.config import TrainConfig
+from ganctl.errors import GanctlError, UsageError
+from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
+from ganctl.gan import GAN, STAT_NAMES
+from ganctl.runs import RunFolder
+
+
+class Diverged(GanctlError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: RunFolder
+    epochs_done: int
+    step: int
+    interrupted: bool
+    last_checkpoint: CheckpointInfo | None
+
+
+def device_description() -> str:
+    """Which device TensorFlow will use, for the progress header."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU ({len(gpus)}x {gpus[0].name})"
+    return "CPU"
+
+
+def version_info() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {"ganctl_version": __version__, "tensorflow_version": tf.__version__}
+
+
+def default_callbacks(cfg: TrainConfig) -> list[Callback]:
+    grid = SampleGrid(cfg.sample_grid)
+    return [grid, TensorBoard(grid)]
+
+
+class Trainer:
+    """Trains `gan` on its data inside `run`, reporting through `emit` and stopping on request."""
+
+    def __init__(self, gan: GAN, run: RunFolder, emit: Callable[[Event], None] | None = None,
+                 callbacks: list[Callback] | None = None,
+                 should_stop: Callable[[], bool] | None = None):
+        self.gan = gan
+        self.cfg = gan.cfg
+        self.run = run
+        self.emit = emit or (lambda event: None)
+        self.callbacks = default_callbacks(self.cfg) if callbacks is None else callbacks
+        self.should_stop = should_stop or (lambda: False)
+        self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
+        self.last_checkpoint: CheckpointInfo | None = None
+
+    def warn(self, text: str) -> None:
+        self.emit(Message(text, "warning"))
+
+    def resume(self) -> CheckpointInfo | None:
+        """Restore the newest good checkpoint (if any) and drop log lines past it."""
+        info = self.store.restore_latest_good(self.gan.checkpoint_objects(), self.warn)
+        self.store.remove_unlisted()
+        self.last_checkpoint = info
+        self.run.truncate_metrics(int(self.gan.epoch.numpy()))
+        return info
+
+    def save(self, complete: bool, score: float | None = None) -> CheckpointInfo:
+        self.last_checkpoint = self.store.save(
+            self.gan.checkpoint_objects(), int(self.gan.epoch.numpy()), int(self.gan.step.numpy()),
+            complete=complete, score=score)
+        return self.last_checkpoint
+
+    def fit(self) -> TrainResult:
+        """Train until `cfg.epochs` epochs are complete, or until asked to stop."""
+        gan, cfg = self.gan, self.cfg
+        steps = gan.steps_per_epoch
+        resumed = self.resume()
+        done_epochs = int(gan.epoch.numpy())
+        # A run interrupted mid-epoch resumes at the step where it stopped.
+        step_in_epoch = int(gan.step.numpy()) - done_epochs * steps
+        if not 0 <= step_in_epoch < steps:
+            raise GanctlError(f"checkpoint step {int(gan.step.numpy())} does not fit epoch "
+                              f"{done_epochs} of {steps} steps; was the data changed?")
+        self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
+                               step_in_epoch, steps, steps * cfg.batch_size,
+                               resumed.name if resumed else None))
+        for cb in self.callbacks:
+            cb.on_train_start(gan, self.run)
+        interrupted = False
+        try:
+            for epoch in range(done_epochs + 1, cfg.epochs + 1):
+                record = self._epoch(epoch, step_in_epoch)
+                step_in_epoch = 0
+                if record is None:
+                    interrupted = True
+                    break
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(gan, self.run)
+        return TrainResult(self.run, int(gan.epoch.numpy()), int(gan.step.numpy()), interrupted,
+                           self.last_checkpoint)
+
+    def _epoch(self, epoch: int, start: int) -> dict[str, Any] | None:
+        """One epoch from step `start`; the record, or None when stopped (after a checkpoint)."""
+        gan, cfg = self.gan, self.cfg
+        steps = gan.steps_per_epoch
+        order = gan.epoch_order(epoch)
+        sums = np.zeros(len(STAT_NAMES), np.float64)
+        t0 = time.perf_counter()
+        done = start
+        while done < steps:
+            if self.should_stop():
+                self.save(complete=False)
+                return None
+            count = min(cfg.steps_per_call, steps - done)
+            call_sums = gan.train_steps(order, done, count)
+            if not np.isfinite(call_sums).all():
+                name = STAT_NAMES[int(np.argmin(np.isfinite(call_sums)))]
+                where = self.last_checkpoint.name if self.last_checkpoint else "none"
+                raise Diverged(f"{name.replace('_', ' ')} became NaN at epoch {epoch}, step "
+                               f"{int(gan.step.numpy())}; last good checkpoint: {where}")
+            sums += call_sums
+            done += count
+            elapsed = time.perf_counter() - t0
+            self.emit(StepsDone(epoch, done, steps, self._means(sums, done - start),
+                                (done - start) * cfg.batch_size / max(elapsed, 1e-9)))
+        seconds = time.perf_counter() - t0
+        gan.epoch.assign(epoch)
+        record = {"epoch": epoch, "step": int(gan.step.numpy()),
+                  **self._means(sums, steps - start),
+                  "images_per_s": round((steps - start) * cfg.batch_size / max(seconds, 1e-9), 1),
+                  "seconds": round(seconds, 3), "time": round(time.time(), 3)}
+        for cb in self.callbacks:  # they may add to the record (evaluation scores)
+            cb.on_epoch_end(gan, self.run, epoch, record)
+        # The log line goes first: a crash before the checkpoint re-runs this epoch, and resuming
+        # drops log lines past the checkpoint, so the log never has gaps or duplicates.
+        self.run.append_metrics(record)
+        self.save(complete=True, score=record.get("fd"))
+        self.emit(EpochDone(epoch, record))
+        return record
+
+    @staticmethod
+    def _means(sums: np.ndarray, n: int) -> dict[str, float]:
+        return {name: float(v) / max(n, 1) if math.isfinite(v) else float(v)
+                for name, v in zip(STAT_NAMES, sums, strict=True)}
+
+
+# --- preparing a run -----------------------------------------------------------------------------
+
+# Settings that may change when a run is resumed; the others define the run and must match.
+RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name")
+
+
+@dataclass
+class Plan:
+    """A resolved training session: settings, run folder, data, and whether it resumes."""
+
+    cfg: TrainConfig
+    run: RunFolder
+    data: Any  # ganctl.data.Dataset
+    resuming: bool
+    fresh: bool
+
+
+def plan_training(options: dict[str, Any], config_file: str | None = None,
+                  fresh: bool = False) -> Plan:
+    """Resolve settings (file, then command line), pick the run folder, and load the data.
+
+    Training an existing run resumes it: its saved settings win, and an explicit option that
+    contradicts them is an error (use --fresh or another --name).
+    """
+    from ganctl.config import load_toml, resolve
+    from ganctl.data import BUILTIN, load_dataset
+    from ganctl.runs import run_for_training
+
+    given = dict(load_toml(config_file)) if config_file else {}
+    given.update({k: v for k, v in options.items() if v is not None})
+    cfg = resolve(options, config_file)
+    if cfg.data not in BUILTIN and Path(cfg.data).expanduser().exists():
+        # Stored absolute so that a resume from another folder finds the same data.
+        cfg = cfg.replace(data=str(Path(cfg.data).expanduser().resolve()))
+        given["data"] = cfg.data
+    run = run_for_training(cfg.out, cfg.name)
+    resuming = run.exists() and not fresh
+    if resuming:
+        saved = run.read_config()
+        for key, value in given.items():
+            if key not in RESUMABLE and getattr(saved, key) != value:
+                raise UsageError(f"run {run.name} was trained with {key}={getattr(saved, key)!r}, not "
+                            f"{value!r}; pass --fresh to start over or use another --name")
+        cfg = saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE})
+    cfg = cfg.replace(name=run.name)
+    data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels)
+    if resuming and (data.image_shape != cfg.image_shape or len(data.x) != cfg.num_images):
+        raise UsageError(f"the data of run {run.name} changed: it was {cfg.num_images} images of "
+                    f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
+                    "pass --fresh to start over")
+    cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x),
+                      labels=tuple(data.label_names))
+    return Plan(cfg, run, data, resuming, fresh)
+
+
+def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 callbacks: list[Callback] | None = None) -> TrainResult:
+    """Train `plan` under the run's lock; returns when done, stopped, or raises."""
+    from ganctl.runs import run_lock
+
+    emit = emit or (lambda event: None)
+    with run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))):
+        if plan.fresh:
+            plan.run.clear()
+        for text in plan.data.warnings:
+            emit(Message(text, "warning"))
+        gan = GAN(plan.cfg)
+        gan.set_data(plan.data.x)
+        plan.run.write_config(plan.cfg, version_info())
+        trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
+        return trainer.fit()
