@@ -1,0 +1,58 @@
+"""Load a trained generator from a run (or one of its checkpoints) for sampling and evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganctl.checkpoints import CheckpointInfo, CheckpointStore
+from ganctl.config import TrainConfig
+from ganctl.errors import GanctlError
+from ganctl.gan import generate
+from ganctl.models import build_models
+from ganctl.runs import DEFAULT_RUNS, RunFolder, find_run
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator with its run's settings and the checkpoint it came from."""
+
+    generator: Any
+    cfg: TrainConfig
+    run: RunFolder
+    checkpoint: CheckpointInfo
+
+    def __call__(self, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Images in [-1, 1], shape [n, h, w, c], the generator in inference mode."""
+        return generate(self.generator, np.asarray(z, np.float32), batch_size)
+
+
+def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None = None,
+                   warn: Callable[[str], None] | None = None) -> LoadedGenerator:
+    """Build the run's generator from `config.json` and load weights from a checkpoint.
+
+    `ckpt` is a run name under `runs_root`, a run folder, or one checkpoint inside a run.
+    Without a specific checkpoint or `epoch`, the newest loadable checkpoint is used (damaged
+    ones are skipped with a warning). Only weights are read: no code is loaded.
+    """
+    run, name = find_run(ckpt, runs_root)
+    cfg = run.read_config()
+    if cfg.image_shape is None:
+        raise GanctlError(f"{run.config} has no image_shape; the run never started training")
+    try:
+        generator, _ = build_models(cfg.arch, cfg.latent_dim, cfg.image_shape)
+    except (ValueError, TypeError) as exc:
+        raise GanctlError(f"{run.config} describes a model that cannot be built: {exc}") from None
+    store = CheckpointStore(run.checkpoints)
+    objects = {"generator": generator}
+    if name is not None or epoch is not None:
+        info = store.find(name=name, epoch=epoch)
+        store.restore(objects, info, partial=True)
+    else:
+        info = store.restore_latest_good(objects, warn or (lambda text: None), partial=True)
+        if info is None:
+            raise GanctlError(f"run {run.root} has no checkpoints yet; train it first")
+    return LoadedGenerator(generator, cfg, run, info)
