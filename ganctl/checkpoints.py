@@ -160,5 +160,6 @@ class CheckpointStore:
             except GanctlError as exc:
                 warn(f"{exc}; falling back to the previous checkpoint")
         if entries:
-            raise GanctlError(f"no checkpoint in {self.folder} can be loaded; start over with --fresh")
+            raise GanctlError(f"no checkpoint in {self.folder} can be loaded (all {len(entries)} "
+                              "are damaged or do not match config.json)")
         return None

@@ -35,5 +35,9 @@ def import_tensorflow(verbose: bool = False) -> Any:
 
         tf.config.list_physical_devices()
         tf.constant(0.0) + 1.0  # noqa: B018 - initialise the runtime (and its log lines) here
+    if not verbose:
+        # Partial restores (a generator alone) make TF's Python logger list every optimizer
+        # slot it skipped; ganctl reports real load failures itself.
+        tf.get_logger().setLevel("ERROR")
     import_tensorflow._done = True  # type: ignore[attr-defined]
     return tf

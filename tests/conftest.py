@@ -1,0 +1,65 @@
+"""Shared test fixtures: the small committed dataset, a tiny trained run, and an in-process CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `ganctl ARGS...` in this process (as `main()` does) and capture exit code and output."""
+    from ganctl.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # Rich wraps long lines otherwise
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, **options) -> Path:
+    """Train a tiny run on the fixture through the core API; returns the run folder."""
+    from ganctl.tfsetup import import_tensorflow
+    from ganctl.training import plan_training, run_training
+
+    import_tensorflow()
+    opts = dict(data=str(FIXTURE_DATA), limit=256, epochs=epochs, batch_size=64, out=str(out),
+                name=name, seed=1, sample_grid=16)
+    opts.update(options)
+    plan = plan_training(opts)
+    result = run_training(plan)
+    assert result.epochs_done == epochs
+    return plan.run.root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder trained for 2 epochs on 256 fixture images (shared; do not modify it)."""
+    return train_tiny(tmp_path_factory.mktemp("runs"))
