@@ -42,7 +42,7 @@ class GAN:
             keras.mixed_precision.set_dtype_policy("mixed_float16")
         try:
             self.generator, self.discriminator = build_models(
-                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed)
+                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed, seed=cfg.seed)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.g_opt = _adam(cfg, self.mixed)

@@ -8,7 +8,8 @@ from typing import Any
 ModelPair = tuple[Any, Any]
 
 
-def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False) -> ModelPair:
+def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False,
+              seed: int = 0) -> ModelPair:
     """The classic MLP GAN (generalised from 28×28×1 to any image shape).
 
     G: z → Dense 128 → LeakyReLU(0.2) → [Dense 256/512/1024 → BatchNorm → LeakyReLU(0.2)]
@@ -18,33 +19,38 @@ def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = 
     import keras
     from keras import layers
 
-    init = "he_uniform"
+    seeds = iter(range(seed * 100, seed * 100 + 100))
+
+    def init() -> keras.initializers.Initializer:
+        # Each layer gets its own fixed seed, so the same --seed builds the same weights.
+        return keras.initializers.HeUniform(seed=next(seeds))
+
     pixels = image_shape[0] * image_shape[1] * image_shape[2]
     # Under mixed precision the outputs (and BatchNorm's statistics) stay float32 so that
     # tanh/sigmoid and the cross-entropy are computed at full precision.
     out_dtype = "float32" if mixed else None
 
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(128, kernel_initializer=init, name="fc1")(z)
+    x = layers.Dense(128, kernel_initializer=init(), name="fc1")(z)
     x = layers.LeakyReLU(0.2)(x)
     for i, units in enumerate((256, 512, 1024), start=2):
-        x = layers.Dense(units, kernel_initializer=init, name=f"fc{i}")(x)
+        x = layers.Dense(units, kernel_initializer=init(), name=f"fc{i}")(x)
         # Keras' momentum is the weight of the *old* moving average: 0.1 here keeps the seed's
         # value on purpose (the statistics follow the latest batches closely), and eps 0.8 too.
         x = layers.BatchNormalization(momentum=0.1, epsilon=0.8, dtype=out_dtype, name=f"bn{i}")(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dense(pixels, kernel_initializer=init, name="fc5")(x)
+    x = layers.Dense(pixels, kernel_initializer=init(), name="fc5")(x)
     x = layers.Activation("tanh", dtype=out_dtype)(x)
     image = layers.Reshape(image_shape, dtype=out_dtype, name="image")(x)
     generator = keras.Model(z, image, name="generator")
 
     inp = keras.Input(image_shape, name="image")
     h = layers.Flatten()(inp)
-    h = layers.Dense(512, kernel_initializer=init, name="fc1")(h)
+    h = layers.Dense(512, kernel_initializer=init(), name="fc1")(h)
     h = layers.LeakyReLU(0.2)(h)
-    h = layers.Dense(256, kernel_initializer=init, name="fc2")(h)
+    h = layers.Dense(256, kernel_initializer=init(), name="fc2")(h)
     h = layers.LeakyReLU(0.2)(h)
-    h = layers.Dense(1, kernel_initializer=init, name="fc3")(h)
+    h = layers.Dense(1, kernel_initializer=init(), name="fc3")(h)
     validity = layers.Activation("sigmoid", dtype=out_dtype, name="validity")(h)
     discriminator = keras.Model(inp, validity, name="discriminator")
     return generator, discriminator
@@ -56,6 +62,6 @@ ARCHS: dict[str, Callable[..., ModelPair]] = {
 
 
 def build_models(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                 mixed: bool = False) -> ModelPair:
-    """Build the (generator, discriminator) pair of architecture `arch`."""
-    return ARCHS[arch](latent_dim, tuple(image_shape), mixed=mixed)
+                 mixed: bool = False, seed: int = 0) -> ModelPair:
+    """Build the (generator, discriminator) pair of architecture `arch`, initialised from `seed`."""
+    return ARCHS[arch](latent_dim, tuple(image_shape), mixed=mixed, seed=seed)
