@@ -145,7 +145,7 @@ class CheckpointStore:
                 status.expect_partial().assert_existing_objects_matched()
             else:
                 status.assert_consumed()
-        except (tf.errors.OpError, ValueError, AssertionError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError, ...
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise GanctlError(f"checkpoint {prefix} cannot be loaded: {reason}") from None
 

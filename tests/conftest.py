@@ -50,8 +50,10 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, **options) -> Pat
     from ganctl.training import plan_training, run_training
 
     import_tensorflow()
+    # XLA off by default: its compile costs ~10 s per process on this CPU; the tests that are
+    # about the compiled step turn it on.
     opts = dict(data=str(FIXTURE_DATA), limit=256, epochs=epochs, batch_size=64, out=str(out),
-                name=name, seed=1, sample_grid=16)
+                name=name, seed=1, sample_grid=16, xla=False)
     opts.update(options)
     plan = plan_training(opts)
     result = run_training(plan)

@@ -1,0 +1,74 @@
+"""Settings: defaults, TOML files, command-line precedence and validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganctl.config import TrainConfig, load_toml, resolve
+from ganctl.errors import UsageError
+
+
+def test_defaults_are_the_seed_settings():
+    cfg = resolve({})
+    assert (cfg.arch, cfg.latent_dim, cfg.batch_size, cfg.lr, cfg.beta1, cfg.beta2) == \
+        ("mlp", 100, 128, 2e-4, 0.5, 0.999)
+    assert cfg.data == "fashion-mnist" and cfg.out == "runs"
+
+
+def test_toml_then_command_line_wins(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epochs = 7\nbatch-size = 32\nlr = 0.001\n")
+    cfg = resolve({"epochs": 9}, path)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr) == (9, 32, 0.001)
+
+
+def test_toml_train_table_and_int_lr(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nlr = 1\nseed = 3\n")
+    cfg = resolve({}, path)
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.seed == 3
+
+
+def test_toml_unknown_option_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epochs = 3\nlearning_rate = 0.1\n")
+    with pytest.raises(UsageError, match="unknown option.*learning_rate"):
+        load_toml(path)
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = = 3")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load_toml(bad)
+    with pytest.raises(UsageError, match="not found"):
+        load_toml(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("option,value,match", [
+    ("epochs", 0, "--epochs must be a positive"),
+    ("batch_size", -1, "--batch-size must be a positive"),
+    ("latent_dim", 0, "--latent-dim must be a positive"),
+    ("lr", 0.0, "--lr must be a positive"),
+    ("beta1", 1.0, r"--beta1 must be in \[0, 1\)"),
+    ("arch", "resnet", "unknown --arch 'resnet'; choose one of: mlp"),
+    ("channels", 2, "--channels must be 1"),
+    ("name", "../escape", "plain name"),
+    ("name", "a/b", "plain name"),
+    ("precision", "half", "unknown --precision"),
+])
+def test_bad_values_are_refused(option, value, match):
+    with pytest.raises(UsageError, match=match):
+        resolve({option: value})
+
+
+def test_batch_larger_than_dataset():
+    with pytest.raises(UsageError, match="larger than the dataset"):
+        TrainConfig().replace(num_images=100, batch_size=128)
+
+
+def test_json_round_trip_and_unknown_keys():
+    cfg = TrainConfig().replace(image_shape=(28, 28, 1), num_images=10, batch_size=8)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(UsageError, match="unknown setting"):
+        TrainConfig.from_json({**cfg.to_json(), "bogus": 1})

@@ -1,0 +1,149 @@
+"""Data loading: built-in names, IDX folders, .npz files, image folders, conversion and errors."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FIXTURE_DATA
+from ganctl.data import load_dataset, read_idx, scale_to_unit
+from ganctl.errors import UsageError
+
+
+def test_idx_folder_loads_fixture_with_labels():
+    ds = load_dataset(str(FIXTURE_DATA))
+    assert ds.x.shape == (2000, 28, 28, 1) and ds.x.dtype == np.uint8
+    assert ds.y is not None and ds.y.shape == (2000,) and set(np.unique(ds.y)) <= set(range(10))
+    # Fashion-MNIST's mean pixel is about 0.286 on a 0..1 scale
+    assert 0.25 < ds.x.mean() / 255 < 0.32
+
+
+def test_limit_takes_first_images():
+    full = load_dataset(str(FIXTURE_DATA))
+    ds = load_dataset(str(FIXTURE_DATA), limit=100)
+    assert len(ds.x) == 100 and np.array_equal(ds.x, full.x[:100])
+    assert np.array_equal(ds.y, full.y[:100])
+
+
+def test_scale_to_unit_range():
+    x = np.array([0, 127, 128, 255], np.uint8)
+    y = scale_to_unit(x)
+    assert y.dtype == np.float32 and y[0] == -1.0 and y[-1] == 1.0
+    assert abs(y[1]) < 0.01 and abs(y[2]) < 0.01
+
+
+def test_builtin_through_keras_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    for f in FIXTURE_DATA.iterdir():
+        shutil.copy(f, cache / f.name)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    ds = load_dataset("fashion-mnist", limit=50)
+    assert ds.x.shape == (50, 28, 28, 1)
+    assert np.array_equal(ds.x, load_dataset(str(FIXTURE_DATA), limit=50).x)
+
+
+def test_builtin_offline_error_names_files_and_folder(tmp_path, monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(UsageError) as err:
+        load_dataset("fashion-mnist")
+    msg = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
+    assert str(tmp_path / "datasets" / "fashion-mnist") in msg and "--data" in msg
+
+
+def _write_idx(path, raw: bytes):
+    with gzip.open(path, "wb") as fh:
+        fh.write(raw)
+
+
+def test_idx_bad_magic_and_truncated(tmp_path):
+    bad = tmp_path / "bad.gz"
+    _write_idx(bad, b"\x00\x00\x09\x03" + b"\x00" * 20)
+    with pytest.raises(UsageError, match="magic"):
+        read_idx(bad)
+    truncated = tmp_path / "short.gz"
+    header = bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    _write_idx(truncated, header + b"\x00" * 100)
+    with pytest.raises(UsageError, match="truncated"):
+        read_idx(truncated)
+    garbage = tmp_path / "garbage.gz"
+    garbage.write_bytes(b"not gzip at all")
+    with pytest.raises(UsageError, match="cannot read IDX"):
+        read_idx(garbage)
+
+
+def test_npz_uint8_float_and_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (10, 16, 16), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", x=x, y=np.arange(10))
+    ds = load_dataset(str(tmp_path / "a.npz"))
+    assert ds.x.shape == (10, 16, 16, 1) and np.array_equal(ds.x[..., 0], x)
+    assert np.array_equal(ds.y, np.arange(10))
+    # floats in [0, 1] and in [-1, 1] both map back to the same bytes
+    np.savez(tmp_path / "b.npz", x=x.astype(np.float32) / 255.0)
+    np.savez(tmp_path / "c.npz", x=x.astype(np.float32) / 127.5 - 1.0)
+    for name in ("b.npz", "c.npz"):
+        got = load_dataset(str(tmp_path / name)).x[..., 0].astype(int)
+        assert np.abs(got - x.astype(int)).max() <= 1
+
+
+def test_npz_without_x_is_refused(tmp_path):
+    np.savez(tmp_path / "d.npz", images=np.zeros((3, 8, 8)))
+    with pytest.raises(UsageError, match="no 'x' array.*images"):
+        load_dataset(str(tmp_path / "d.npz"))
+
+
+def _png(path, size, mode="L", value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colour = value if mode == "L" else (value, 0, 255 - value)
+    Image.new(mode, size, colour).save(path)
+
+
+def test_image_folder_classes_mixed_sizes_and_bad_files(tmp_path):
+    _png(tmp_path / "cats" / "a.png", (40, 30))
+    _png(tmp_path / "cats" / "b.jpg", (28, 28), mode="RGB")
+    _png(tmp_path / "dogs" / "nested" / "c.bmp", (64, 64), mode="RGB")
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "dogs" / "notes.txt").write_text("hello")
+    ds = load_dataset(str(tmp_path))
+    assert ds.x.shape == (3, 28, 28, 1)
+    assert ds.label_names == ("cats", "dogs") and list(ds.y) == [0, 0, 1]
+    assert any("skipped 1 unreadable" in w for w in ds.warnings)
+    assert any("1 non-image" in w for w in ds.warnings)
+    rgb = load_dataset(str(tmp_path), channels=3, image_size=32)
+    assert rgb.x.shape == (3, 32, 32, 3)
+
+
+def test_image_folder_without_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / "fake.png").write_bytes(b"garbage")
+    with pytest.raises(UsageError, match="no usable image"):
+        load_dataset(str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no usable image"):
+        load_dataset(str(tmp_path / "empty"))
+
+
+def test_missing_path_and_wrong_file_type(tmp_path):
+    with pytest.raises(UsageError, match="neither a built-in dataset"):
+        load_dataset(str(tmp_path / "nope"))
+    (tmp_path / "x.csv").write_text("1,2")
+    with pytest.raises(UsageError, match=r"\.npz"):
+        load_dataset(str(tmp_path / "x.csv"))
+
+
+def test_channel_and_size_conversion_of_arrays():
+    ds = load_dataset(str(FIXTURE_DATA), limit=4, channels=3, image_size=32)
+    assert ds.x.shape == (4, 32, 32, 3)
+    assert np.array_equal(ds.x[..., 0], ds.x[..., 1])

@@ -1,0 +1,173 @@
+"""Training: the run folder it writes, resume, reproducibility, interruption and divergence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_DATA, train_tiny
+from ganctl.checkpoints import CheckpointStore
+from ganctl.errors import GanctlError, UsageError
+from ganctl.runs import RunFolder
+from ganctl.training import Diverged, plan_training, run_training
+
+
+def _weights(run_root, which="generator"):
+    """All weights of the newest checkpoint's generator or discriminator, as numpy arrays."""
+    import tensorflow as tf
+
+    store = CheckpointStore(run_root / "checkpoints")
+    reader = tf.train.load_checkpoint(store.prefix(store.latest()))
+    names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith(which + "/"))
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def _opts(out, name, **extra):
+    opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(out), name=name,
+                seed=1, sample_grid=16, xla=False)
+    opts.update(extra)
+    return opts
+
+
+def test_run_folder_layout(tiny_run):
+    run = RunFolder(tiny_run)
+    cfg = json.loads(run.config.read_text())
+    assert cfg["arch"] == "mlp" and cfg["image_shape"] == [28, 28, 1] and cfg["num_images"] == 256
+    assert cfg["tensorflow_version"].startswith("2.") and cfg["ganctl_version"]
+    records = [json.loads(line) for line in run.metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert r["step"] == 4 * r["epoch"]  # 256 images / batch 64
+        assert set(r) >= {"g_loss", "d_loss", "d_real", "d_fake", "images_per_s", "seconds"}
+        assert 0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1 and r["images_per_s"] > 0
+    for epoch in (1, 2):
+        grid = iio.imread(run.sample_path(epoch))
+        # 16 tiles of 28 px in a 4x4 grid with 1 px borders
+        assert grid.shape[:2] == (4 * 28 + 5, 4 * 28 + 5)
+    frames = iio.imread(run.progress_gif, index=None)
+    assert len(frames) == 2
+    store = CheckpointStore(run.checkpoints)
+    assert [c.epoch for c in store.list()] == [1, 2] and all(c.complete for c in store.list())
+    assert any(run.tensorboard.glob("events.out.tfevents.*"))
+    assert not run.lock.exists()
+
+
+def test_same_seed_same_weights_and_losses(tmp_path):
+    # with XLA, as `ganctl train` runs by default
+    a = train_tiny(tmp_path, "a", epochs=1, xla=True)
+    b = train_tiny(tmp_path, "b", epochs=1, xla=True)
+    la = [json.loads(x)["g_loss"] for x in (a / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["g_loss"] for x in (b / "metrics.jsonl").read_text().splitlines()]
+    assert la == lb
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    c = train_tiny(tmp_path, "c", epochs=1, seed=2, xla=True)
+    wc = _weights(c)
+    assert wc.keys() == wa.keys() and not any(np.array_equal(wa[k], wc[k]) for k in wa
+                                              if "kernel" in k)
+
+
+def test_resume_equals_straight_run(tmp_path):
+    straight = train_tiny(tmp_path, "straight", epochs=2)
+    resumed = train_tiny(tmp_path, "resumed", epochs=1)
+    train_tiny(tmp_path, "resumed", epochs=2)
+    for which in ("generator", "discriminator"):
+        ws, wr = _weights(straight, which), _weights(resumed, which)
+        assert all(np.array_equal(ws[k], wr[k]) for k in ws), which
+    epochs = [json.loads(x)["epoch"] for x in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+
+
+def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
+    straight = train_tiny(tmp_path, "straight", epochs=2)
+    calls = {"n": 0}
+
+    def stop_after_three_checks():
+        calls["n"] += 1
+        return calls["n"] > 3  # a call of 2 steps, then stop inside epoch 1... or 2
+
+    plan = plan_training(_opts(tmp_path, "cut", epochs=2, steps_per_call=2))
+    result = run_training(plan, should_stop=stop_after_three_checks)
+    assert result.interrupted and result.last_checkpoint is not None
+    assert not result.last_checkpoint.complete and result.step == 6
+    plan = plan_training(_opts(tmp_path, "cut", epochs=2))
+    result = run_training(plan)
+    assert not result.interrupted and result.epochs_done == 2 and result.step == 8
+    ws, wc = _weights(straight), _weights(plan.run.root)
+    assert all(np.array_equal(ws[k], wc[k]) for k in ws)
+
+
+def test_resume_refuses_changed_settings_and_fresh_restarts(tmp_path):
+    run = train_tiny(tmp_path, "r", epochs=1)
+    with pytest.raises(UsageError, match="trained with lr=0.0002.*--fresh"):
+        plan_training(_opts(tmp_path, "r", epochs=2, lr=0.1))
+    plan = plan_training(_opts(tmp_path, "r", epochs=1, lr=0.1), fresh=True)
+    assert plan.cfg.lr == 0.1 and not plan.resuming
+    run_training(plan)
+    assert json.loads((run / "config.json").read_text())["lr"] == 0.1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_next_free_run_name(tmp_path):
+    opts = _opts(tmp_path, None, epochs=1)
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run7").mkdir()
+    assert plan_training(opts).run.name == "run8"
+
+
+def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
+    from ganctl.gan import GAN
+
+    run = train_tiny(tmp_path, "nan", epochs=1)
+    before = _weights(run)
+    real = GAN.train_steps
+
+    def poisoned(self, order, start, count):
+        sums = real(self, order, start, count)
+        sums[0] = np.nan
+        return sums
+
+    monkeypatch.setattr(GAN, "train_steps", poisoned)
+    with pytest.raises(Diverged, match=r"g loss became NaN at epoch 2, step \d+; last good "
+                                       r"checkpoint: ckpt-e0001-s00000004"):
+        run_training(plan_training(_opts(tmp_path, "nan", epochs=2)))
+    after = _weights(run)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert not (run / "train.lock").exists()
+
+
+def test_damaged_newest_checkpoint_falls_back(tmp_path):
+    run = train_tiny(tmp_path, "dmg", epochs=2)
+    store = CheckpointStore(run / "checkpoints")
+    newest = store.latest()
+    data = run / "checkpoints" / f"{newest.name}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    warnings = []
+    plan = plan_training(_opts(tmp_path, "dmg", epochs=2))
+    from ganctl.events import Message
+
+    result = run_training(plan, emit=lambda e: warnings.append(e.text) if isinstance(e, Message) else None)
+    assert any("cannot be loaded" in w and newest.name in w for w in warnings)
+    assert result.epochs_done == 2  # epoch 2 was trained again from epoch 1's checkpoint
+
+
+def test_lock_held_by_live_process_refuses(tmp_path):
+    import os
+
+    run = train_tiny(tmp_path, "locked", epochs=1)
+    (run / "train.lock").write_text(f"{os.getppid()}\n")
+    with pytest.raises(GanctlError, match="being trained by process"):
+        run_training(plan_training(_opts(tmp_path, "locked", epochs=2)))
+    (run / "train.lock").write_text("999999999\n")  # no such process: stale, taken over
+    result = run_training(plan_training(_opts(tmp_path, "locked", epochs=2)))
+    assert result.epochs_done == 2 and not (run / "train.lock").exists()
+
+
+def test_copy_of_run_is_independent(tiny_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    assert CheckpointStore(copy / "checkpoints").latest().epoch == 2
