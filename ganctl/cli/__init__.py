@@ -23,6 +23,13 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+try:  # Typer >= 0.24 parses with its own vendored copy of Click, not the `click` package
+    from typer._click import exceptions as _clickx
+except ImportError:  # pragma: no cover - older Typer
+    _clickx = click.exceptions
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -66,19 +73,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args, prog_name="ganctl", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "")
+    except _clickx.NoArgsIsHelpError as exc:
+        if _clickx is click.exceptions:  # Typer's vendored Click prints the help itself
+            click.echo(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(0)
-    except click.UsageError as exc:
+    except (click.UsageError, _clickx.UsageError) as exc:
         if debug:
             raise
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         fail(exc.format_message().replace("\n", " ") + hint, 2)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORT:
         fail("interrupted", 130)
-    except click.ClickException as exc:
+    except (click.ClickException, _clickx.ClickException) as exc:
         fail(exc.format_message().replace("\n", " "), exc.exit_code)
     except GanctlError as exc:
         if debug:
