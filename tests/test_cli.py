@@ -1,0 +1,99 @@
+"""The command line: help, version, train through the CLI, and one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import FIXTURE_DATA
+
+from ganctl import __version__
+from ganctl.cli import app
+
+COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"ganctl {__version__}"
+
+
+def test_root_help_lists_commands(cli):
+    r = cli("--help")
+    assert r.exit_code == 0
+    assert "train" in r.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples_and_defaults(cli, command):
+    r = cli(command, "--help")
+    assert r.exit_code == 0, r.output
+    assert "Examples" in r.stdout and f"ganctl {command}" in r.stdout
+    assert "default" in r.stdout
+
+
+def test_train_dry_run_prints_resolved_config(cli, tmp_path):
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--epochs", 4, "--out", tmp_path,
+            "--dry-run")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads(r.stdout)
+    assert cfg["epochs"] == 4 and cfg["num_images"] == 300 and cfg["image_shape"] == [28, 28, 1]
+    assert cfg["name"] == "run1" and cfg["resume"] is False
+    assert not (tmp_path / "run1").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["train", "--epochs", "0"], 2, "--epochs must be a positive number"),
+    (["train", "--batch-size", "-5"], 2, "--batch-size must be a positive number"),
+    (["train", "--latent-dim", "0"], 2, "--latent-dim must be a positive number"),
+    (["train", "--bogus"], 2, "No such option"),
+    (["train", "--epochs", "many"], 2, "Invalid value for '--epochs'"),
+    (["train", "--data", "/nonexistent/data"], 2, "neither a built-in dataset"),
+    (["train", "--name", "../x"], 2, "plain name"),
+    (["train", "--config", "/nonexistent.toml"], 2, "config file not found"),
+    (["nosuchcommand"], 2, "No such command"),
+])
+def test_errors_are_one_line_with_exit_code(cli, tmp_path, args, code, needle):
+    r = cli(*args, "--out", tmp_path) if args[0] == "train" else cli(*args)
+    assert r.exit_code == code, r.output
+    assert needle in r.stderr
+    assert "Traceback" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_batch_size_larger_than_data(cli, tmp_path):
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 50, "--out", tmp_path, "--dry-run")
+    assert r.exit_code == 2 and "larger than the dataset" in r.stderr
+
+
+def test_config_file_with_unknown_option(cli, tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epochs = 2\nwarp_speed = true\n")
+    r = cli("train", "--config", path, "--out", tmp_path, "--dry-run")
+    assert r.exit_code == 2 and "warp_speed" in r.stderr
+
+
+@pytest.mark.slow
+def test_train_through_cli_then_resume(cli, tmp_path):
+    args = ["train", "--data", FIXTURE_DATA, "--limit", 256, "--batch-size", 64, "--out", tmp_path,
+            "--name", "c1", "--no-xla", "--seed", 3]
+    r = cli(*args, "--epochs", 1)
+    assert r.exit_code == 0, r.output
+    assert "run c1 on CPU" in r.stdout and "epoch 1 done" in r.stdout and "done: 1 epochs" in r.stdout
+    r = cli(*args, "--epochs", 2)
+    assert r.exit_code == 0, r.output
+    assert "resuming from ckpt-e0001-s00000004 at epoch 2/2" in r.stdout
+    assert (tmp_path / "c1" / "samples" / "epoch_0002.png").is_file()
+    r = cli(*args, "--epochs", 2)
+    assert r.exit_code == 0 and "already has 2 epochs" in r.stdout
+    r = cli(*args, "--epochs", 3, "--lr", "0.01")
+    assert r.exit_code == 2 and "--fresh" in r.stderr
+
+
+def test_debug_reraises_for_a_traceback(cli, tmp_path, monkeypatch):
+    from ganctl.errors import UsageError
+
+    monkeypatch.setenv("GANCTL_DEBUG", "0")  # restored after the test: main() sets it to 1
+    # --debug re-raises, so Python prints the full traceback instead of one line
+    with pytest.raises(UsageError, match="--epochs must be a positive number"):
+        cli("--debug", "train", "--epochs", "0", "--out", tmp_path)
