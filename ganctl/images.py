@@ -171,8 +171,11 @@ def write_gif(path: str | os.PathLike, frames: Frames, fps: float, loop: int = 0
     if not isinstance(loop, (int, np.integer)) or loop < 0:
         raise UsageError(f"bad loop count {loop!r}: expected 0 (forever) or more")
     with atomic_path(path) as tmp:
+        # optimize=False: Pillow's palette optimisation shifts some levels by one when a frame
+        # uses all 256 grays (it needs a spare index for its transparency trick); without it
+        # grayscale frames round-trip exactly, and the files are no larger.
         iio.imwrite(tmp, stack, extension=".gif", is_batch=True, duration=duration,
-                    loop=int(loop))
+                    loop=int(loop), optimize=False)
 
 
 def has_ffmpeg_plugin() -> bool:
@@ -250,7 +253,12 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
             raise UsageError(FFMPEG_MISSING.replace("writing", "reading"))
         frames = np.asarray(iio.imread(path, plugin="FFMPEG", index=None))
     elif suffix == ".gif":
-        frames = np.asarray(iio.imread(path, index=None, mode="RGB"))
+        # Pillow itself, not imageio's reader: when Pillow's decoder switches a GIF's frames
+        # between P, L and RGB, imageio's palette handling garbles pixels or fails outright.
+        from PIL import Image, ImageSequence
+
+        with Image.open(path) as gif:
+            frames = np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)])
     else:
         frames = read_image(path)[None]
     if frames.ndim == 3:
