@@ -32,43 +32,43 @@ EXAMPLES = """
 def train(
     data: str | None = typer.Option(
         None, help=f"Built-in dataset (fashion-mnist, mnist), a folder of the four IDX files, an "
-                   f".npz with an 'x' array, or a folder of images. [default: {D.data}]"),
+                   f".npz with an 'x' array, or a folder of images. \\[default: {D.data}]"),
     epochs: int | None = typer.Option(
         None, help=f"Total epochs; training an existing run continues up to this. "
-                   f"[default: {D.epochs}]"),
-    batch_size: int | None = typer.Option(None, help=f"Images per step. [default: {D.batch_size}]"),
-    lr: float | None = typer.Option(None, help=f"Adam learning rate, G and D. [default: {D.lr}]"),
-    beta1: float | None = typer.Option(None, help=f"Adam beta1. [default: {D.beta1}]"),
-    beta2: float | None = typer.Option(None, help=f"Adam beta2. [default: {D.beta2}]"),
+                   f"\\[default: {D.epochs}]"),
+    batch_size: int | None = typer.Option(None, help=f"Images per step. \\[default: {D.batch_size}]"),
+    lr: float | None = typer.Option(None, help=f"Adam learning rate, G and D. \\[default: {D.lr}]"),
+    beta1: float | None = typer.Option(None, help=f"Adam beta1. \\[default: {D.beta1}]"),
+    beta2: float | None = typer.Option(None, help=f"Adam beta2. \\[default: {D.beta2}]"),
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
-                                                        f"[default: {D.latent_dim}]"),
-    arch: str | None = typer.Option(None, help=f"Architecture: mlp. [default: {D.arch}]"),
+                                                        f"\\[default: {D.latent_dim}]"),
+    arch: str | None = typer.Option(None, help=f"Architecture: mlp. \\[default: {D.arch}]"),
     seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
-                                                  f"[default: {D.seed}]"),
-    out: str | None = typer.Option(None, help=f"Folder holding runs. [default: {D.out}]"),
+                                                  f"\\[default: {D.seed}]"),
+    out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
     name: str | None = typer.Option(None, help="Run name; an existing run is resumed. "
-                                                  "[default: the next free runN]"),
+                                                  "\\[default: the next free runN]"),
     limit: int | None = typer.Option(None, help="Train on the first N images only. "
-                                                   "[default: all]"),
-    image_size: int | None = typer.Option(None, help="Resize images to N×N. [default: the "
+                                                   "\\[default: all]"),
+    image_size: int | None = typer.Option(None, help="Resize images to N×N. \\[default: the "
                                                         "data's own size; 28 for image folders]"),
-    channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). [default: the "
+    channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). \\[default: the "
                                                       "data's own; 1 for image folders]"),
     keep: int | None = typer.Option(None, help=f"Checkpoints to keep (plus the best by FD). "
-                                                  f"[default: {D.keep}]"),
+                                                  f"\\[default: {D.keep}]"),
     eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
                                                         "the best checkpoint; 0 = off. "
-                                                        f"[default: {D.eval_every}]"),
+                                                        f"\\[default: {D.eval_every}]"),
     eval_n: int | None = typer.Option(None, help=f"Images per evaluation during training. "
-                                                    f"[default: {D.eval_n}]"),
+                                                    f"\\[default: {D.eval_n}]"),
     precision: str | None = typer.Option(None, help="float32, or mixed (float16 compute, for "
-                                                       f"GPUs). [default: {D.precision}]"),
+                                                       f"GPUs). \\[default: {D.precision}]"),
     xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
-                                       "with XLA. [default: on]"),
+                                       "with XLA. \\[default: on]"),
     steps_per_call: int | None = typer.Option(None, help="Training steps per compiled call. "
-                                                            f"[default: {D.steps_per_call}]"),
+                                                            f"\\[default: {D.steps_per_call}]"),
     config: Path | None = typer.Option(None, "--config", help="TOML file of these options "
-                                          "(the command line wins). [default: none]"),
+                                          "(the command line wins). \\[default: none]"),
     fresh: bool = typer.Option(False, "--fresh", help="Start the named run over, deleting what "
                                                       "it wrote."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved settings as JSON "
