@@ -100,7 +100,13 @@ class CheckpointStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         info = CheckpointInfo(checkpoint_name(epoch, step), epoch, step, complete, time.time(),
                               score)
-        tf.train.Checkpoint(**objects).write(self.prefix(info))
+        try:
+            tf.train.Checkpoint(**objects).write(self.prefix(info))
+        except (OSError, tf.errors.OpError) as exc:
+            self._delete_files(info.name)
+            reason = getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc)
+            raise GanctlError(f"cannot save checkpoint {info.name} in {self.folder}: "
+                              f"{str(reason).splitlines()[0]}; earlier checkpoints are intact") from None
         entries = [e for e in self.list() if e.name != info.name] + [info]
         self._write_index(self._prune(entries))
         return info

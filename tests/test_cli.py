@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURE_DATA
 
+from conftest import FIXTURE_DATA
 from ganctl import __version__
 from ganctl.cli import app
 

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import FIXTURE_DATA
 from PIL import Image
 
+from conftest import FIXTURE_DATA
 from ganctl.data import load_dataset, read_idx, scale_to_unit
 from ganctl.errors import UsageError
 

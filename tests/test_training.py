@@ -8,8 +8,8 @@ import shutil
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import FIXTURE_DATA, train_tiny
 
+from conftest import FIXTURE_DATA, train_tiny
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError, UsageError
 from ganctl.runs import RunFolder

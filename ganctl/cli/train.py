@@ -90,7 +90,7 @@ def train(
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
                    eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
                    steps_per_call=steps_per_call)
-    console = Console()
+    console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
         typer.echo(config_json_text(plan.cfg, {"run_folder": str(plan.run.root),

@@ -1,0 +1,142 @@
+"""Reliability: killed and interrupted runs resume, files stay readable, failures are clear."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from conftest import FIXTURE_DATA
+from ganctl.checkpoints import CheckpointStore
+from ganctl.errors import GanctlError
+from ganctl.runs import RunFolder
+from ganctl.training import plan_training, run_training
+
+
+def _train_cmd(out: Path, name: str, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "ganctl", "train", "--data", str(FIXTURE_DATA), "--limit", "1024",
+            "--batch-size", "32", "--steps-per-call", "2", "--no-xla", "--epochs", str(epochs),
+            "--out", str(out), "--name", name, "--seed", "5"]
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the training subprocess")
+
+
+def _epochs_logged(run: RunFolder) -> int:
+    return len(run.read_metrics())
+
+
+def _assert_run_readable(run: RunFolder) -> None:
+    json.loads(run.config.read_text())
+    for line in run.metrics.read_text().splitlines():
+        json.loads(line)
+    for png in run.samples.glob("*.png"):
+        assert iio.imread(png).ndim >= 2
+    assert len(iio.imread(run.progress_gif, index=None)) >= 1
+    assert not list(run.root.rglob(".*.tmp*")), "a temporary file was left behind"
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    run = RunFolder(tmp_path / "k")
+    proc = subprocess.Popen(_train_cmd(tmp_path, "k", 4), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: _epochs_logged(run) >= 1 or proc.poll() is not None)
+        time.sleep(0.3)  # into epoch 2
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    _assert_run_readable(run)
+    assert run.lock.exists()  # left by the killed process; the next run takes it over
+    result = run_training(plan_training(dict(data=str(FIXTURE_DATA), limit=1024, batch_size=32,
+                                             epochs=4, out=str(tmp_path), name="k", seed=5,
+                                             xla=False)))
+    assert result.epochs_done == 4 and not result.interrupted
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4]
+    _assert_run_readable(run)
+    assert not run.lock.exists()
+    assert CheckpointStore(run.checkpoints).latest().epoch == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
+    run = RunFolder(tmp_path / "s")
+    proc = subprocess.Popen(_train_cmd(tmp_path, "s", 50), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: _epochs_logged(run) >= 1 or proc.poll() is not None)
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    text = out.decode()
+    assert "stopped at epoch" in text and "Run the same command to continue" in text
+    assert "Traceback" not in err.decode()
+    latest = CheckpointStore(run.checkpoints).latest()
+    assert latest.epoch >= 1 and latest.step > 0
+    assert not run.lock.exists()
+    _assert_run_readable(run)
+
+
+def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="full",
+                seed=1, xla=False, sample_grid=16)
+    run_training(plan_training({**opts, "epochs": 1}))
+    real_write = tf.train.Checkpoint.write
+
+    def full_disk(self, prefix, options=None):
+        Path(prefix + ".index").write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tf.train.Checkpoint, "write", full_disk)
+    with pytest.raises(GanctlError, match="No space left on device; earlier checkpoints are intact"):
+        run_training(plan_training({**opts, "epochs": 2}))
+    monkeypatch.setattr(tf.train.Checkpoint, "write", real_write)
+    store = CheckpointStore(tmp_path / "full" / "checkpoints")
+    assert [c.epoch for c in store.list()] == [1]
+    assert not list((tmp_path / "full" / "checkpoints").glob("ckpt-e0002*"))
+    # and the run resumes from epoch 1 once there is space again
+    result = run_training(plan_training({**opts, "epochs": 2}))
+    assert result.epochs_done == 2
+    assert [r["epoch"] for r in RunFolder(tmp_path / "full").read_metrics()] == [1, 2]
+
+
+def test_torn_metrics_line_is_dropped_on_resume(tmp_path):
+    opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="torn",
+                seed=1, xla=False, sample_grid=16)
+    run_training(plan_training({**opts, "epochs": 1}))
+    run = RunFolder(tmp_path / "torn")
+    with open(run.metrics, "a") as fh:
+        fh.write('{"epoch": 2, "step": 8, "g_lo')  # a crash mid-line
+    run_training(plan_training({**opts, "epochs": 2}))
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert all(json.loads(line) for line in run.metrics.read_text().splitlines())
+
+
+def test_no_pickle_or_code_in_a_run_folder(tiny_run):
+    # weights and JSON only: no pickle, no SavedModel, no Keras model file with Lambda layers
+    suffixes = {p.suffix for p in Path(tiny_run).rglob("*") if p.is_file()}
+    assert not suffixes & {".pkl", ".pickle", ".pb", ".keras", ".h5"}
+    assert os.path.exists(Path(tiny_run) / "checkpoints" / "index.json")
