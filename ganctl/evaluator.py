@@ -1,0 +1,193 @@
+"""The offline Fashion-MNIST classifier whose features and softmax the metrics are computed on.
+
+The network is built from code (a builder keyed by architecture name) and its weights are read
+from a plain npz shipped in `ganctl/assets/`, checked against the sha256 recorded beside it.
+Nothing is downloaded and no code is loaded from a file. TensorFlow is imported lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganctl.errors import GanctlError, UsageError
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+WEIGHTS_NAME = "evaluator.npz"
+INFO_NAME = "evaluator.json"
+IMAGE_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+_IDX_MAGIC = {3: 2051, 1: 2049}  # images (ndim 3) and labels (ndim 1)
+
+
+def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
+    """Read a gzipped IDX file of uint8 values (Fashion-MNIST images if ndim=3, labels if 1)."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise GanctlError(f"cannot read IDX file {path}: {exc}") from exc
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != _IDX_MAGIC[ndim]:
+        raise GanctlError(f"{path} has magic number {magic}, expected {_IDX_MAGIC[ndim]}")
+    header = 4 * (1 + ndim)
+    if len(raw) < header:
+        raise GanctlError(f"{path} is truncated (header incomplete)")
+    dims = [int.from_bytes(raw[i:i + 4], "big") for i in range(4, header, 4)]
+    if len(raw) != header + int(np.prod(dims)):
+        raise GanctlError(f"{path} is truncated or has trailing bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_fashion_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (images float32 [n, 28, 28, 1] in [-1, 1], labels int64 [n]) of 'train' or 't10k'."""
+    root = Path(root)
+    images = read_idx(root / f"{split}-images-idx3-ubyte.gz", 3)
+    labels = read_idx(root / f"{split}-labels-idx1-ubyte.gz", 1)
+    if len(images) != len(labels):
+        raise GanctlError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
+    return to_model_scale(images)[..., None], labels.astype(np.int64)
+
+
+def to_model_scale(pixels: np.ndarray) -> np.ndarray:
+    """Map uint8 pixels 0..255 to float32 in [-1, 1], the scale GAN outputs use."""
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def _build_fmnist_cnn_v1() -> Any:
+    """conv32-conv32-pool-conv64-conv64-pool-fc128(features)-fc10; outputs [features, probs]."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=IMAGE_SHAPE, name="images")
+    x = inputs
+    for i, width in enumerate((32, 32, 64, 64), start=1):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+        if i % 2 == 0:
+            x = layers.MaxPooling2D(2, name=f"pool{i // 2}")(x)
+            x = layers.Dropout(0.2, name=f"drop{i // 2}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, use_bias=False, name="fc")(x)
+    x = layers.BatchNormalization(name="bn_fc")(x)
+    features = layers.ReLU(name="features")(x)
+    x = layers.Dropout(0.4, name="drop_fc")(features)
+    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="logits")(x)
+    return keras.Model(inputs, [features, probs], name="fmnist_cnn_v1")
+
+
+ARCHITECTURES: dict[str, Callable[[], Any]] = {"fmnist-cnn-v1": _build_fmnist_cnn_v1}
+
+
+def build_network(architecture: str) -> Any:
+    """Build the untrained two-output Keras model [features, probs] for `architecture`."""
+    try:
+        builder = ARCHITECTURES[architecture]
+    except KeyError:
+        raise GanctlError(f"unknown evaluator architecture {architecture!r}; "
+                          f"this ganctl knows {', '.join(ARCHITECTURES)}") from None
+    return builder()
+
+
+def weights_to_arrays(model: Any) -> dict[str, np.ndarray]:
+    """Every weight of `model` (BatchNorm statistics included) as float32, keyed 'layer.var'."""
+    return {f"{layer.name}.{w.name}": np.asarray(w.numpy(), dtype=np.float32)
+            for layer in model.layers for w in layer.weights}
+
+
+def assign_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Set every weight of `model` from `arrays`; a missing, extra or misshapen one is an error."""
+    expected = {f"{layer.name}.{w.name}": w for layer in model.layers for w in layer.weights}
+    if set(expected) != set(arrays):
+        diff = sorted(set(expected) ^ set(arrays))
+        raise GanctlError(f"evaluator weights do not fit the network (differ in {diff[:3]}); "
+                          "reinstall ganctl")
+    for key, var in expected.items():
+        if tuple(var.shape) != arrays[key].shape:
+            raise GanctlError(f"evaluator weight {key} has shape {arrays[key].shape}, "
+                              f"expected {tuple(var.shape)}; reinstall ganctl")
+        var.assign(arrays[key])
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Evaluator:
+    """The loaded classifier: features (penultimate layer) and class probabilities of images."""
+
+    def __init__(self, model: Any, info: dict[str, Any]):
+        self._model = model
+        self.info = info
+        self.architecture: str = info["architecture"]
+        self.sha256: str = info["sha256"]
+        self.accuracy: float = float(info["test_accuracy"])
+        self.feature_dim: int = int(model.outputs[0].shape[-1])
+
+    @property
+    def short_sha(self) -> str:
+        """First 12 hex digits of the weights' sha256, for reports."""
+        return self.sha256[:12]
+
+    def features(self, images: np.ndarray, batch_size: int = 500
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (features float64 [n, d], probs float64 [n, 10]) of images in [-1, 1]."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+            made = "x".join(str(s) for s in images.shape[1:]) or "scalars"
+            raise UsageError("the evaluator takes 28x28 grayscale images; "
+                             f"this model makes {made}")
+        feats = np.empty((len(images), self.feature_dim), dtype=np.float64)
+        probs = np.empty((len(images), NUM_CLASSES), dtype=np.float64)
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].astype(np.float32)
+            f, p = self._model(batch, training=False)
+            feats[start:start + len(batch)] = np.asarray(f)
+            probs[start:start + len(batch)] = np.asarray(p)
+        return feats, probs
+
+
+def read_info(assets_dir: str | os.PathLike = ASSETS_DIR) -> dict[str, Any]:
+    """The evaluator's recorded metadata (architecture, sha256, test accuracy, training run)."""
+    path = Path(assets_dir) / INFO_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GanctlError(f"cannot read evaluator metadata {path}: {exc}; "
+                          "run scripts/train_evaluator.py or reinstall ganctl") from exc
+
+
+def load_evaluator(assets_dir: str | os.PathLike | None = None) -> Evaluator:
+    """Load (once per process and folder) the shipped evaluator, checking its weights' sha256."""
+    return _load_cached(str(Path(assets_dir or ASSETS_DIR).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(assets_dir: str) -> Evaluator:
+    info = read_info(assets_dir)
+    npz_path = Path(assets_dir) / WEIGHTS_NAME
+    try:
+        digest = file_sha256(npz_path)
+    except OSError as exc:
+        raise GanctlError(f"cannot read evaluator weights {npz_path}: {exc}") from exc
+    if digest != info.get("sha256"):
+        raise GanctlError(f"evaluator weights {npz_path} have sha256 {digest[:12]}, expected "
+                          f"{str(info.get('sha256'))[:12]}; reinstall ganctl")
+    with np.load(npz_path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    model = build_network(info.get("architecture", ""))
+    assign_weights(model, arrays)
+    return Evaluator(model, info)
