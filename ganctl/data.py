@@ -39,8 +39,13 @@ def scale_to_unit(x: np.ndarray) -> np.ndarray:
 
 
 def keras_home() -> Path:
-    """Where Keras caches datasets ($KERAS_HOME or ~/.keras)."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    """Where Keras caches datasets: $KERAS_HOME or ~/.keras, as Keras read it at import."""
+    try:
+        from keras.src.backend.config import keras_home as _keras_home
+
+        return Path(_keras_home())
+    except ImportError:  # a Keras without that accessor: the documented rule
+        return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
 # --- IDX -----------------------------------------------------------------------------------------
@@ -101,6 +106,11 @@ def load_builtin(name: str) -> Dataset:
     """Fashion-MNIST or MNIST through Keras' loaders and cache; a clear error when offline."""
     import keras
 
+    cached = keras_home() / "datasets" / "fashion-mnist"
+    if name == "fashion-mnist" and all((cached / f).is_file() for f in IDX_FILES):
+        # The files Keras would read: load them directly (no download attempt at all).
+        ds = load_idx_folder(cached)
+        return Dataset(ds.x, ds.y, source=name)
     module = getattr(keras.datasets, BUILTIN[name])
     try:
         (x, y), _ = module.load_data()

@@ -41,7 +41,7 @@ def test_builtin_through_keras_cache(tmp_path, monkeypatch):
     cache.mkdir(parents=True)
     for f in FIXTURE_DATA.iterdir():
         shutil.copy(f, cache / f.name)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
     ds = load_dataset("fashion-mnist", limit=50)
     assert ds.x.shape == (50, 28, 28, 1)
     assert np.array_equal(ds.x, load_dataset(str(FIXTURE_DATA), limit=50).x)
@@ -53,7 +53,7 @@ def test_builtin_offline_error_names_files_and_folder(tmp_path, monkeypatch):
     def offline():
         raise OSError("network unreachable")
 
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
     with pytest.raises(UsageError) as err:
         load_dataset("fashion-mnist")
