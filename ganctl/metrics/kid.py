@@ -8,7 +8,10 @@ from ganctl.metrics.base import MetricInputs, register
 
 
 def _kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T
+    k /= x.shape[1]
+    k += 1.0
+    return k * k * k  # several times faster than ** 3, which goes through pow()
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
