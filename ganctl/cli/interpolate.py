@@ -1,0 +1,77 @@
+"""`ganctl interpolate`: a looping animation that walks the latent space between seeds."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from ganctl.cli import app
+from ganctl.cli.sample import checkpoint_label, ckpt_option, epoch_option, load_for_cli, runs_option
+from ganctl.walks import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_POINTS, DEFAULT_SCALE
+
+EXAMPLES = """
+[bold]Examples[/]
+
+  ganctl interpolate --ckpt run1                      [dim]# walk.gif: seeds 0-3 and back to 0[/]
+
+  ganctl interpolate --ckpt run1 --grid 3x3 --points 5 --frames 30 --out walks.gif
+
+  ganctl interpolate --ckpt run1 --between 3,17 --frames 48 --fps 30
+
+  ganctl interpolate --ckpt run1 --method linear --seed 100 --out walk.mp4   [dim]# needs imageio-ffmpeg[/]
+"""
+
+
+@app.command(epilog=EXAMPLES)
+def interpolate(
+    ckpt: str = ckpt_option(),
+    out: str = typer.Option("walk.gif", "--out", help="The animation: a .gif, or an .mp4 when "
+                                                      "imageio's ffmpeg plugin is installed."),
+    points: int | None = typer.Option(None, "--points", min=2, help="Keyframes per walk, from "
+                                      "seeds SEED, SEED+1, ...; the walk loops back to the first.",
+                                      show_default=str(DEFAULT_POINTS)),
+    frames: int = typer.Option(DEFAULT_FRAMES, "--frames", min=1, help="Frames from one keyframe "
+                               "to the next; the animation has POINTS × FRAMES frames."),
+    method: str = typer.Option("slerp", "--method", help="slerp (along the sphere, keeps the "
+                               "norm of Gaussian latents) or linear."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="First keyframe seed; walk w of "
+                                    "a grid uses seeds SEED + w×POINTS onwards.", show_default="0"),
+    grid: str = typer.Option("1x1", "--grid", help="ROWSxCOLS independent walks in one "
+                             "animation, e.g. 3x3."),
+    between: str | None = typer.Option(None, "--between", help="Walk from seed A to seed B and "
+                                       "back, e.g. 3,17 (instead of --seed/--points).",
+                                       show_default="none"),
+    fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Frames per second (GIFs play at "
+                              "most 50)."),
+    scale: int = typer.Option(DEFAULT_SCALE, "--scale", min=1, help="Enlarge each pixel to an "
+                              "S×S block (nearest neighbour)."),
+    runs: str = runs_option(),
+    epoch: int | None = epoch_option(),
+) -> None:
+    """Animate a loop through keyframe latents, morphing each seed's image into the next.
+
+    The last frame leads smoothly back into the first, so the animation loops without a jump.
+    """
+    from ganctl.errors import UsageError
+    from ganctl.images import write_animation
+    from ganctl.latents import parse_grid, parse_pair
+    from ganctl.sampling import compiled_generator, describe_seeds
+    from ganctl.walks import check_animation_target, plan_walks, render_walks
+
+    pair = parse_pair(between) if between is not None else None
+    if pair is not None and (points is not None or seed is not None):
+        raise UsageError("--between picks both keyframes; leave out --seed and --points")
+    plan = plan_walks(0 if seed is None else seed, DEFAULT_POINTS if points is None else points,
+                      frames, method, parse_grid(grid), pair)
+    target = check_animation_target(out, fps)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    loaded = load_for_cli(ckpt, runs, epoch, console)
+    generate = compiled_generator(loaded.generator)
+    pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale)
+    write_animation(target, pictures, fps)
+    walks, keys = plan.key_seeds.shape
+    what = (f"{walks} walks ({plan.grid[0]}x{plan.grid[1]}), seeds "
+            f"{describe_seeds(plan.key_seeds.ravel().tolist())}" if walks > 1
+            else f"seeds {' -> '.join(map(str, plan.key_seeds[0]))} -> {plan.key_seeds[0, 0]}")
+    typer.echo(f"wrote {target}: {plan.total_frames} frames ({keys} keyframes x {plan.frames}, "
+               f"{plan.method}; {what}) at {fps:g} fps from {checkpoint_label(loaded)}")

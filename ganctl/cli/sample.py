@@ -1,0 +1,127 @@
+"""`ganctl sample`: images from a trained run, one per seed, as a grid, PNGs or an .npz."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from ganctl.cli import app
+from ganctl.runs import DEFAULT_RUNS
+from ganctl.sampling import DEFAULT_N
+
+if TYPE_CHECKING:
+    from ganctl.inference import LoadedGenerator
+
+EXAMPLES = """
+[bold]Examples[/]
+
+  ganctl sample --ckpt run1                            [dim]# 64 images (seeds 0-63) in samples.png[/]
+
+  ganctl sample --ckpt run1 --seeds 0-15 --rows 2 --scale 4 --out grid.png
+
+  ganctl sample --ckpt run1 --seeds 1,5,9,20-23 --out picked/   [dim]# picked/seed0001.png ...[/]
+
+  ganctl sample --ckpt runs/run1/checkpoints/ckpt-e0010-s00004680 --n 16
+
+  ganctl sample --ckpt run1 --epoch 5 --n 10000 --npz samples.npz
+"""
+
+CKPT_HELP = ("A run name (looked up under --runs), a run folder, or one checkpoint inside a run "
+             "(runs/run1/checkpoints/ckpt-e0010-s00004680). The model is built from the run's "
+             "config.json.")
+
+
+def ckpt_option() -> Any:
+    return typer.Option(..., "--ckpt", help=CKPT_HELP, show_default=False)
+
+
+def runs_option() -> Any:
+    return typer.Option(DEFAULT_RUNS, "--runs", help="Folder that holds runs, for --ckpt NAME.")
+
+
+def epoch_option() -> Any:
+    return typer.Option(None, "--epoch", min=1, help="Use the checkpoint saved at the end of "
+                                                     "this epoch, where it was kept.",
+                        show_default="the newest checkpoint that loads")
+
+
+def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console) -> LoadedGenerator:
+    """Load the generator for a command: find the run first (cheap), then import TensorFlow.
+
+    Warnings about skipped damaged checkpoints are shown only when a good one loads; when
+    none does, the one-line error already says so.
+    """
+    from ganctl.errors import UsageError
+    from ganctl.inference import load_generator
+    from ganctl.runs import find_run
+    from ganctl.tfsetup import import_tensorflow
+
+    _, checkpoint = find_run(ckpt, runs)  # a missing run fails before the slow TensorFlow import
+    if checkpoint is not None and epoch is not None:
+        raise UsageError(f"--ckpt names one checkpoint ({checkpoint}); leave out --epoch, or "
+                         "pass the run instead")
+    import_tensorflow()
+    warnings: list[str] = []
+    loaded = load_generator(ckpt, runs, epoch, warn=warnings.append)
+    for text in warnings:
+        console.print(f"[yellow]warning:[/] {text}", highlight=False)
+    return loaded
+
+
+def checkpoint_label(loaded: LoadedGenerator) -> str:
+    """'runs/run1/checkpoints/ckpt-e0003-s00001404 (epoch 3)' for success lines."""
+    return f"{loaded.run.checkpoints / loaded.checkpoint.name} (epoch {loaded.checkpoint.epoch})"
+
+
+@app.command(epilog=EXAMPLES)
+def sample(
+    ckpt: str = ckpt_option(),
+    out: str | None = typer.Option(
+        None, "--out", help="A .png file for one grid, or a folder (a path ending in / or an "
+                            "existing folder) for one PNG per image named seed0007.png.",
+        show_default="samples.png, unless only --npz is given"),
+    n: int | None = typer.Option(None, "--n", min=1, help="Number of images, from seeds 0..N-1.",
+                                 show_default=str(DEFAULT_N)),
+    seeds: str | None = typer.Option(None, "--seeds", help="Seeds to draw, e.g. 0-63 or "
+                                     "1,5,9,20-23; each image's latent comes from its own seed.",
+                                     show_default="0..N-1"),
+    rows: int | None = typer.Option(None, "--rows", min=1, help="Rows of the grid.",
+                                    show_default="near-square, never taller than wide"),
+    scale: int = typer.Option(1, "--scale", min=1, help="Enlarge each pixel to an S×S block "
+                              "(nearest neighbour), for viewing."),
+    npz: str | None = typer.Option(None, "--npz", help="Also (or only) save the raw arrays: "
+                                   "images (uint8), outputs (float32 in \\[-1, 1]), latents, "
+                                   "seeds.", show_default="none"),
+    runs: str = runs_option(),
+    epoch: int | None = epoch_option(),
+) -> None:
+    """Draw images from a trained generator: a grid, one PNG per seed, or an .npz of arrays.
+
+    Seed 7 gives the same picture every time, alone or in any batch.
+    """
+    from ganctl.errors import UsageError
+    from ganctl.sampling import (
+        compiled_generator,
+        describe_seeds,
+        generate_samples,
+        plan_sample_outputs,
+        resolve_seeds,
+        write_sample_outputs,
+    )
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    chosen = resolve_seeds(n, seeds)
+    if rows is not None and rows > len(chosen):
+        raise UsageError(f"--rows {rows} is more than the {len(chosen)} images asked for")
+    targets = plan_sample_outputs(out, npz)
+    loaded = load_for_cli(ckpt, runs, epoch, console)
+    generate = compiled_generator(loaded.generator)
+    samples = generate_samples(generate, loaded.cfg.latent_dim, chosen)
+    label = checkpoint_label(loaded)
+    written = write_sample_outputs(samples, targets, rows=rows, scale=scale,
+                                   checkpoint=str(loaded.run.checkpoints / loaded.checkpoint.name))
+    what = " and ".join(str(p) + ("/" if p == targets.folder else "") for p in written)
+    typer.echo(f"wrote {what}: {len(chosen)} images (seeds {describe_seeds(chosen)}) "
+               f"from {label}")

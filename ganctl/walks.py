@@ -1,0 +1,122 @@
+"""Latent walks for `interpolate`: keyframe seeds, looping latent paths, and animation frames.
+
+Keyframes are named by seeds, like sampled images: walk w of a grid (row-major) visits the
+seeds `seed + w*K, ..., seed + w*K + K - 1` and loops back to the first, so a single walk
+from `--seed 0 --points 4` passes exactly through the images `sample --seeds 0-3` draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganctl.errors import UsageError
+from ganctl.images import ANIMATION_SUFFIXES, FFMPEG_MISSING, has_ffmpeg_plugin, make_grid, to_uint8
+from ganctl.latents import METHODS, SEED_LIMIT, latents_from_seeds, walk
+from ganctl.sampling import check_writable
+
+DEFAULT_POINTS = 4
+DEFAULT_FRAMES = 24
+DEFAULT_FPS = 24.0
+DEFAULT_SCALE = 4  # a 28-pixel animation is a speck on screen
+# Every frame of every walk is generated up front; past this a typo is likelier than intent.
+MAX_IMAGES = 200_000
+
+
+@dataclass(frozen=True)
+class WalkPlan:
+    """What `interpolate` renders: keyframe seeds [walks, K], frames per segment, layout."""
+
+    key_seeds: np.ndarray  # int64 [rows * cols, K]
+    frames: int
+    method: str
+    grid: tuple[int, int]
+
+    @property
+    def total_frames(self) -> int:
+        """Frames of the animation: K keyframes x F frames, looping with no repeated frame."""
+        return self.key_seeds.shape[1] * self.frames
+
+
+def plan_walks(seed: int, points: int, frames: int, method: str = "slerp",
+               grid: tuple[int, int] = (1, 1), between: tuple[int, int] | None = None
+               ) -> WalkPlan:
+    """Check the options and choose every walk's keyframe seeds.
+
+    With `between=(a, b)` there is one walk a -> b -> a (two keyframes); otherwise walk w
+    of the `grid` (row-major) uses seeds seed + w*points ... seed + w*points + points - 1.
+    """
+    if method not in METHODS:
+        raise UsageError(f"unknown --method '{method}': use one of {', '.join(METHODS)}")
+    for name, value in (("--frames", frames), ("--points", points)):
+        if value < 1:
+            raise UsageError(f"bad {name} {value}: expected a whole number >= 1")
+    rows, cols = grid
+    if between is not None:
+        if (rows, cols) != (1, 1):
+            raise UsageError("--between makes one walk; it cannot be combined with --grid")
+        if between[0] == between[1]:
+            raise UsageError(f"--between {between[0]},{between[1]} names the same seed twice; "
+                             "pick two different seeds")
+        keys = np.array([between], np.int64)
+    else:
+        if points < 2:
+            raise UsageError(f"bad --points {points}: a walk needs at least 2 keyframes")
+        if seed < 0:
+            raise UsageError(f"bad --seed {seed}: seeds are whole numbers >= 0")
+        walks = rows * cols
+        last = seed + walks * points - 1
+        if last >= SEED_LIMIT:
+            raise UsageError(f"--seed {seed} with {walks} walk(s) of {points} points needs seeds "
+                             f"up to {last}, past the last seed 2**32 - 1; use a smaller --seed")
+        keys = seed + np.arange(walks * points, dtype=np.int64).reshape(walks, points)
+    plan = WalkPlan(keys, frames, method, (rows, cols))
+    images = plan.total_frames * keys.shape[0]
+    if images > MAX_IMAGES:
+        raise UsageError(f"{images} images to generate ({keys.shape[0]} walk(s) x "
+                         f"{plan.total_frames} frames) is more than {MAX_IMAGES}; use fewer "
+                         "--frames, --points or a smaller --grid")
+    return plan
+
+
+def walk_latents(plan: WalkPlan, latent_dim: int) -> np.ndarray:
+    """The latent of every frame of every walk, float32 [walks, K * F, latent_dim]."""
+    keys = latents_from_seeds(plan.key_seeds.ravel(), latent_dim)
+    keys = keys.reshape(plan.key_seeds.shape + (latent_dim,))
+    return walk(keys, plan.frames, plan.method).astype(np.float32)
+
+
+def check_animation_target(out: str, fps: float) -> Path:
+    """Check `--out` (.gif, or .mp4 with the ffmpeg plugin) and `--fps` before any work."""
+    if isinstance(fps, bool) or not math.isfinite(fps) or fps <= 0:
+        raise UsageError(f"bad --fps {fps}: expected a number of frames per second > 0")
+    path = Path(out).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in ANIMATION_SUFFIXES or path.name.startswith("."):
+        allowed = " or ".join(ANIMATION_SUFFIXES)
+        raise UsageError(f"cannot write an animation to '{path.name}': use a {allowed} file name")
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a folder; pass a file name such as walk.gif")
+    if suffix == ".mp4" and not has_ffmpeg_plugin():
+        raise UsageError(FFMPEG_MISSING)
+    check_writable(path.parent, "animation to")
+    return path
+
+
+def render_walks(plan: WalkPlan, generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
+                 scale: int = 1) -> list[np.ndarray]:
+    """Generate every frame and tile the walks into one uint8 picture per frame.
+
+    One walk fills the frame edge to edge; a grid of walks is separated by 1-pixel lines.
+    """
+    latents = walk_latents(plan, latent_dim)
+    walks, steps = latents.shape[:2]
+    images = to_uint8(generate(latents.reshape(walks * steps, latent_dim)))
+    images = images.reshape(walks, steps, *images.shape[1:])
+    border = 0 if walks == 1 else 1
+    return [make_grid(images[:, t], rows=plan.grid[0], border=border, scale=scale)
+            for t in range(steps)]
