@@ -8,7 +8,6 @@ Nothing is downloaded and no code is loaded from a file. TensorFlow is imported 
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.data import load_idx_folder, scale_to_unit
 from ganctl.errors import GanctlError, UsageError
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -28,41 +28,13 @@ NUM_CLASSES = 10
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-_IDX_MAGIC = {3: 2051, 1: 2049}  # images (ndim 3) and labels (ndim 1)
-
-
-def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
-    """Read a gzipped IDX file of uint8 values (Fashion-MNIST images if ndim=3, labels if 1)."""
-    try:
-        with gzip.open(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise GanctlError(f"cannot read IDX file {path}: {exc}") from exc
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != _IDX_MAGIC[ndim]:
-        raise GanctlError(f"{path} has magic number {magic}, expected {_IDX_MAGIC[ndim]}")
-    header = 4 * (1 + ndim)
-    if len(raw) < header:
-        raise GanctlError(f"{path} is truncated (header incomplete)")
-    dims = [int.from_bytes(raw[i:i + 4], "big") for i in range(4, header, 4)]
-    if len(raw) != header + int(np.prod(dims)):
-        raise GanctlError(f"{path} is truncated or has trailing bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
 
 def load_fashion_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (images float32 [n, 28, 28, 1] in [-1, 1], labels int64 [n]) of 'train' or 't10k'."""
-    root = Path(root)
-    images = read_idx(root / f"{split}-images-idx3-ubyte.gz", 3)
-    labels = read_idx(root / f"{split}-labels-idx1-ubyte.gz", 1)
-    if len(images) != len(labels):
-        raise GanctlError(f"{root}: {len(images)} {split} images but {len(labels)} labels")
-    return to_model_scale(images)[..., None], labels.astype(np.int64)
-
-
-def to_model_scale(pixels: np.ndarray) -> np.ndarray:
-    """Map uint8 pixels 0..255 to float32 in [-1, 1], the scale GAN outputs use."""
-    return pixels.astype(np.float32) / 127.5 - 1.0
+    """Return (images float32 [n, 28, 28, 1] in [-1, 1], labels int64 [n]) of 'train' or 'test'."""
+    ds = load_idx_folder(Path(root), split)
+    if ds.y is None:
+        raise GanctlError(f"{root} has no {split} labels; the evaluator needs labelled images")
+    return scale_to_unit(ds.x), ds.y.astype(np.int64)
 
 
 def _build_fmnist_cnn_v1() -> Any:

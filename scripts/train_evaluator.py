@@ -66,7 +66,7 @@ def test_accuracy(npz_path: Path, data: Path) -> float:
     net = ev.build_network(ARCHITECTURE)
     ev.assign_weights(net, arrays)
     model = ev.Evaluator(net, {"architecture": ARCHITECTURE, "sha256": "", "test_accuracy": 0})
-    x, y = ev.load_fashion_mnist(data, "t10k")
+    x, y = ev.load_fashion_mnist(data, "test")
     _, probs = model.features(x)
     return float(np.mean(probs.argmax(axis=1) == y))
 
