@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -23,12 +22,16 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-try:  # Typer >= 0.24 parses with its own vendored copy of Click, not the `click` package
+# Typer >= 0.24 parses with its own vendored copy of Click (and does not install `click`);
+# older Typer uses the `click` package.
+try:
     from typer._click import exceptions as _clickx
+    _VENDORED_CLICK = True
 except ImportError:  # pragma: no cover - older Typer
-    _clickx = click.exceptions
-_EXIT = (click.exceptions.Exit, typer.Exit)
-_ABORT = (click.exceptions.Abort, typer.Abort)
+    from click import exceptions as _clickx
+    _VENDORED_CLICK = False
+_EXIT = tuple({typer.Exit, getattr(_clickx, "Exit", typer.Exit)})
+_ABORT = tuple({typer.Abort, getattr(_clickx, "Abort", typer.Abort)})
 
 
 def _version(value: bool) -> None:
@@ -74,10 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args, prog_name="ganctl", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except _clickx.NoArgsIsHelpError as exc:
-        if _clickx is click.exceptions:  # Typer's vendored Click prints the help itself
-            click.echo(exc.ctx.get_help() if exc.ctx else "")
+        if not _VENDORED_CLICK:  # Typer's vendored Click prints the help itself
+            typer.echo(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(0)
-    except (click.UsageError, _clickx.UsageError) as exc:
+    except _clickx.UsageError as exc:
         if debug:
             raise
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except _ABORT:
         fail("interrupted", 130)
-    except (click.ClickException, _clickx.ClickException) as exc:
+    except _clickx.ClickException as exc:
         fail(exc.format_message().replace("\n", " "), exc.exit_code)
     except GanctlError as exc:
         if debug:
