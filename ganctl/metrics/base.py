@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ganctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from ganctl.metrics.neighbours import Neighbourhoods
 
 # The arrays a metric may ask for. "real" is the training split the model learned from;
 # "heldout" is data it never saw (the test split), used by the memorisation check.
@@ -23,6 +28,15 @@ class MetricInputs:
     real_features: np.ndarray | None = None
     heldout_features: np.ndarray | None = None
     seed: int = 0
+
+    @cached_property
+    def neighbours(self) -> Neighbourhoods:
+        """Nearest-neighbour statistics, computed once and shared by the metrics that use them."""
+        from ganctl.metrics.neighbours import Neighbourhoods
+        from ganctl.metrics.prdc import DC_K, PR_K
+
+        return Neighbourhoods(self.real_features, self.gen_features, self.heldout_features,
+                              real_ks=(PR_K, DC_K), gen_ks=(PR_K,))
 
 
 MetricFn = Callable[[MetricInputs], dict[str, float]]

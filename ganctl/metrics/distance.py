@@ -2,33 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 22  # 4M float64 = 32 MB per block; a few temporaries stay under ~200 MB
 
 
-def distance_blocks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield (row slice of a, Euclidean distances [rows, len(b)]) covering all of a."""
+def distance_blocks(a: np.ndarray, b: np.ndarray, squared: bool = False
+                    ) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield (row slice of a, Euclidean distances [rows, len(b)]) covering all of a.
+
+    With `squared`, the squared distances (clipped at 0), which skips the square roots for
+    callers that only rank them. Each block is computed in place, without temporaries.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     b_sq = np.einsum("ij,ij->i", b, b)
     rows = max(1, CHUNK_ELEMENTS // max(1, len(b)))
     for start in range(0, len(a), rows):
         part = a[start:start + rows]
-        sq = np.einsum("ij,ij->i", part, part)[:, None] + b_sq[None, :] - 2.0 * (part @ b.T)
+        # (|a|² + |b|²) − 2 a·b, evaluated in this order: the same values as the plain formula.
+        sq = np.add.outer(np.einsum("ij,ij->i", part, part), b_sq)
+        cross = part @ b.T
+        cross *= 2.0
+        np.subtract(sq, cross, out=sq)
         np.maximum(sq, 0.0, out=sq)
-        yield slice(start, start + len(part)), np.sqrt(sq, out=sq)
+        yield slice(start, start + len(part)), sq if squared else np.sqrt(sq, out=sq)
+
+
+def kth_neighbour_distances(x: np.ndarray, ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per k in `ks`: distance from each row of x to its k-th nearest other row."""
+    ks = sorted(set(ks))
+    radii = {k: np.empty(len(x)) for k in ks}
+    if not ks:
+        return radii
+    kmax = ks[-1]
+    for rows, sq in distance_blocks(x, x, squared=True):
+        # Position k counts the point itself at distance 0 as the 0th neighbour. One partition
+        # at the largest k leaves the smaller order statistics in the head, which is cheap to
+        # partition again. The square root is monotonic, so taking it after selecting gives
+        # the same values as selecting among square roots.
+        head = np.partition(sq, kmax, axis=1)[:, :kmax + 1]
+        for k in ks:
+            kth = head[:, k] if k == kmax else np.partition(head[:, :kmax], k, axis=1)[:, k]
+            radii[k][rows] = np.sqrt(kth)
+    return radii
 
 
 def kth_neighbour_distance(x: np.ndarray, k: int) -> np.ndarray:
     """Distance from each row of x to its k-th nearest other row (the row itself excluded)."""
-    radii = np.empty(len(x))
-    for rows, dist in distance_blocks(x, x):
-        # Position k counts the point itself at distance 0 as the 0th neighbour.
-        radii[rows] = np.partition(dist, k, axis=1)[:, k]
-    return radii
+    return kth_neighbour_distances(x, (k,))[k]
 
 
 def nearest_neighbours(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

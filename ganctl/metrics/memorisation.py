@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganctl.metrics.base import MetricInputs, register
-from ganctl.metrics.distance import nearest_neighbours
+from ganctl.metrics.neighbours import Neighbourhoods
 
 
 def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray
@@ -22,8 +22,13 @@ def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray
     is the share of generated rows nearer to the training set than 99% of held-out rows are
     (about 0.01 when healthy).
     """
-    gen_dist, gen_index = nearest_neighbours(gen, train)
-    held_dist, _ = nearest_neighbours(heldout, train)
+    return memorisation_from(Neighbourhoods(train, gen, heldout))
+
+
+def memorisation_from(nb: Neighbourhoods) -> tuple[dict[str, float], np.ndarray]:
+    """`memorisation` from neighbourhoods whose real rows are the training set."""
+    gen_dist, gen_index = nb.cross.gen_nearest, nb.cross.gen_index
+    held_dist = nb.heldout_nearest
     gen_median, held_median = float(np.median(gen_dist)), float(np.median(held_dist))
     ratio = gen_median / held_median if held_median > 0 else float("nan")
     result = {
@@ -38,5 +43,5 @@ def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray
 @register("memorisation", needs=("gen_features", "real_features", "heldout_features"),
           min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)")
 def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
-    result, _ = memorisation(inputs.gen_features, inputs.real_features, inputs.heldout_features)
+    result, _ = memorisation_from(inputs.neighbours)  # shares the gen↔train distances
     return result
