@@ -1,4 +1,5 @@
-"""Side effects of training, run at the end of every epoch: sample grids, the GIF, TensorBoard."""
+"""Side effects of training, run at the end of every epoch: sample grids, the GIF, evaluation
+scores, TensorBoard."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.config import TrainConfig
 from ganctl.gan import GAN
 from ganctl.images import make_grid, read_image, to_uint8, write_gif, write_png
 from ganctl.latents import latents_from_seeds
@@ -44,6 +46,24 @@ class SampleGrid(Callback):
             if frame.shape == grid.shape:
                 frames.append(frame)
         write_gif(run.progress_gif, frames, fps=self.gif_fps)
+
+
+class Evaluate(Callback):
+    """FD and KID (with kid_std) every `cfg.eval_every` epochs and at the last, added to the
+    epoch record: so they reach metrics.jsonl and TensorBoard, and FD scores the checkpoint."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.scorer: Any = None
+
+    def on_train_start(self, gan, run):
+        from ganctl.training_evaluation import TrainingScorer
+
+        self.scorer = TrainingScorer(self.cfg)
+
+    def on_epoch_end(self, gan, run, epoch, record):
+        if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
+            record.update(self.scorer(gan.generator))
 
 
 class TensorBoard(Callback):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ganctl import __version__
-from ganctl.callbacks import Callback, SampleGrid, TensorBoard
+from ganctl.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
@@ -52,7 +52,8 @@ def version_info() -> dict[str, str]:
 
 def default_callbacks(cfg: TrainConfig) -> list[Callback]:
     grid = SampleGrid(cfg.sample_grid)
-    return [grid, TensorBoard(grid)]
+    scores = [Evaluate(cfg)] if cfg.eval_every else []  # before TensorBoard, which logs them
+    return [grid, *scores, TensorBoard(grid)]
 
 
 class Trainer:
@@ -189,6 +190,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     from ganctl.config import load_toml, resolve
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
+    from ganctl.training_evaluation import check_training_evaluation
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
@@ -214,6 +216,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
                     "pass --fresh to start over")
     cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x),
                       labels=tuple(data.label_names))
+    check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     return Plan(cfg, run, data, resuming, fresh)
 
 

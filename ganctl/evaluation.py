@@ -1,0 +1,310 @@
+"""Score generators with the shipped evaluator, beside the same metrics between real train and test.
+
+`evaluate` scores one checkpoint (or every kept one) of a run on `n` images generated from
+seeds SEED..SEED+n-1, against the first `n` training images of a real dataset; the reference
+is each metric with the first `n` test images in the generator's place.
+`ganctl.training_evaluation` does the same for FD and KID during training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ganctl.checkpoints import CheckpointInfo, CheckpointStore
+from ganctl.errors import GanctlError, UsageError
+from ganctl.metrics import METRICS, MetricInputs
+from ganctl.real_features import (
+    RealFeatures,
+    compute_features,
+    load_real_images,
+    read_reference,
+    real_features,
+    reference_cache_path,
+    write_reference,
+)
+
+if TYPE_CHECKING:
+    from ganctl.evaluator import Evaluator
+    from ganctl.inference import LoadedGenerator
+    from ganctl.sampling import Samples
+
+DEFAULT_N = 10_000
+EVAL_SHAPE = (28, 28, 1)
+# The metrics of the metric-over-epochs table (`--all`); the others are slow or single-number.
+EPOCH_METRICS = ("fd", "kid", "precision_recall", "density_coverage", "class_histogram")
+# Names of single values that select the metric computing them.
+ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_recall",
+           "density": "density_coverage", "coverage": "density_coverage",
+           "classes": "class_histogram", "is": "classifier_score"}
+NN_PAIRS = 16
+NN_PAIRS_PER_ROW = 4
+NN_PAIR_BORDER = 3
+Say = Callable[[str], None]
+
+
+def quiet(text: str) -> None:
+    """The default progress and warning sink: says nothing."""
+
+
+# --- checking options -----------------------------------------------------------------------------
+
+def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> tuple[str, ...]:
+    """`--metrics fd,kid,...` as registry names in report order (default: `default`)."""
+    if text is None:
+        return tuple(default)
+    chosen = set()
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        name = ALIASES.get(part, part)
+        if name not in METRICS:
+            raise UsageError(f"unknown metric {part!r} in --metrics; choose from: "
+                             f"{', '.join(METRICS)}")
+        chosen.add(name)
+    if not chosen:
+        raise UsageError(f"--metrics is empty; choose from: {', '.join(METRICS)}")
+    return tuple(name for name in METRICS if name in chosen)
+
+
+def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
+    """Refuse an image count below what a chosen metric needs."""
+    if n < 1:
+        raise UsageError(f"{option} must be a positive number of images, got {n}")
+    for name in metrics:
+        if n < METRICS[name].min_n:
+            raise UsageError(f"{option} {n} is too few images for {name}, which needs at least "
+                             f"{METRICS[name].min_n}; raise {option}")
+
+
+def check_image_shape(shape: Sequence[int] | None, what: str) -> None:
+    """Refuse models whose images the evaluator cannot take (it knows 28x28 grayscale only)."""
+    if shape is None or tuple(shape) != EVAL_SHAPE:
+        made = "x".join(str(s) for s in shape) if shape else "images of unknown shape"
+        raise UsageError(f"the evaluator only takes 28x28 grayscale images (Fashion-MNIST) and "
+                         f"{what} makes {made}; evaluation is not available for it")
+
+
+# --- real data --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealSet:
+    """Real features: training images (what the model is compared with) and held-out test ones."""
+
+    train: RealFeatures
+    test: RealFeatures | None
+    notes: tuple[str, ...] = ()
+
+
+def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = True,
+                  say: Say = quiet, warn: Say = quiet) -> RealSet:
+    """Features of the first `n` train (and test) images, noting where a split has fewer."""
+    train = real_features(evaluator, folder, "train", n, say, warn)
+    test = real_features(evaluator, folder, "test", n, say, warn) if with_test else None
+    notes = []
+    if train.n < n:
+        notes.append(f"the train split has only {train.n} images: the model is compared with "
+                     f"all {train.n}")
+    if test is not None and test.n < n:
+        notes.append(f"the test split has only {test.n} images: the reference compares all "
+                     f"{test.n} test images (not {n}) with the train images")
+    return RealSet(train, test, tuple(notes))
+
+
+# --- scoring ----------------------------------------------------------------------------------------
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+
+def run_metrics(names: Sequence[str], inputs: MetricInputs, timings: dict[str, float],
+                prefix: str = "") -> dict[str, float]:
+    """Every metric of `names` on `inputs`, merged into one flat dict (times in `timings`)."""
+    values: dict[str, float] = {}
+    for name in names:
+        with _timed(timings, f"{prefix}{name}"):
+            values.update(METRICS[name](inputs))
+    return values
+
+
+def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
+                      timings: dict[str, float]) -> dict[str, float]:
+    """The metrics with real test images in the generator's place: what 'as good as real' is.
+
+    They depend only on the real features, the seed and the metrics' code, so they are cached
+    beside the features; only metrics missing from the cache are computed (and timed).
+    """
+    test = real.test
+    path = reference_cache_path((real.train.key, test.key), seed)
+    stored = read_reference(path)
+    missing = [name for name in names if name not in stored]
+    if missing:
+        inputs = MetricInputs(gen_features=test.features, gen_probs=test.probs,
+                              real_features=real.train.features, heldout_features=test.features,
+                              seed=seed)
+        for name in missing:
+            stored[name] = run_metrics([name], inputs, timings, prefix="reference ")
+        write_reference(path, stored)
+    return {key: float(value) for name in names for key, value in stored[name].items()}
+
+
+@dataclass
+class Generated:
+    """A generator's images from seeds, their evaluator outputs and their metric values."""
+
+    samples: Samples
+    features: np.ndarray
+    probs: np.ndarray
+    metrics: dict[str, float]
+
+
+def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
+                    evaluator: Evaluator, real: RealSet, metrics: Sequence[str], n: int,
+                    seed: int, timings: dict[str, float]) -> Generated:
+    """Generate images from seeds `seed..seed+n-1` and compute `metrics` on them.
+
+    The images are scored as saved (quantised to bytes, like the real data), so a PNG
+    written by `sample` gets the same numbers.
+    """
+    from ganctl.sampling import generate_samples
+
+    with _timed(timings, "generate"):
+        samples = generate_samples(generate, latent_dim, range(seed, seed + n))
+    with _timed(timings, "generated features"):
+        feats, probs = compute_features(evaluator, samples.images)
+    inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
+                          heldout_features=None if real.test is None else real.test.features,
+                          seed=seed)
+    return Generated(samples, feats, probs, run_metrics(metrics, inputs, timings))
+
+
+# --- a report over one or all checkpoints -----------------------------------------------------------
+
+@dataclass
+class CheckpointScore:
+    checkpoint: CheckpointInfo
+    metrics: dict[str, float]
+
+
+@dataclass
+class Report:
+    """What `ganctl evaluate` prints and writes as JSON."""
+
+    run: Path
+    evaluator: dict[str, Any]  # architecture, sha256, test_accuracy
+    n: int
+    seed: int
+    metrics: tuple[str, ...]
+    real: RealSet
+    reference: dict[str, float]
+    scores: list[CheckpointScore]
+    timings: dict[str, float] = field(default_factory=dict)
+    nn_grid: np.ndarray | None = None  # generated images beside their nearest training images
+
+    def to_json(self) -> dict[str, Any]:
+        from ganctl import __version__
+        from ganctl.sampling import describe_seeds
+
+        return {
+            "ganctl_version": __version__,
+            "evaluator": self.evaluator,
+            "run": str(self.run),
+            "n": self.n,
+            "seeds": describe_seeds(range(self.seed, self.seed + self.n)),
+            "metrics": list(self.metrics),
+            "real": {"folder": str(self.real.train.folder), "train_images": self.real.train.n,
+                     "test_images": self.real.test.n if self.real.test else 0,
+                     "notes": list(self.real.notes)},
+            "reference": _json_values(self.reference),
+            "checkpoints": [{"name": s.checkpoint.name, "epoch": s.checkpoint.epoch,
+                             "step": s.checkpoint.step, "complete": s.checkpoint.complete,
+                             "metrics": _json_values(s.metrics)} for s in self.scores],
+            "seconds": {key: round(value, 3) for key, value in self.timings.items()},
+        }
+
+
+def _json_values(values: dict[str, float]) -> dict[str, float | None]:
+    """Floats for JSON: NaN and infinities (not valid JSON) become null."""
+    return {key: value if math.isfinite(value) else None for key, value in values.items()}
+
+
+def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, seed: int = 0,
+             metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
+             nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
+    """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)."""
+    from ganctl.evaluator import load_evaluator
+    from ganctl.sampling import compiled_generator
+
+    check_image_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
+    check_n(n, metrics)
+    timings: dict[str, float] = {}
+    say("loading the evaluator")
+    evaluator = load_evaluator()
+    with _timed(timings, "real features"):
+        real = load_real_set(evaluator, real_folder, n, say=say, warn=warn)
+    say("scoring real test images against real train images (the reference)")
+    reference = reference_metrics(metrics, real, seed, timings)
+    generate = compiled_generator(loaded.generator)
+    checkpoints = _kept_checkpoints(loaded) if all_checkpoints else [loaded.checkpoint]
+    store = CheckpointStore(loaded.run.checkpoints)
+    scores, grid = [], None
+    for info in checkpoints:
+        if all_checkpoints:
+            try:
+                store.restore({"generator": loaded.generator}, info, partial=True)
+            except GanctlError as exc:
+                warn(f"{exc}; skipping it")
+                continue
+        say(f"scoring {n} generated images of epoch {info.epoch} ({info.name})")
+        generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics, n,
+                                    seed, timings)
+        scores.append(CheckpointScore(info, generated.metrics))
+        if nn_grid:
+            with _timed(timings, "nn grid"):
+                grid = nearest_training_grid(generated, real)
+    if not scores:
+        raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
+    info = {"architecture": evaluator.architecture, "sha256": evaluator.sha256,
+            "test_accuracy": evaluator.accuracy}
+    return Report(loaded.run.root, info, n, seed, tuple(metrics), real, reference, scores,
+                  timings, grid)
+
+
+def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:
+    entries = CheckpointStore(loaded.run.checkpoints).list()
+    if not entries:
+        raise GanctlError(f"run {loaded.run.root} has no checkpoints yet; train it first")
+    return entries
+
+
+# --- memorisation picture ---------------------------------------------------------------------------
+
+def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_PAIRS,
+                          per_row: int = NN_PAIRS_PER_ROW) -> np.ndarray:
+    """The generated images nearest to the training set (in evaluator features), closest first.
+
+    Each pair is a generated image, a 1-pixel gray line and its nearest training image; pairs
+    sit `per_row` to a row, `NN_PAIR_BORDER` white pixels apart (see `images.make_grid`).
+    """
+    from ganctl.images import make_grid
+    from ganctl.metrics.distance import nearest_neighbours
+
+    dist, index = nearest_neighbours(generated.features, real.train.features)
+    chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
+    train_images = load_real_images(real.train.folder, "train", real.train.n)
+    gen = generated.samples.images[chosen]
+    line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
+    tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)
+    return make_grid(tiles, rows=math.ceil(len(chosen) / per_row), border=NN_PAIR_BORDER)

@@ -1,0 +1,336 @@
+"""`ganctl evaluate` and evaluation during training: report, reference, cache, --all, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_DATA, train_tiny
+from ganctl import real_features as rf
+from ganctl.checkpoints import CheckpointStore
+from ganctl.config import TrainConfig
+from ganctl.data import load_idx_folder
+from ganctl.errors import UsageError
+from ganctl.evaluation import (
+    NN_PAIR_BORDER,
+    check_image_shape,
+    parse_metrics,
+)
+from ganctl.images import read_image
+from ganctl.metrics import METRICS, MetricInputs
+from ganctl.metrics.memorisation import memorisation
+from ganctl.metrics.prdc import density_coverage, precision_recall
+from ganctl.runs import RunFolder
+
+N = "200"
+REAL = str(FIXTURE_DATA)
+ALL_KEYS = ("fd", "kid", "kid_std", "classifier_score", "precision", "recall", "density",
+            "coverage", "class_kl", "classes_covered", "memorisation_ratio", "close_share")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own empty feature cache."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GANCTL_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def real_calls(monkeypatch) -> list[int]:
+    """Counts the images of every real-feature computation (generated ones are not counted)."""
+    calls: list[int] = []
+    original = rf.compute_features
+
+    def spy(evaluator, images):
+        calls.append(len(images))
+        return original(evaluator, images)
+
+    monkeypatch.setattr(rf, "compute_features", spy)
+    return calls
+
+
+def assert_one_line_error(result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:") and fragment in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def evaluate_json(cli, tmp_path: Path, run: Path, *args: str) -> tuple[object, dict]:
+    out = tmp_path / "report.json"
+    result = cli("evaluate", "--ckpt", run, "--n", N, "--real", REAL, "--json", out, *args)
+    assert result.exit_code == 0, result.output
+    return result, json.loads(out.read_text())
+
+
+# --- the core ------------------------------------------------------------------------------------
+
+def test_parse_metrics_names_aliases_and_order():
+    assert parse_metrics(None) == tuple(METRICS)
+    assert parse_metrics("kid, FD") == ("fd", "kid")
+    assert parse_metrics("recall,precision,coverage") == ("precision_recall", "density_coverage")
+    with pytest.raises(UsageError, match="unknown metric 'fdd'.*fd, kid, classifier_score"):
+        parse_metrics("fd,fdd")
+    with pytest.raises(UsageError, match="empty"):
+        parse_metrics(" , ")
+
+
+def test_image_shapes_the_evaluator_refuses():
+    check_image_shape((28, 28, 1), "x")
+    for shape in ((32, 32, 3), (28, 28, 3), (64, 64, 1), None):
+        with pytest.raises(UsageError, match="28x28 grayscale"):
+            check_image_shape(shape, "run r")
+
+
+def test_cache_folder_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert rf.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("GANCTL_CACHE")
+    assert rf.cache_dir() == tmp_path / "xdg" / "ganctl"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert rf.cache_dir() == Path.home() / ".cache" / "ganctl"
+
+
+def write_idx(folder: Path, split: str, images: np.ndarray) -> None:
+    prefix = "train" if split == "train" else "t10k"
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in images.shape)
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(header + images.astype(np.uint8).tobytes())
+
+
+def test_real_folder_must_hold_28x28_images_in_both_splits(tmp_path):
+    assert rf.resolve_real_folder(FIXTURE_DATA) == FIXTURE_DATA.resolve()
+    write_idx(tmp_path, "train", np.zeros((5, 32, 32)))
+    with pytest.raises(UsageError, match="lacks the train or test images"):
+        rf.resolve_real_folder(tmp_path)
+    write_idx(tmp_path, "test", np.zeros((5, 32, 32)))
+    with pytest.raises(UsageError, match="holds 32x32 train images; the evaluator compares 28x28"):
+        rf.resolve_real_folder(tmp_path)
+
+
+def test_shared_neighbourhoods_give_what_each_metric_computes_alone():
+    r = np.random.default_rng(3)
+    real, gen, held = r.normal(size=(300, 6)), r.normal(0.2, 1.1, size=(250, 6)), r.normal(
+        size=(200, 6))
+    inputs = MetricInputs(gen_features=gen, real_features=real, heldout_features=held)
+    shared = {**METRICS["precision_recall"](inputs), **METRICS["density_coverage"](inputs),
+              **METRICS["memorisation"](inputs)}
+    alone = dict(zip(("precision", "recall"), precision_recall(real, gen), strict=True))
+    alone.update(zip(("density", "coverage"), density_coverage(real, gen), strict=True))
+    alone.update(memorisation(gen, real, held)[0])
+    assert shared == alone
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
+    result, report = evaluate_json(cli, tmp_path, tiny_run)
+    table = result.stdout
+    assert "test accuracy 94.18%" in table and "sha256 a0195fa5014b" in table
+    assert "n = 200 generated (seeds 0-199)" in table and "200 train, 200 test images" in table
+    for label in ("Fréchet distance", "KID", "classifier score", "precision", "recall", "density",
+                  "coverage", "classes covered", "memorisation ratio", "class shares %"):
+        assert label in table, label
+    assert report["n"] == 200 and report["seeds"] == "0-199"
+    assert report["evaluator"]["sha256"].startswith("a0195fa5014b")
+    assert report["metrics"] == list(METRICS)
+    [scored] = report["checkpoints"]
+    assert scored["epoch"] == 2 and scored["name"] == CheckpointStore(
+        RunFolder(tiny_run).checkpoints).latest().name
+    model, reference = scored["metrics"], report["reference"]
+    for key in ALL_KEYS:
+        assert math.isfinite(model[key]) and math.isfinite(reference[key]), key
+    fd_row = next(line for line in table.splitlines() if "Fréchet distance" in line)
+    assert f"{model['fd']:.3f}" in fd_row and f"{reference['fd']:.3f}" in fd_row
+    # Real test images against real train images look like real data; 2 epochs do not.
+    assert reference["fd"] < model["fd"] / 5
+    assert reference["classes_covered"] == 10 and reference["precision"] > 0.7
+    assert reference["memorisation_ratio"] == 1.0  # held-out images are the reference by design
+    assert report["real"] == {"folder": str(FIXTURE_DATA.resolve()), "train_images": 200,
+                              "test_images": 200, "notes": []}
+
+
+def test_reference_beyond_the_test_split_uses_all_of_it_and_says_so(cli, tmp_path, tiny_run):
+    result, report = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd", "--n", "600")
+    assert report["real"]["train_images"] == 600 and report["real"]["test_images"] == 500
+    assert "the test split has only 500 images" in " ".join(report["real"]["notes"])
+    assert "note: the test split has only 500 images" in result.stdout
+
+
+def test_second_call_reads_real_features_from_the_cache(cli, tmp_path, tiny_run, cache,
+                                                         real_calls):
+    _, first = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,kid")
+    assert real_calls == [200, 200]  # train and test split, once each
+    assert "reference fd" in first["seconds"]
+    files = sorted(p.name for p in cache.glob("*.npz"))
+    assert len(files) == 2 and all(f.startswith("real-a0195fa5014b-") for f in files)
+    with np.load(cache / files[0], allow_pickle=False) as npz:
+        assert npz["features"].shape == (200, 128) and npz["probs"].shape == (200, 10)
+    [reference] = cache.glob("reference-*.json")
+    assert set(json.loads(reference.read_text())) == {"fd", "kid"}
+    _, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,kid")
+    assert real_calls == [200, 200]
+    assert "reference fd" not in second["seconds"]  # the reference scores are cached too
+    assert second["reference"] == first["reference"]
+    assert second["checkpoints"] == first["checkpoints"]
+    # Another metric computes only its own reference score and adds it to the cache.
+    _, third = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,coverage")
+    assert "reference fd" not in third["seconds"] and "reference density_coverage" in third[
+        "seconds"]
+    assert set(json.loads(reference.read_text())) == {"fd", "kid", "density_coverage"}
+
+
+def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real_calls):
+    _, first = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd")
+    damaged = next(cache.glob("real-*-train-*.npz"))
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    reference = next(cache.glob("reference-*.json"))
+    reference.write_text('{"fd": {"fd": "oops"')
+    result, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd")
+    assert real_calls == [200, 200, 200]
+    assert "are damaged; recomputing them" in result.stderr
+    assert "reference fd" in second["seconds"]
+    assert second["reference"] == first["reference"]
+    with np.load(damaged, allow_pickle=False) as npz:  # rewritten whole
+        assert npz["features"].shape == (200, 128)
+    assert json.loads(reference.read_text()) == {"fd": {"fd": first["reference"]["fd"]}}
+
+
+def test_all_scores_every_kept_checkpoint(cli, tmp_path, tiny_run):
+    result, report = evaluate_json(cli, tmp_path, tiny_run, "--all")
+    kept = CheckpointStore(RunFolder(tiny_run).checkpoints).list()
+    assert [c["name"] for c in report["checkpoints"]] == [k.name for k in kept]
+    assert [c["epoch"] for c in report["checkpoints"]] == [1, 2]
+    assert report["metrics"] == ["fd", "kid", "precision_recall", "density_coverage",
+                                 "class_histogram"]
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines()
+            if line.startswith("│")]
+    assert rows == ["real", "1", "2"]
+    header = next(line for line in result.stdout.splitlines() if "epoch" in line)
+    for column in ("FD", "KID", "precision", "recall", "coverage", "classes covered"):
+        assert column in header
+    fds = [c["metrics"]["fd"] for c in report["checkpoints"]]
+    assert fds[0] != fds[1]
+
+
+def test_metrics_selects_what_is_computed_and_shown(cli, tmp_path, tiny_run):
+    result, report = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,coverage")
+    assert set(report["reference"]) == {"fd", "density", "coverage"}
+    assert set(report["checkpoints"][0]["metrics"]) == {"fd", "density", "coverage"}
+    assert "Fréchet distance" in result.stdout and "coverage" in result.stdout
+    assert "KID" not in result.stdout and "precision" not in result.stdout
+
+
+def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli, tmp_path,
+                                                                             tiny_run):
+    grid_path = tmp_path / "nn.png"
+    result = cli("evaluate", "--ckpt", tiny_run, "--n", N, "--real", REAL, "--metrics", "fd",
+                 "--nn-grid", grid_path)
+    assert result.exit_code == 0, result.output
+    assert cli("sample", "--ckpt", tiny_run, "--n", N, "--npz", tmp_path / "s.npz",
+               "--out", tmp_path / "s.png").exit_code == 0
+    generated = np.load(tmp_path / "s.npz")["images"][..., 0]
+    train = load_idx_folder(FIXTURE_DATA, "train").x[:200, ..., 0]
+    grid = read_image(grid_path)
+    b, size, pair = NN_PAIR_BORDER, 28, 2 * 28 + 1  # 16 pairs, 4 per row
+    assert grid.shape == (4 * size + 5 * b, 4 * pair + 5 * b)
+    for i in range(16):
+        r, c = divmod(i, 4)
+        y, x = b + r * (size + b), b + c * (pair + b)
+        left = grid[y:y + size, x:x + size]
+        line = grid[y:y + size, x + size]
+        right = grid[y:y + size, x + size + 1:x + pair]
+        assert (line == 128).all()
+        assert any(np.array_equal(left, g) for g in generated), f"pair {i}: not generated"
+        assert any(np.array_equal(right, t) for t in train), f"pair {i}: not a training image"
+
+
+# --- evaluation during training ------------------------------------------------------------------
+
+def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
+    run = train_tiny(tmp_path / "runs", "scored", epochs=3, eval_every=2, eval_n=200)
+    records = RunFolder(run).read_metrics()
+    assert ["fd" in r for r in records] == [False, True, True]  # every 2nd epoch and the last
+    for r in records[1:]:
+        assert r["fd"] > 0 and math.isfinite(r["kid"]) and r["kid_std"] >= 0
+    entries = CheckpointStore(RunFolder(run).checkpoints).list()
+    [best] = [e for e in entries if e.best]
+    assert best.score == min(r["fd"] for r in records[1:])
+    assert [e.score for e in entries] == [None, records[1]["fd"], records[2]["fd"]]
+    # The same numbers as `ganctl evaluate` at the same n: same seeds, real data and cache.
+    _, report = evaluate_json(cli, tmp_path, run, "--metrics", "fd,kid")
+    assert report["checkpoints"][0]["metrics"] == {k: records[2][k] for k in ("fd", "kid",
+                                                                               "kid_std")}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(RunFolder(run).tensorboard))
+    events.Reload()
+    assert {"fd", "kid"} <= set(events.Tags()["tensors"])
+
+
+def test_training_evaluation_refuses_images_the_evaluator_cannot_take(cli, tmp_path):
+    out = tmp_path / "runs"
+    result = cli("train", "--data", REAL, "--limit", "64", "--batch-size", "32", "--epochs", "1",
+                 "--image-size", "32", "--channels", "3", "--eval-every", "1", "--out", out,
+                 "--name", "rgb", "--no-xla")
+    assert_one_line_error(result, 2, "28x28 grayscale")
+    assert "32x32x3" in result.output
+    assert not (out / "rgb" / "checkpoints").exists()  # refused before any epoch
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+def make_run(tmp_path: Path, image_shape: tuple[int, int, int], name: str) -> Path:
+    """A run folder with a config and no checkpoints."""
+    cfg = TrainConfig(name=name, out=str(tmp_path), image_shape=image_shape, num_images=1000)
+    run = RunFolder(tmp_path / name)
+    run.write_config(cfg, {})
+    return run.root
+
+
+def test_colour_run_is_refused_in_one_line(cli, tmp_path):
+    run = make_run(tmp_path, (32, 32, 3), "rgb")
+    result = cli("evaluate", "--ckpt", run, "--real", REAL)
+    assert_one_line_error(result, 2, "only takes 28x28 grayscale images")
+    assert "run rgb makes 32x32x3" in result.output
+
+
+@pytest.mark.parametrize(("args", "code", "fragment"), [
+    (["--metrics", "fd,nope"], 2, "unknown metric 'nope' in --metrics; choose from: fd, kid,"),
+    (["--n", "3", "--metrics", "density"], 2, "--n 3 is too few images for density_coverage, "
+                                                "which needs at least 6"),
+    (["--n", "0"], 2, "--n"),
+    (["--all", "--epoch", "1"], 2, "leave out --epoch"),
+    (["--all", "--nn-grid", "g.png"], 2, "--nn-grid shows one checkpoint"),
+    (["--nn-grid", "g.gif"], 2, "use a .png file name"),
+    (["--real", "/no/such/folder"], 2, "--real /no/such/folder is not a folder"),
+    (["--epoch", "7"], 2, "no checkpoint of epoch 7 is kept (kept epochs: 1, 2)"),
+])
+def test_usage_errors_are_one_line(cli, tiny_run, args, code, fragment):
+    result = cli("evaluate", "--ckpt", tiny_run, "--n", N, "--real", REAL, *args)
+    assert_one_line_error(result, code, fragment)
+
+
+def test_missing_run_and_run_without_checkpoints(cli, tmp_path):
+    assert_one_line_error(cli("evaluate", "--ckpt", "nope", "--runs", tmp_path, "--real", REAL),
+                          2, "no run 'nope'")
+    empty = make_run(tmp_path, (28, 28, 1), "empty")
+    assert_one_line_error(cli("evaluate", "--ckpt", empty, "--real", REAL), 1,
+                          "has no checkpoints yet")
+
+
+def test_missing_default_real_data_names_the_folder_and_real(cli, tmp_path, tiny_run,
+                                                             monkeypatch):
+    monkeypatch.setattr(rf, "keras_home", lambda: tmp_path / "keras")
+    result = cli("evaluate", "--ckpt", tiny_run, "--n", N)
+    folder = tmp_path / "keras" / "datasets" / "fashion-mnist"
+    assert_one_line_error(result, 2, f"no Fashion-MNIST in {folder}")
+    assert "--real PATH" in result.output
