@@ -162,6 +162,9 @@ def find_run(ckpt: str, runs_root: str | Path = DEFAULT_RUNS) -> tuple[RunFolder
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return RunFolder(candidate), None
+        if (candidate / "checkpoints").is_dir():
+            raise GanctlError(f"{candidate} has checkpoints but no config.json, so its model "
+                              "cannot be rebuilt; restore config.json or train a new run")
         # A checkpoint: runs/r1/checkpoints/ckpt-e0003-s00000045 (with or without .index)
         stem = candidate.with_suffix("") if candidate.suffix == ".index" else candidate
         if stem.parent.name == "checkpoints" and (stem.parent.parent / "config.json").is_file():

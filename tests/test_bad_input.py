@@ -1,0 +1,112 @@
+"""The bad-input table: each case exits 2 (usage) or 1 (failure) with one line naming the problem."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FIXTURE_DATA
+
+
+def _assert_one_line(result, code: int, needle: str) -> None:
+    assert result.exit_code == code, result.output
+    assert needle in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- broken runs, for the commands that read one ---------------------------------------------
+
+def _broken_run(tiny_run, tmp_path, kind: str):
+    run = tmp_path / kind
+    shutil.copytree(tiny_run, run)
+    config = run / "config.json"
+    if kind == "no-config":
+        config.unlink()
+    elif kind == "bad-json":
+        config.write_text('{"arch": "mlp", "latent_')
+    elif kind == "other-arch":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "arch": "stylegan9"}))
+    elif kind == "no-checkpoints":
+        shutil.rmtree(run / "checkpoints")
+    elif kind == "garbled-checkpoints":
+        for data in (run / "checkpoints").glob("*.data-*"):
+            data.write_bytes(b"\0" * 64)
+    return run
+
+
+@pytest.mark.parametrize("kind,code,needle", [
+    ("missing", 2, "no run"),
+    ("no-config", 1, "has checkpoints but no config.json"),
+    ("bad-json", 1, "config.json is unreadable"),
+    ("other-arch", 1, "unknown --arch 'stylegan9'"),
+    ("no-checkpoints", 1, "has no checkpoints yet"),
+    ("garbled-checkpoints", 1, "can be loaded"),
+])
+def test_sample_refuses_broken_runs(cli, tiny_run, tmp_path, kind, code, needle):
+    run = tmp_path / "nope" if kind == "missing" else _broken_run(tiny_run, tmp_path, kind)
+    _assert_one_line(cli("sample", "--ckpt", run, "--out", tmp_path / "g.png"), code, needle)
+    assert not (tmp_path / "g.png").exists()
+
+
+# --- bad data for train ------------------------------------------------------------------------
+
+def _idx(path, raw: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as fh:
+        fh.write(raw)
+
+
+def _make_data(tmp_path, kind: str):
+    root = tmp_path / kind
+    root.mkdir()
+    if kind == "only-non-images":
+        (root / "a.txt").write_text("x")
+        (root / "b.png").write_bytes(b"not a png")
+    elif kind == "npz-without-x":
+        root = root / "d.npz"
+        np.savez(root, images=np.zeros((4, 8, 8)))
+    elif kind == "idx-bad-magic":
+        _idx(root / "train-images-idx3-ubyte.gz", b"\x00\x00\x09\x03" + b"\x00" * 40)
+    elif kind == "idx-truncated":
+        raw = gzip.open(FIXTURE_DATA / "train-images-idx3-ubyte.gz").read()
+        _idx(root / "train-images-idx3-ubyte.gz", raw[: len(raw) // 3])
+    return root
+
+
+@pytest.mark.parametrize("kind,needle", [
+    ("empty", "no usable image"),
+    ("only-non-images", "no usable image"),
+    ("npz-without-x", "no 'x' array"),
+    ("idx-bad-magic", "bad magic number"),
+    ("idx-truncated", "is truncated"),
+])
+def test_train_refuses_bad_data(cli, tmp_path, kind, needle):
+    data = _make_data(tmp_path, kind)
+    _assert_one_line(cli("train", "--data", data, "--out", tmp_path / "runs", "--dry-run"), 2, needle)
+
+
+def test_train_skips_corrupt_images_and_converts_mixed_ones(cli, tmp_path):
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for i in range(8):
+        mode, size = (("L", (28, 28)), ("RGB", (40, 30)), ("RGBA", (64, 64)), ("P", (20, 20)))[i % 4]
+        Image.new(mode, size).save(data / f"{i}.png")
+    (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    r = cli("train", "--data", data, "--batch-size", 4, "--epochs", 1, "--no-xla",
+            "--out", tmp_path / "runs", "--name", "mixed")
+    assert r.exit_code == 0, r.output
+    assert "skipped 1 unreadable image file(s)" in r.output
+    cfg = json.loads((tmp_path / "runs" / "mixed" / "config.json").read_text())
+    assert cfg["num_images"] == 8 and cfg["image_shape"] == [28, 28, 1]
+
+
+def test_out_that_is_a_file(cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    r = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path / "file", "--dry-run")
+    _assert_one_line(r, 2, "is not a folder")
