@@ -44,6 +44,15 @@ def cli(capsys, monkeypatch):
     return invoke
 
 
+def assert_one_line_error(result: CliResult, code: int, fragment: str) -> None:
+    """The CLI failed with `code` and one line `error: ...` holding `fragment`, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:") and fragment in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
 def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, **options) -> Path:
     """Train a tiny run on the fixture through the core API; returns the run folder."""
     from ganctl.tfsetup import import_tensorflow

@@ -10,15 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FIXTURE_DATA
-
-
-def _assert_one_line(result, code: int, needle: str) -> None:
-    assert result.exit_code == code, result.output
-    assert needle in result.stderr, result.stderr
-    assert "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
+from conftest import FIXTURE_DATA, assert_one_line_error
 
 # --- broken runs, for the commands that read one ---------------------------------------------
 
@@ -50,7 +42,7 @@ def _broken_run(tiny_run, tmp_path, kind: str):
 ])
 def test_sample_refuses_broken_runs(cli, tiny_run, tmp_path, kind, code, needle):
     run = tmp_path / "nope" if kind == "missing" else _broken_run(tiny_run, tmp_path, kind)
-    _assert_one_line(cli("sample", "--ckpt", run, "--out", tmp_path / "g.png"), code, needle)
+    assert_one_line_error(cli("sample", "--ckpt", run, "--out", tmp_path / "g.png"), code, needle)
     assert not (tmp_path / "g.png").exists()
 
 
@@ -88,7 +80,7 @@ def _make_data(tmp_path, kind: str):
 ])
 def test_train_refuses_bad_data(cli, tmp_path, kind, needle):
     data = _make_data(tmp_path, kind)
-    _assert_one_line(cli("train", "--data", data, "--out", tmp_path / "runs", "--dry-run"), 2, needle)
+    assert_one_line_error(cli("train", "--data", data, "--out", tmp_path / "runs", "--dry-run"), 2, needle)
 
 
 def test_train_skips_corrupt_images_and_converts_mixed_ones(cli, tmp_path):
@@ -109,4 +101,4 @@ def test_train_skips_corrupt_images_and_converts_mixed_ones(cli, tmp_path):
 def test_out_that_is_a_file(cli, tmp_path):
     (tmp_path / "file").write_text("x")
     r = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path / "file", "--dry-run")
-    _assert_one_line(r, 2, "is not a folder")
+    assert_one_line_error(r, 2, "is not a folder")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURE_DATA, train_tiny
+from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
 from ganctl import real_features as rf
 from ganctl.checkpoints import CheckpointStore
 from ganctl.config import TrainConfig
@@ -53,14 +53,6 @@ def real_calls(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(rf, "compute_features", spy)
     return calls
-
-
-def assert_one_line_error(result, code: int, fragment: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error:") and fragment in lines[0], result.output
-    assert "Traceback" not in result.output
 
 
 def evaluate_json(cli, tmp_path: Path, run: Path, *args: str) -> tuple[object, dict]:

@@ -5,18 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
 from ganctl.errors import UsageError
 from ganctl.images import read_frames, read_image
 from ganctl.latents import latents_from_seeds
 from ganctl.walks import plan_walks, walk_latents
-
-
-def assert_one_line_error(result, code: int, fragment: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error:") and fragment in lines[0], result.output
-    assert "Traceback" not in result.output
 
 
 def gray_frames(path) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error
 from ganctl.errors import UsageError
 from ganctl.images import read_image, to_uint8
 from ganctl.latents import latents_from_seeds
@@ -22,15 +23,6 @@ def tile(grid: np.ndarray, i: int, cols: int, size: int = 28, border: int = 1) -
     r, k = divmod(i, cols)
     y, x = border + r * (size + border), border + k * (size + border)
     return grid[y:y + size, x:x + size]
-
-
-def assert_one_line_error(result, code: int, fragment: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error:"), result.output
-    assert fragment in lines[0], result.output
-    assert "Traceback" not in result.output
 
 
 # --- the core, without a model ---------------------------------------------------------------------
