@@ -59,7 +59,7 @@ class Metric:
                 raise UsageError(f"metric {self.name} needs {field.replace('_', ' ')}")
             if len(arr) < self.min_n:
                 raise UsageError(f"metric {self.name} needs at least {self.min_n} images "
-                                 f"({field.replace('_', ' ')} has {len(arr)}); raise --num")
+                                 f"({field.replace('_', ' ')} has {len(arr)}); raise --n")
         return {key: float(value) for key, value in self.fn(inputs).items()}
 
 
