@@ -79,7 +79,8 @@ class ProgressRenderer:
                 f"{r['images_per_s']:,.0f} img/s{extra}")
         if self.progress is not None:
             self.progress.update(self.epoch_task, completed=ev.epoch, info=extra.strip())
-            self.progress.reset(self.step_task, total=self.progress.tasks[1].total)
+            self.progress.reset(self.step_task, total=self.progress.tasks[1].total,
+                                description=f"epoch {ev.epoch + 1}")
             self.progress.console.print(line, highlight=False)
         else:
             self.console.print(line, highlight=False)
