@@ -1,0 +1,340 @@
+"""Training speed: the seed article's loop against ganctl's, alternating in one process.
+
+Both train the classic MLP GAN at batch 128 on the full Fashion-MNIST for the same number of
+steps per round. Rounds alternate between the loops (and rotate which goes first), so load from
+other processes on a shared machine hits both alike; the figures are medians over the rounds.
+The same rounds also time a float32 matmul (the ceiling) and the matmuls of one training step
+alone (an upper bound for any loop that does the same arithmetic with TensorFlow's kernels).
+
+    python benchmarks/train_speed.py                       # defaults: 96 steps x 7 rounds
+    python benchmarks/train_speed.py --rounds 11 --json /tmp/speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
+CEILING_SHAPE = (128, 1024, 784)  # [128, 1024] x [1024, 784]: G's last layer at batch 128
+
+
+# --- (a) the seed article's loop ----------------------------------------------------------------
+#
+# The seed article ports eriklindernoren's PyTorch `gan.py` to TensorFlow 2: two Sequential
+# models, Keras' BinaryCrossentropy, Adam(2e-4, 0.5, 0.999) for each player, the images as one
+# float32 array in [-1, 1] fed through tf.data (shuffle the whole set, batch 128), and one
+# `@tf.function` call per step (graph mode, no XLA), noise from `tf.random.normal`.
+#
+# Two ports of the step are common. "two-tape" (TensorFlow's DCGAN tutorial): one forward pass
+# under two tapes, G's loss on D(G(z)) and D's loss on D(x) and the same D(G(z)). "sequential"
+# (the PyTorch order): a G step on a fresh z, then a D step on the real batch and the detached
+# fakes. Both compute the same numbers (D does not change during the G step, and the D step uses
+# the fakes from before G's update); "sequential" runs D on the fakes twice. The headline ratio is
+# against "two-tape", the faster of the two.
+
+def build_seed_models(latent_dim: int = 100, pixels: int = 784) -> tuple:
+    import keras
+    from keras import layers
+
+    def block(units: int, normalize: bool = True) -> list:
+        # PyTorch's BatchNorm1d(units, 0.8): eps 0.8; its momentum 0.1 kept as the Keras value.
+        out = [layers.Dense(units)]
+        if normalize:
+            out.append(layers.BatchNormalization(momentum=0.1, epsilon=0.8))
+        return out + [layers.LeakyReLU(0.2)]
+
+    generator = keras.Sequential(
+        [keras.Input((latent_dim,)), *block(128, normalize=False), *block(256), *block(512),
+         *block(1024), layers.Dense(pixels, activation="tanh"), layers.Reshape((28, 28, 1))])
+    discriminator = keras.Sequential(
+        [keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(512), layers.LeakyReLU(0.2),
+         layers.Dense(256), layers.LeakyReLU(0.2), layers.Dense(1, activation="sigmoid")])
+    return generator, discriminator
+
+
+def seed_loop(x_uint8: np.ndarray, style: str, batch: int = 128,
+              latent_dim: int = 100) -> Callable[[int], None]:
+    """The seed article's loop; returns run(steps), which trains `steps` steps and waits."""
+    import keras
+    import tensorflow as tf
+
+    generator, discriminator = build_seed_models(latent_dim)
+    g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    bce = keras.losses.BinaryCrossentropy()
+    images = x_uint8.astype(np.float32) / 127.5 - 1.0
+    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(batch)
+
+    @tf.function
+    def two_tape_step(real):
+        z = tf.random.normal([batch, latent_dim])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = generator(z, training=True)
+            real_out = discriminator(real, training=True)
+            fake_out = discriminator(fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out)
+            d_loss = (bce(tf.ones_like(real_out), real_out)
+                      + bce(tf.zeros_like(fake_out), fake_out)) / 2
+        g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        return g_loss, d_loss
+
+    @tf.function
+    def sequential_step(real):
+        z = tf.random.normal([batch, latent_dim])
+        with tf.GradientTape() as tape:
+            fake = generator(z, training=True)
+            fake_out = discriminator(fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out)
+        g_vars = generator.trainable_variables
+        g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars, strict=True))
+        fake = tf.stop_gradient(fake)
+        with tf.GradientTape() as tape:
+            real_out = discriminator(real, training=True)
+            fake_out = discriminator(fake, training=True)
+            d_loss = (bce(tf.ones_like(real_out), real_out)
+                      + bce(tf.zeros_like(fake_out), fake_out)) / 2
+        d_vars = discriminator.trainable_variables
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        return g_loss, d_loss
+
+    train_step = two_tape_step if style == "two-tape" else sequential_step
+    state = {"it": iter(dataset)}
+
+    def run(steps: int) -> None:
+        losses = None
+        done = 0
+        while done < steps:
+            try:
+                real = next(state["it"])
+            except StopIteration:  # a new epoch: tf.data reshuffles
+                state["it"] = iter(dataset)
+                continue
+            if real.shape[0] != batch:  # the article skips nothing; a fixed shape here keeps
+                continue                # one trace, which only favours the seed loop
+            losses = train_step(real)
+            done += 1
+        float(losses[0])
+
+    return run
+
+
+# --- (b) ganctl's loop ---------------------------------------------------------------------------
+
+def ganctl_loop(x_uint8: np.ndarray, batch: int = 128, **options) -> Callable[[int], None]:
+    """ganctl's training loop through its core API, as `Trainer` drives it (less the callbacks)."""
+    from ganctl.config import TrainConfig
+    from ganctl.gan import GAN
+
+    cfg = TrainConfig(batch_size=batch, image_shape=tuple(x_uint8.shape[1:]),
+                      num_images=len(x_uint8), **options)
+    gan = GAN(cfg)
+    gan.set_data(x_uint8)
+    steps_per_epoch = gan.steps_per_epoch
+    state = {"epoch": 1, "done": 0, "order": gan.epoch_order(1)}
+
+    def run(steps: int) -> None:
+        left = steps
+        while left:
+            if state["done"] == steps_per_epoch:
+                state["epoch"] += 1
+                state["done"] = 0
+                state["order"] = gan.epoch_order(state["epoch"])
+            count = min(cfg.steps_per_call, steps_per_epoch - state["done"], left)
+            sums = gan.train_steps(state["order"], state["done"], count)
+            if not np.isfinite(sums).all():
+                raise RuntimeError("ganctl's loop diverged")
+            state["done"] += count
+            left -= count
+
+    return run
+
+
+# --- FLOPs and the ceilings ----------------------------------------------------------------------
+
+def dense_shapes(model) -> list[tuple[int, int]]:
+    """(inputs, units) of each Dense layer, in order."""
+    return [tuple(layer.kernel.shape) for layer in model.layers if hasattr(layer, "kernel")]
+
+
+def step_matmuls(generator, discriminator, batch: int) -> list[tuple[int, int, int, bool, bool]]:
+    """Every matmul of one training step as (m, k, n, transpose_a, transpose_b).
+
+    G: forward, weight gradients, input gradients (all but the first layer). D: forward on the
+    real and the fake batch, weight gradients on both, input gradients through every layer on
+    the fakes (G's gradient) and through the hidden layers on both (D's own backward pass).
+    """
+    g, d = dense_shapes(generator), dense_shapes(discriminator)
+    mms = [(batch, i, o, False, False) for i, o in g]                      # G forward
+    mms += [(i, batch, o, True, False) for i, o in g]                      # G weight grads
+    mms += [(batch, o, i, False, True) for i, o in g[1:]]                  # G input grads
+    for _ in ("real", "fake"):
+        mms += [(batch, i, o, False, False) for i, o in d]                 # D forward
+        mms += [(i, batch, o, True, False) for i, o in d]                  # D weight grads
+        mms += [(batch, o, i, False, True) for i, o in d[1:]]              # D hidden input grads
+    mms += [(batch, d[0][1], d[0][0], False, True)]                        # D input grad (fakes)
+    mms += [(batch, o, i, False, True) for i, o in d[1:]]                  # ... and its hidden
+    return mms
+
+
+def flops_per_image(generator, discriminator, batch: int = 128) -> float:
+    return sum(2 * m * k * n for m, k, n, _, _ in step_matmuls(generator, discriminator, batch)) / batch
+
+
+def matmul_ceiling() -> Callable[[], float]:
+    """GFLOP/s of a [128, 1024] x [1024, 784] float32 matmul (graph mode, TensorFlow's kernel)."""
+    import tensorflow as tf
+
+    m, k, n = CEILING_SHAPE
+    a, b = tf.random.normal([m, k]), tf.random.normal([k, n])
+    matmul = tf.function(tf.matmul)
+    reps = 20
+
+    def burst() -> float:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            out = matmul(a, b)
+        out.numpy()
+        return reps * 2 * m * k * n / (time.perf_counter() - t0) / 1e9
+
+    return lambda: max(burst() for _ in range(3))  # a ceiling: the best of three bursts
+
+
+def matmuls_alone(mms: list, batch: int) -> Callable[[int], None]:
+    """The matmuls of one step and nothing else, in a compiled loop of `steps` iterations."""
+    import tensorflow as tf
+
+    operands = [(tf.random.normal([k, m] if ta else [m, k]) * 0.01,
+                 tf.random.normal([n, k] if tb else [k, n]) * 0.01) for m, k, n, ta, tb in mms]
+
+    @tf.function
+    def loop(count):
+        def body(i, total):
+            c = 1.0 + tf.cast(i, tf.float32) * 1e-9  # a new input each iteration: nothing hoisted
+            for (a, b), (_, _, _, ta, tb) in zip(operands, mms, strict=True):
+                total += tf.reduce_sum(tf.matmul(a * c, b, transpose_a=ta, transpose_b=tb))
+            return i + 1, total
+        return tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), tf.constant(0.0)))[1]
+
+    def run(steps: int) -> None:
+        loop(tf.constant(steps)).numpy()
+
+    return run
+
+
+# --- the measurement -----------------------------------------------------------------------------
+
+def timed(run: Callable[[int], None], steps: int, batch: int) -> float:
+    t0 = time.perf_counter()
+    run(steps)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA),
+                        help="Fashion-MNIST: a folder of the four IDX files, or a built-in name")
+    parser.add_argument("--steps", type=int, default=96, help="steps per loop per round")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds")
+    parser.add_argument("--warmup", type=int, default=50, help="untimed steps per loop first")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--no-xla", action="store_true", help="ganctl's loop without XLA")
+    parser.add_argument("--steps-per-call", type=int, default=None,
+                        help="ganctl's steps per compiled call [default: ganctl's default]")
+    parser.add_argument("--sequential", action="store_true",
+                        help="also time the sequential (G step, then D step) port of the seed")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(REPO))
+    from ganctl.data import load_dataset
+    from ganctl.tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    x = load_dataset(args.data).x
+    batch = args.batch_size
+    options = {"xla": not args.no_xla}
+    if args.steps_per_call:
+        options["steps_per_call"] = args.steps_per_call
+
+    loops: dict[str, Callable[[int], None]] = {"seed": seed_loop(x, "two-tape", batch)}
+    if args.sequential:
+        loops["seed_sequential"] = seed_loop(x, "sequential", batch)
+    loops["ganctl"] = ganctl_loop(x, batch, **options)
+    generator, discriminator = build_seed_models()
+    mms = step_matmuls(generator, discriminator, batch)
+    loops["matmuls_alone"] = matmuls_alone(mms, batch)
+    flops = flops_per_image(generator, discriminator, batch)
+    ceiling = matmul_ceiling()
+
+    devices = ", ".join(d.device_type for d in tf.config.list_physical_devices())
+    print(f"TensorFlow {tf.__version__} on {devices}; {os.cpu_count()} CPUs; {len(x)} images; "
+          f"batch {batch}; {args.steps} steps x {args.rounds} rounds; "
+          f"ganctl xla={options['xla']}", flush=True)
+    for name, run in loops.items():  # compile, fill tf.data's buffer, warm the caches
+        t0 = time.perf_counter()
+        run(args.warmup)
+        print(f"  warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    ceiling()
+
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    ceilings: list[float] = []
+    names = list(loops)
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            rates[name].append(timed(loops[name], args.steps, batch))
+        ceilings.append(ceiling())
+        line = "  ".join(f"{n} {rates[n][-1]:7.0f}" for n in names)
+        print(f"round {r + 1}: img/s  {line}  matmul {ceilings[-1]:.0f} GFLOP/s", flush=True)
+
+    med = {n: statistics.median(v) for n, v in rates.items()}
+    ratios = [g / s for g, s in zip(rates["ganctl"], rates["seed"], strict=True)]
+    ceiling_gflops = statistics.median(ceilings)
+    result = {
+        "images_per_s": med,
+        "ratio_ganctl_over_seed": statistics.median(ratios),
+        "ratio_per_round": ratios,
+        "matmul_ceiling_gflops": ceiling_gflops,
+        "flops_per_image": flops,
+        "ganctl_gflops": med["ganctl"] * flops / 1e9,
+        "ganctl_share_of_ceiling": med["ganctl"] * flops / 1e9 / ceiling_gflops,
+        "seed_share_of_ceiling": med["seed"] * flops / 1e9 / ceiling_gflops,
+        "bound_ratio_matmuls_alone_over_seed": statistics.median(
+            [m / s for m, s in zip(rates["matmuls_alone"], rates["seed"], strict=True)]),
+        "rounds": args.rounds, "steps": args.steps, "batch": batch, "xla": options["xla"],
+        "cpus": os.cpu_count(), "tensorflow": tf.__version__,
+    }
+    print()
+    print(f"seed loop (two tapes, tf.data, @tf.function): {med['seed']:8.0f} images/s")
+    if "seed_sequential" in med:
+        print(f"seed loop (G step then D step):               {med['seed_sequential']:8.0f} images/s")
+    print(f"ganctl loop:                                  {med['ganctl']:8.0f} images/s")
+    print(f"ratio ganctl / seed (median of rounds):       {result['ratio_ganctl_over_seed']:8.2f}x")
+    print(f"matmul ceiling {'x'.join(map(str, CEILING_SHAPE))} float32:         "
+          f"{ceiling_gflops:8.1f} GFLOP/s")
+    print(f"training FLOPs per image (layer shapes):      {flops / 1e6:8.2f} MFLOP")
+    print(f"ganctl: {result['ganctl_gflops']:.1f} GFLOP/s = {result['ganctl_share_of_ceiling']:.0%} "
+          f"of the ceiling (seed: {result['seed_share_of_ceiling']:.0%})")
+    print(f"one step's matmuls alone: {med['matmuls_alone']:.0f} images/s = "
+          f"{result['bound_ratio_matmuls_alone_over_seed']:.2f}x the seed loop (the bound for the "
+          "same arithmetic with these kernels)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    main()
