@@ -15,7 +15,9 @@ STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
 
 # Training steps per iteration of the compiled loop. With two, XLA overlaps the end of one step
 # (G's backward pass) with the start of the next (D on the real batch, which only waits for D's
-# update): about 5% more images/s on a 2-core CPU (benchmarks/README.md).
+# update): about 6% more images/s on a 2-core CPU (benchmarks/README.md). Weights and optimizer
+# state do not depend on how steps fall into calls; with XLA, BatchNorm's moving averages may
+# differ in the last bit.
 UNROLL = 2
 
 
@@ -88,7 +90,11 @@ class GAN:
                 "epoch": self.epoch, "step": self.step}
 
     def set_data(self, x_uint8: np.ndarray) -> None:
-        """Place the training images (uint8 [n, h, w, c]) on the device for in-graph batching."""
+        """Place the training images (uint8 [n, h, w, c]) on the device for in-graph batching.
+
+        uint8 keeps them small (47 MB for Fashion-MNIST, on the GPU when there is one); each
+        batch is converted to [-1, 1] inside the compiled step.
+        """
         import tensorflow as tf
 
         self._data = tf.Variable(x_uint8, trainable=False, name="data")
