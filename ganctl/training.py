@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ def device_description() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        return f"GPU ({len(gpus)}x {gpus[0].name})"
-    return "CPU"
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        return f"GPU {name}" + (f" (1 of {len(gpus)} used)" if len(gpus) > 1 else "")
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 def version_info() -> dict[str, str]:
