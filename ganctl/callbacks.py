@@ -3,15 +3,18 @@ scores, TensorBoard."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ganctl.config import TrainConfig
+from ganctl.events import Event, Message
 from ganctl.gan import GAN
 from ganctl.images import make_grid, read_image, to_uint8, write_gif, write_png
 from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
+from ganctl.sampling import compiled_generator
 
 
 class Callback:
@@ -34,10 +37,16 @@ class SampleGrid(Callback):
         self.n = n
         self.gif_fps = gif_fps
         self.latest: np.ndarray | None = None
+        self.generate: Any = None
+
+    def on_train_start(self, gan, run):
+        # The same compiled generator as `ganctl sample`: seed i gives the same pixels in the
+        # grid of epoch N as `ganctl sample --ckpt run --epoch N` does.
+        self.generate = compiled_generator(gan.generator)
 
     def on_epoch_end(self, gan, run, epoch, record):
         z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
-        grid = make_grid(to_uint8(gan.generate(z)))
+        grid = make_grid(to_uint8(self.generate(z)))
         write_png(run.sample_path(epoch), grid)
         self.latest = grid
         frames = []
@@ -50,16 +59,21 @@ class SampleGrid(Callback):
 
 class Evaluate(Callback):
     """FD and KID (with kid_std) every `cfg.eval_every` epochs and at the last, added to the
-    epoch record: so they reach metrics.jsonl and TensorBoard, and FD scores the checkpoint."""
+    epoch record: so they reach metrics.jsonl and TensorBoard, and FD scores the checkpoint.
 
-    def __init__(self, cfg: TrainConfig):
+    `emit` receives what it has to say (computing the real features the first time takes a
+    while, and a damaged feature cache is worth a warning)."""
+
+    def __init__(self, cfg: TrainConfig, emit: Callable[[Event], None] | None = None):
         self.cfg = cfg
+        self.emit = emit or (lambda event: None)
         self.scorer: Any = None
 
     def on_train_start(self, gan, run):
         from ganctl.training_evaluation import TrainingScorer
 
-        self.scorer = TrainingScorer(self.cfg)
+        self.scorer = TrainingScorer(self.cfg, say=lambda text: self.emit(Message(text)),
+                                     warn=lambda text: self.emit(Message(text, "warning")))
 
     def on_epoch_end(self, gan, run, epoch, record):
         if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:

@@ -177,16 +177,3 @@ class GAN:
             self._train_fn = self._build_train_fn()
         sums = self._train_fn(order, tf.constant(start, tf.int32), tf.constant(count, tf.int32))
         return sums.numpy()
-
-    # --- inference -------------------------------------------------------------------------------
-
-    def generate(self, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Images in [-1, 1] for latents `z`, the generator in inference mode."""
-        return generate(self.generator, z, batch_size)
-
-
-def generate(generator: Any, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Run `generator` in inference mode over `z` in batches; float32 images in [-1, 1]."""
-    outs = [np.asarray(generator(z[i:i + batch_size], training=False), dtype=np.float32)
-            for i in range(0, len(z), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,6 @@ import numpy as np
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError
-from ganctl.gan import generate
 from ganctl.models import build_models
 from ganctl.runs import DEFAULT_RUNS, RunFolder, find_run
 
@@ -24,10 +23,15 @@ class LoadedGenerator:
     cfg: TrainConfig
     run: RunFolder
     checkpoint: CheckpointInfo
+    _compiled: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
-    def __call__(self, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    def __call__(self, z: np.ndarray) -> np.ndarray:
         """Images in [-1, 1], shape [n, h, w, c], the generator in inference mode."""
-        return generate(self.generator, np.asarray(z, np.float32), batch_size)
+        if self._compiled is None:
+            from ganctl.sampling import compiled_generator
+
+            self._compiled = compiled_generator(self.generator)
+        return self._compiled(z)
 
 
 def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None = None,

@@ -52,9 +52,10 @@ def version_info() -> dict[str, str]:
     return {"ganctl_version": __version__, "tensorflow_version": tf.__version__}
 
 
-def default_callbacks(cfg: TrainConfig) -> list[Callback]:
+def default_callbacks(cfg: TrainConfig, emit: Callable[[Event], None] | None = None
+                      ) -> list[Callback]:
     grid = SampleGrid(cfg.sample_grid)
-    scores = [Evaluate(cfg)] if cfg.eval_every else []  # before TensorBoard, which logs them
+    scores = [Evaluate(cfg, emit)] if cfg.eval_every else []  # before TensorBoard, which logs them
     return [grid, *scores, TensorBoard(grid)]
 
 
@@ -68,7 +69,7 @@ class Trainer:
         self.cfg = gan.cfg
         self.run = run
         self.emit = emit or (lambda event: None)
-        self.callbacks = default_callbacks(self.cfg) if callbacks is None else callbacks
+        self.callbacks = default_callbacks(self.cfg, self.emit) if callbacks is None else callbacks
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None

@@ -53,8 +53,11 @@ def assert_one_line_error(result: CliResult, code: int, fragment: str) -> None:
     assert "Traceback" not in result.output
 
 
-def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, **options) -> Path:
-    """Train a tiny run on the fixture through the core API; returns the run folder."""
+def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | None = None,
+               **options) -> Path:
+    """Train a tiny run on the fixture through the core API; returns the run folder.
+
+    `events`, when given, collects what the training loop reports."""
     from ganctl.tfsetup import import_tensorflow
     from ganctl.training import plan_training, run_training
 
@@ -65,7 +68,7 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, **options) -> Pat
                 name=name, seed=1, sample_grid=16, xla=False)
     opts.update(options)
     plan = plan_training(opts)
-    result = run_training(plan)
+    result = run_training(plan, emit=None if events is None else events.append)
     assert result.epochs_done == epochs
     return plan.run.root
 

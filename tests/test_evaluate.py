@@ -21,6 +21,7 @@ from ganctl.evaluation import (
     check_image_shape,
     parse_metrics,
 )
+from ganctl.events import Message
 from ganctl.images import read_image
 from ganctl.metrics import METRICS, MetricInputs
 from ganctl.metrics.memorisation import memorisation
@@ -248,7 +249,12 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
 # --- evaluation during training ------------------------------------------------------------------
 
 def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
-    run = train_tiny(tmp_path / "runs", "scored", epochs=3, eval_every=2, eval_n=200)
+    events = []
+    run = train_tiny(tmp_path / "runs", "scored", epochs=3, eval_every=2, eval_n=200,
+                     events=events)
+    # The first evaluation computes the real features (the cache is empty): it says so.
+    said = [e.text for e in events if isinstance(e, Message)]
+    assert "computing features of 200 real train images (cached for next time)" in said
     records = RunFolder(run).read_metrics()
     assert ["fd" in r for r in records] == [False, True, True]  # every 2nd epoch and the last
     for r in records[1:]:
