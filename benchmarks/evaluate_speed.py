@@ -3,7 +3,8 @@
 Each call is a fresh `ganctl evaluate` process (TensorFlow import included) with its own
 feature cache in a temporary folder. Three cases are timed:
 
-  cold              nothing cached: real features of N train and N test images are computed
+  cold              nothing cached: real features of N train and N test images (and of the
+                    whole train split, for the memorisation check) are computed
   features cached   the real features come from the cache; the reference scores are computed
   all cached        real features and reference scores come from the cache (the usual case)
 

@@ -1,8 +1,9 @@
 """Score generators with the shipped evaluator, beside the same metrics between real train and test.
 
 `evaluate` scores one checkpoint (or every kept one) of a run on `n` images generated from
-seeds SEED..SEED+n-1, against the first `n` training images of a real dataset; the reference
-is each metric with the first `n` test images in the generator's place.
+seeds SEED..SEED+n-1, against the first `n` training images of a real dataset (the
+memorisation check: against all of them); the reference is each metric with the first `n`
+test images in the generator's place.
 `ganctl.training_evaluation` does the same for FD and KID during training.
 """
 
@@ -96,18 +97,28 @@ def check_image_shape(shape: Sequence[int] | None, what: str) -> None:
 
 @dataclass(frozen=True)
 class RealSet:
-    """Real features: training images (what the model is compared with) and held-out test ones."""
+    """Real features: training images (what the model is compared with) and held-out test ones.
+
+    `all_train` is the whole training split, for the memorisation check (None when no chosen
+    metric needs it); `train` when that is the whole split already.
+    """
 
     train: RealFeatures
     test: RealFeatures | None
     notes: tuple[str, ...] = ()
+    all_train: RealFeatures | None = None
 
 
 def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = True,
-                  say: Say = quiet, warn: Say = quiet) -> RealSet:
-    """Features of the first `n` train (and test) images, noting where a split has fewer."""
+                  all_train: bool = False, say: Say = quiet, warn: Say = quiet) -> RealSet:
+    """Features of the first `n` train (and test) images, noting where a split has fewer;
+    with `all_train`, also of the whole train split."""
     train = real_features(evaluator, folder, "train", n, say, warn)
     test = real_features(evaluator, folder, "test", n, say, warn) if with_test else None
+    whole = None
+    if all_train:
+        whole = train if train.n == train.available else real_features(
+            evaluator, folder, "train", train.available, say, warn)
     notes = []
     if train.n < n:
         notes.append(f"the train split has only {train.n} images: the model is compared with "
@@ -115,7 +126,15 @@ def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = 
     if test is not None and test.n < n:
         notes.append(f"the test split has only {test.n} images: the reference compares all "
                      f"{test.n} test images (not {n}) with the train images")
-    return RealSet(train, test, tuple(notes))
+    return RealSet(train, test, tuple(notes), whole)
+
+
+def needs_all_train(metrics: Sequence[str]) -> bool:
+    return any("all_train_features" in METRICS[name].needs for name in metrics)
+
+
+def _all_train_features(real: RealSet) -> np.ndarray | None:
+    return None if real.all_train is None else real.all_train.features
 
 
 # --- scoring ----------------------------------------------------------------------------------------
@@ -147,13 +166,15 @@ def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
     beside the features; only metrics missing from the cache are computed (and timed).
     """
     test = real.test
-    path = reference_cache_path((real.train.key, test.key), seed)
+    keys = (real.train.key, test.key) + ((real.all_train.key,) if real.all_train else ())
+    path = reference_cache_path(keys, seed)
     stored = read_reference(path)
     missing = [name for name in names if name not in stored]
     if missing:
         inputs = MetricInputs(gen_features=test.features, gen_probs=test.probs,
-                              real_features=real.train.features, heldout_features=test.features,
-                              seed=seed)
+                              real_features=real.train.features,
+                              all_train_features=_all_train_features(real),
+                              heldout_features=test.features, seed=seed)
         for name in missing:
             stored[name] = run_metrics([name], inputs, timings, prefix="reference ")
         write_reference(path, stored)
@@ -185,6 +206,7 @@ def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: in
     with _timed(timings, "generated features"):
         feats, probs = compute_features(evaluator, samples.images)
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
+                          all_train_features=_all_train_features(real),
                           heldout_features=None if real.test is None else real.test.features,
                           seed=seed)
     return Generated(samples, feats, probs, run_metrics(metrics, inputs, timings))
@@ -226,6 +248,8 @@ class Report:
             "metrics": list(self.metrics),
             "real": {"folder": str(self.real.train.folder), "train_images": self.real.train.n,
                      "test_images": self.real.test.n if self.real.test else 0,
+                     "memorisation_train_images": (self.real.all_train.n if self.real.all_train
+                                                   else 0),
                      "notes": list(self.real.notes)},
             "reference": _json_values(self.reference),
             "checkpoints": [{"name": s.checkpoint.name, "epoch": s.checkpoint.epoch,
@@ -253,7 +277,8 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
     say("loading the evaluator")
     evaluator = load_evaluator()
     with _timed(timings, "real features"):
-        real = load_real_set(evaluator, real_folder, n, say=say, warn=warn)
+        real = load_real_set(evaluator, real_folder, n, all_train=nn_grid or needs_all_train(metrics),
+                             say=say, warn=warn)
     say("scoring real test images against real train images (the reference)")
     reference = reference_metrics(metrics, real, seed, timings)
     generate = compiled_generator(loaded.generator)
@@ -293,7 +318,8 @@ def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:
 
 def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_PAIRS,
                           per_row: int = NN_PAIRS_PER_ROW) -> np.ndarray:
-    """The generated images nearest to the training set (in evaluator features), closest first.
+    """The generated images nearest to the (whole) training set in evaluator features, closest
+    first.
 
     Each pair is a generated image, a 1-pixel gray line and its nearest training image; pairs
     sit `per_row` to a row, `NN_PAIR_BORDER` white pixels apart (see `images.make_grid`).
@@ -301,9 +327,10 @@ def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_P
     from ganctl.images import make_grid
     from ganctl.metrics.distance import nearest_neighbours
 
-    dist, index = nearest_neighbours(generated.features, real.train.features)
+    train = real.all_train or real.train
+    dist, index = nearest_neighbours(generated.features, train.features)
     chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
-    train_images = load_real_images(real.train.folder, "train", real.train.n)
+    train_images = load_real_images(train.folder, "train", train.n)
     gen = generated.samples.images[chosen]
     line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
     tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)

@@ -113,7 +113,8 @@ def test_shared_neighbourhoods_give_what_each_metric_computes_alone():
     r = np.random.default_rng(3)
     real, gen, held = r.normal(size=(300, 6)), r.normal(0.2, 1.1, size=(250, 6)), r.normal(
         size=(200, 6))
-    inputs = MetricInputs(gen_features=gen, real_features=real, heldout_features=held)
+    inputs = MetricInputs(gen_features=gen, real_features=real, all_train_features=real,
+                          heldout_features=held)
     shared = {**METRICS["precision_recall"](inputs), **METRICS["density_coverage"](inputs),
               **METRICS["memorisation"](inputs)}
     alone = dict(zip(("precision", "recall"), precision_recall(real, gen), strict=True))
@@ -147,8 +148,10 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
     assert reference["fd"] < model["fd"] / 5
     assert reference["classes_covered"] == 10 and reference["precision"] > 0.7
     assert reference["memorisation_ratio"] == 1.0  # held-out images are the reference by design
+    # Memorisation looks for copies of any of the fixture's 2000 training images.
     assert report["real"] == {"folder": str(FIXTURE_DATA.resolve()), "train_images": 200,
-                              "test_images": 200, "notes": []}
+                              "test_images": 200, "memorisation_train_images": 2000, "notes": []}
+    assert "memorisation against all 2000 train images" in table
 
 
 def test_reference_beyond_the_test_split_uses_all_of_it_and_says_so(cli, tmp_path, tiny_run):
@@ -231,7 +234,7 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
     assert cli("sample", "--ckpt", tiny_run, "--n", N, "--npz", tmp_path / "s.npz",
                "--out", tmp_path / "s.png").exit_code == 0
     generated = np.load(tmp_path / "s.npz")["images"][..., 0]
-    train = load_idx_folder(FIXTURE_DATA, "train").x[:200, ..., 0]
+    train = load_idx_folder(FIXTURE_DATA, "train").x[..., 0]  # all 2000, not the first n
     grid = read_image(grid_path)
     b, size, pair = NN_PAIR_BORDER, 28, 2 * 28 + 1  # 16 pairs, 4 per row
     assert grid.shape == (4 * size + 5 * b, 4 * pair + 5 * b)

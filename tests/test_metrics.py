@@ -181,6 +181,19 @@ def test_memorisation_flags_copies_and_passes_fresh_samples():
     assert fresh["heldout_nn_median"] == copied["heldout_nn_median"] > 0
 
 
+def test_memorisation_finds_copies_of_training_images_beyond_the_first_n():
+    train = rng(21).normal(size=(1000, 8))
+    test = rng(22).normal(size=(100, 8))
+    copies = train[500:600]  # copies of images that the other metrics' first n=100 leave out
+    inputs = MetricInputs(gen_features=copies, real_features=train[:100],
+                          all_train_features=train, heldout_features=test)
+    found = METRICS["memorisation"](inputs)
+    assert found["memorisation_ratio"] < 1e-3 and found["close_share"] == 1.0
+    # Against the first 100 training images only, the same copies would pass as fresh.
+    missed, _ = memorisation(copies, train[:100], test)
+    assert missed["memorisation_ratio"] > 0.5 and missed["close_share"] < 0.2
+
+
 def test_nearest_neighbours_chunked_match_brute_force(monkeypatch):
     a, b = rng(17).normal(size=(23, 5)), rng(18).normal(size=(31, 5))
     full = np.linalg.norm(a[:, None] - b[None], axis=2)
@@ -197,6 +210,7 @@ def test_registry_runs_every_metric_and_returns_flat_floats():
     probs = r.dirichlet(np.ones(10), size=60)
     inputs = MetricInputs(gen_features=r.normal(size=(60, 8)), gen_probs=probs,
                           real_features=r.normal(size=(80, 8)),
+                          all_train_features=r.normal(size=(120, 8)),
                           heldout_features=r.normal(size=(50, 8)))
     assert list(METRICS) == ["fd", "kid", "classifier_score", "precision_recall",
                              "density_coverage", "class_histogram", "memorisation"]

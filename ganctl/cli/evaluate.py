@@ -145,7 +145,9 @@ def _header(report: Report) -> str:
     return (f"[bold]ganctl evaluate[/] {report.run}\n"
             f"evaluator {ev['architecture']} (test accuracy {ev['test_accuracy']:.2%}, sha256 "
             f"{ev['sha256'][:12]}) · n = {report.n} generated (seeds {seeds}) · real: "
-            f"{real.train.folder} ({real.train.n} train, {real.test.n} test images)")
+            f"{real.train.folder} ({real.train.n} train, {real.test.n} test images"
+            + (f"; memorisation against all {real.all_train.n} train images"
+               if real.all_train is not None and real.all_train.n > real.train.n else "") + ")")
 
 
 def _fmt(key: str, values: dict[str, float]) -> str:

@@ -14,9 +14,11 @@ from ganctl.errors import UsageError
 if TYPE_CHECKING:
     from ganctl.metrics.neighbours import Neighbourhoods
 
-# The arrays a metric may ask for. "real" is the training split the model learned from;
-# "heldout" is data it never saw (the test split), used by the memorisation check.
-INPUT_NAMES = ("gen_features", "gen_probs", "real_features", "heldout_features")
+# The arrays a metric may ask for. "real" is the first n images of the training split the
+# model learned from; "all_train" is the whole split (a copy of any training image counts);
+# "heldout" is data it never saw (the test split). The last two serve the memorisation check.
+INPUT_NAMES = ("gen_features", "gen_probs", "real_features", "all_train_features",
+               "heldout_features")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class MetricInputs:
     gen_features: np.ndarray | None = None
     gen_probs: np.ndarray | None = None
     real_features: np.ndarray | None = None
+    all_train_features: np.ndarray | None = None
     heldout_features: np.ndarray | None = None
     seed: int = 0
 
@@ -35,8 +38,8 @@ class MetricInputs:
         from ganctl.metrics.neighbours import Neighbourhoods
         from ganctl.metrics.prdc import DC_K, PR_K
 
-        return Neighbourhoods(self.real_features, self.gen_features, self.heldout_features,
-                              real_ks=(PR_K, DC_K), gen_ks=(PR_K,))
+        return Neighbourhoods(self.real_features, self.gen_features, real_ks=(PR_K, DC_K),
+                              gen_ks=(PR_K,))
 
 
 MetricFn = Callable[[MetricInputs], dict[str, float]]

@@ -2,6 +2,7 @@
 
 A model that copies its training set puts generated features right on top of training
 features; held-out test images show how close genuinely new images of the same kind come.
+Both are compared with the *whole* training split, so a copy of any training image is found.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def memorisation_from(nb: Neighbourhoods) -> tuple[dict[str, float], np.ndarray]
     return result, gen_index
 
 
-@register("memorisation", needs=("gen_features", "real_features", "heldout_features"),
+@register("memorisation", needs=("gen_features", "all_train_features", "heldout_features"),
           min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)")
 def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
-    result, _ = memorisation_from(inputs.neighbours)  # shares the gen↔train distances
+    result, _ = memorisation(inputs.gen_features, inputs.all_train_features,
+                             inputs.heldout_features)
     return result

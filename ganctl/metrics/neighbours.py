@@ -1,10 +1,11 @@
-"""Nearest-neighbour statistics shared by precision/recall, density/coverage and memorisation.
+"""Nearest-neighbour statistics shared by precision/recall and density/coverage (and used by
+memorisation, against the whole training split).
 
 Their cost is the distance matrices (10k × 10k each at n = 10k). Computed metric by metric,
-the same matrices were built nine times; here each is built once: real↔real and gen↔gen for the
-k-th-neighbour radii, gen↔real for everything compared against those radii (in one pass over
-its blocks), and held-out↔real for memorisation. The values are the ones each metric computed
-alone: the same distances, compared the same way.
+the same matrices were built several times; here each is built once: real↔real and gen↔gen for
+the k-th-neighbour radii, gen↔real for everything compared against those radii (in one pass
+over its blocks), and held-out↔real for memorisation. The values are the ones each metric
+computed alone: the same distances, compared the same way.
 """
 
 from __future__ import annotations
