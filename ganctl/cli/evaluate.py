@@ -75,12 +75,13 @@ def evaluate(
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
 ) -> None:
-    """Score a trained generator with the built-in Fashion-MNIST classifier: Fréchet distance,
-    KID, precision/recall, density/coverage, classes and memorisation, each beside the same
-    metric between real training and test images.
+    """Score a trained generator offline, each metric beside the same number for real data.
 
-    Real-image features are cached (in $GANCTL_CACHE, else ~/.cache/ganctl), so later calls
-    only score the generated images.
+    Metrics: Fréchet distance, KID, precision/recall, density/coverage, classes, memorisation.
+
+    The reference column is the same metric between real test and training images.
+
+    Real-image features are cached ($GANCTL_CACHE, else ~/.cache/ganctl): later calls are quick.
     """
     from ganctl.errors import UsageError
     from ganctl.evaluation import check_image_shape, check_n, evaluate, parse_metrics
