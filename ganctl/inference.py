@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
@@ -23,15 +21,6 @@ class LoadedGenerator:
     cfg: TrainConfig
     run: RunFolder
     checkpoint: CheckpointInfo
-    _compiled: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Images in [-1, 1], shape [n, h, w, c], the generator in inference mode."""
-        if self._compiled is None:
-            from ganctl.sampling import compiled_generator
-
-            self._compiled = compiled_generator(self.generator)
-        return self._compiled(z)
 
 
 def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None = None,
