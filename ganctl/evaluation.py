@@ -25,6 +25,7 @@ from ganctl.metrics import METRICS, MetricInputs
 from ganctl.real_features import (
     RealFeatures,
     compute_features,
+    heldout_nearest,
     load_real_images,
     read_reference,
     real_features,
@@ -100,13 +101,15 @@ class RealSet:
     """Real features: training images (what the model is compared with) and held-out test ones.
 
     `all_train` is the whole training split, for the memorisation check (None when no chosen
-    metric needs it); `train` when that is the whole split already.
+    metric needs it; `train` when that is the whole split already), and `heldout_nearest` each
+    test image's distance to its nearest image of it.
     """
 
     train: RealFeatures
     test: RealFeatures | None
     notes: tuple[str, ...] = ()
     all_train: RealFeatures | None = None
+    heldout_nearest: np.ndarray | None = None
 
 
 def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = True,
@@ -126,7 +129,8 @@ def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = 
     if test is not None and test.n < n:
         notes.append(f"the test split has only {test.n} images: the reference compares all "
                      f"{test.n} test images (not {n}) with the train images")
-    return RealSet(train, test, tuple(notes), whole)
+    nearest = None if whole is None or test is None else heldout_nearest(whole, test, say, warn)
+    return RealSet(train, test, tuple(notes), whole, nearest)
 
 
 def needs_all_train(metrics: Sequence[str]) -> bool:
@@ -174,7 +178,8 @@ def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
         inputs = MetricInputs(gen_features=test.features, gen_probs=test.probs,
                               real_features=real.train.features,
                               all_train_features=_all_train_features(real),
-                              heldout_features=test.features, seed=seed)
+                              heldout_features=test.features,
+                              heldout_nearest=real.heldout_nearest, seed=seed)
         for name in missing:
             stored[name] = run_metrics([name], inputs, timings, prefix="reference ")
         write_reference(path, stored)
@@ -208,6 +213,7 @@ def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: in
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
                           all_train_features=_all_train_features(real),
                           heldout_features=None if real.test is None else real.test.features,
+                          heldout_nearest=real.heldout_nearest,
                           seed=seed)
     return Generated(samples, feats, probs, run_metrics(metrics, inputs, timings))
 

@@ -185,6 +185,39 @@ def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray, probs: np.
         np.savez(fh, features=feats, probs=probs, **arrays)
 
 
+# --- nearest training images of the held-out images ----------------------------------------------
+
+def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Callable[[str], None] | None = None,
+                    warn: Callable[[str], None] | None = None) -> np.ndarray:
+    """Each held-out row's distance to its nearest row of `train` (float64 [heldout.n]).
+
+    The memorisation check compares every generated image with these; they depend on real data
+    only, so they are cached beside the features (keyed by both feature sets and the metrics'
+    code) and a second evaluation does not search the training set for them again.
+    """
+    from ganctl.metrics.distance import nearest_neighbours
+
+    say, warn = say or (lambda text: None), warn or (lambda text: None)
+    text = "|".join([train.key, heldout.key, metrics_code_digest()])
+    path = cache_dir() / f"nearest-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            dist = npz["distances"]
+        if dist.shape == (heldout.n,) and dist.dtype == np.float64 and np.isfinite(dist).all():
+            return dist
+        warn(f"cached distances {path} are damaged; recomputing them")
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        warn(f"cached distances {path} are damaged; recomputing them")
+    say(f"finding the nearest of {train.n} training images for each of {heldout.n} "
+        f"{heldout.split} images (cached for next time)")
+    dist = nearest_neighbours(heldout.features, train.features)[0]
+    with contextlib.suppress(OSError), atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, distances=dist)
+    return dist
+
+
 # --- reference scores ----------------------------------------------------------------------------
 
 @functools.cache

@@ -21,6 +21,7 @@ from ganctl.evaluation import (
     check_image_shape,
     parse_metrics,
 )
+from ganctl.evaluator import load_evaluator
 from ganctl.events import Message
 from ganctl.images import read_image
 from ganctl.metrics import METRICS, MetricInputs
@@ -198,6 +199,33 @@ def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real
     with np.load(damaged, allow_pickle=False) as npz:  # rewritten whole
         assert npz["features"].shape == (200, 128)
     assert json.loads(reference.read_text()) == {"fd": {"fd": first["reference"]["fd"]}}
+
+
+def test_memorisation_caches_the_test_images_nearest_training_distances(
+        cli, tmp_path, tiny_run, cache, real_calls, monkeypatch):
+    from ganctl.metrics import distance
+
+    searches = []  # held-out searches of the training set (the metric's own calls not counted)
+    original = distance.nearest_neighbours
+    monkeypatch.setattr(distance, "nearest_neighbours",
+                        lambda a, b: searches.append((len(a), len(b))) or original(a, b))
+    _, first = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
+    assert real_calls == [200, 200, 2000]  # n train, n test, and the whole train split
+    assert searches == [(200, 2000)]
+    [nearest] = cache.glob("nearest-*.npz")
+    with np.load(nearest, allow_pickle=False) as npz:
+        distances = npz["distances"]
+    test = rf.real_features(load_evaluator(), FIXTURE_DATA, "test", 200).features
+    train = rf.real_features(load_evaluator(), FIXTURE_DATA, "train", 2000).features
+    assert np.array_equal(distances, original(test, train)[0])
+    assert first["checkpoints"][0]["metrics"]["heldout_nn_median"] == float(np.median(distances))
+    # A second call reads them; a damaged file is said and recomputed, to the same numbers.
+    _, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
+    assert searches == [(200, 2000)] and second["checkpoints"] == first["checkpoints"]
+    nearest.write_bytes(nearest.read_bytes()[:100])
+    result, third = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
+    assert "are damaged; recomputing them" in result.stderr and len(searches) == 2
+    assert third["checkpoints"] == first["checkpoints"]
 
 
 def test_all_scores_every_kept_checkpoint(cli, tmp_path, tiny_run):

@@ -181,6 +181,16 @@ def test_memorisation_flags_copies_and_passes_fresh_samples():
     assert fresh["heldout_nn_median"] == copied["heldout_nn_median"] > 0
 
 
+def test_memorisation_takes_the_held_out_distances_computed_beforehand():
+    train, gen, test = rng(23).normal(size=(300, 8)), rng(24).normal(size=(80, 8)), rng(
+        25).normal(size=(60, 8))
+    inputs = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=test)
+    given = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=test,
+                         heldout_nearest=distance.nearest_neighbours(test, train)[0])
+    assert METRICS["memorisation"](given) == METRICS["memorisation"](inputs)
+    assert METRICS["memorisation"](given) == memorisation(gen, train, test)[0]
+
+
 def test_memorisation_finds_copies_of_training_images_beyond_the_first_n():
     train = rng(21).normal(size=(1000, 8))
     test = rng(22).normal(size=(100, 8))

@@ -30,6 +30,9 @@ class MetricInputs:
     real_features: np.ndarray | None = None
     all_train_features: np.ndarray | None = None
     heldout_features: np.ndarray | None = None
+    # Optional: each held-out row's distance to its nearest all-train row, computed beforehand
+    # (it depends on real data only, so evaluation caches it).
+    heldout_nearest: np.ndarray | None = None
     seed: int = 0
 
     @cached_property

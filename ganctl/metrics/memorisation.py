@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ganctl.metrics.base import MetricInputs, register
-from ganctl.metrics.neighbours import Neighbourhoods
+from ganctl.metrics.distance import nearest_neighbours
 
 
-def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray
+def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray,
+                 heldout_nearest: np.ndarray | None = None
                  ) -> tuple[dict[str, float], np.ndarray]:
     """Compare nearest-training-neighbour distances of generated and of held-out features.
 
@@ -21,15 +22,11 @@ def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray
     (for showing generated images beside their closest training images). The ratio of the
     medians is near 1 for a healthy model and well below 1 for one that copies; close_share
     is the share of generated rows nearer to the training set than 99% of held-out rows are
-    (about 0.01 when healthy).
+    (about 0.01 when healthy). `heldout_nearest`, when given, is the held-out rows' distances
+    to their nearest training rows, computed beforehand (they depend on real data only).
     """
-    return memorisation_from(Neighbourhoods(train, gen, heldout))
-
-
-def memorisation_from(nb: Neighbourhoods) -> tuple[dict[str, float], np.ndarray]:
-    """`memorisation` from neighbourhoods whose real rows are the training set."""
-    gen_dist, gen_index = nb.cross.gen_nearest, nb.cross.gen_index
-    held_dist = nb.heldout_nearest
+    gen_dist, gen_index = nearest_neighbours(gen, train)
+    held_dist = nearest_neighbours(heldout, train)[0] if heldout_nearest is None else heldout_nearest
     gen_median, held_median = float(np.median(gen_dist)), float(np.median(held_dist))
     ratio = gen_median / held_median if held_median > 0 else float("nan")
     result = {
@@ -45,5 +42,5 @@ def memorisation_from(nb: Neighbourhoods) -> tuple[dict[str, float], np.ndarray]
           min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)")
 def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
     result, _ = memorisation(inputs.gen_features, inputs.all_train_features,
-                             inputs.heldout_features)
+                             inputs.heldout_features, inputs.heldout_nearest)
     return result

@@ -1,11 +1,10 @@
-"""Nearest-neighbour statistics shared by precision/recall and density/coverage (and used by
-memorisation, against the whole training split).
+"""Nearest-neighbour statistics shared by precision/recall and density/coverage.
 
 Their cost is the distance matrices (10k × 10k each at n = 10k). Computed metric by metric,
 the same matrices were built several times; here each is built once: real↔real and gen↔gen for
-the k-th-neighbour radii, gen↔real for everything compared against those radii (in one pass
-over its blocks), and held-out↔real for memorisation. The values are the ones each metric
-computed alone: the same distances, compared the same way.
+the k-th-neighbour radii, and gen↔real for everything compared against those radii (in one
+pass over its blocks). The values are the ones each metric computed alone: the same distances,
+compared the same way.
 """
 
 from __future__ import annotations
@@ -16,32 +15,29 @@ from functools import cached_property
 
 import numpy as np
 
-from ganctl.metrics.distance import distance_blocks, kth_neighbour_distances, nearest_neighbours
+from ganctl.metrics.distance import distance_blocks, kth_neighbour_distances
 
 
 @dataclass(frozen=True)
 class CrossStats:
     """What one pass over the gen × real distance matrix yields."""
 
-    gen_nearest: np.ndarray  # distance from each gen row to its nearest real row
-    gen_index: np.ndarray  # that real row's index
     real_balls_holding: dict[int, np.ndarray]  # per k: real balls (radius k-th NN) around each gen
     real_nearest: np.ndarray  # distance from each real row to its nearest gen row
     real_in_gen_balls: dict[int, np.ndarray]  # per k: real row inside some gen ball
 
 
 class Neighbourhoods:
-    """Lazily computed neighbourhoods of real, generated and (optionally) held-out features.
+    """Lazily computed neighbourhoods of real and generated features.
 
     `real_ks` and `gen_ks` are the neighbour counts whose ball radii the cross statistics use;
     the ones a set is too small for are left out.
     """
 
-    def __init__(self, real: np.ndarray, gen: np.ndarray, heldout: np.ndarray | None = None,
-                 real_ks: Sequence[int] = (), gen_ks: Sequence[int] = ()):
+    def __init__(self, real: np.ndarray, gen: np.ndarray, real_ks: Sequence[int] = (),
+                 gen_ks: Sequence[int] = ()):
         self.real = np.asarray(real, dtype=np.float64)
         self.gen = np.asarray(gen, dtype=np.float64)
-        self.heldout = None if heldout is None else np.asarray(heldout, dtype=np.float64)
         self.real_ks = tuple(k for k in real_ks if k < len(self.real))
         self.gen_ks = tuple(k for k in gen_ks if k < len(self.gen))
 
@@ -58,27 +54,16 @@ class Neighbourhoods:
     def cross(self) -> CrossStats:
         real_radii, gen_radii = self.real_radii, self.gen_radii
         n_gen, n_real = len(self.gen), len(self.real)
-        gen_nearest = np.empty(n_gen)
-        gen_index = np.empty(n_gen, dtype=np.int64)
         holding = {k: np.empty(n_gen, dtype=np.int64) for k in real_radii}
         real_nearest = np.full(n_real, np.inf)
         real_inside = {k: np.zeros(n_real, dtype=bool) for k in gen_radii}
         for rows, dist in distance_blocks(self.gen, self.real):
-            gen_index[rows] = dist.argmin(axis=1)
-            gen_nearest[rows] = dist[np.arange(len(dist)), gen_index[rows]]
             np.minimum(real_nearest, dist.min(axis=0), out=real_nearest)
             for k, radii in real_radii.items():
                 holding[k][rows] = np.count_nonzero(dist <= radii[None, :], axis=1)
             for k, radii in gen_radii.items():
                 real_inside[k] |= (dist <= radii[rows, None]).any(axis=0)
-        return CrossStats(gen_nearest, gen_index, holding, real_nearest, real_inside)
-
-    @cached_property
-    def heldout_nearest(self) -> np.ndarray:
-        """Distance from each held-out row to its nearest real row."""
-        if self.heldout is None:
-            raise ValueError("no held-out features were given")
-        return nearest_neighbours(self.heldout, self.real)[0]
+        return CrossStats(holding, real_nearest, real_inside)
 
     # --- the metrics' numbers -------------------------------------------------------------------
 

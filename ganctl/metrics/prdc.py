@@ -31,7 +31,7 @@ def density_coverage(real: np.ndarray, gen: np.ndarray, k: int = DC_K) -> tuple[
 @register("precision_recall", needs=("gen_features", "real_features"), min_n=PR_K + 1,
           summary="improved precision and recall, k=3 (higher is better)")
 def precision_recall_metric(inputs: MetricInputs) -> dict[str, float]:
-    nb = inputs.neighbours  # shared with density/coverage and memorisation
+    nb = inputs.neighbours  # shared with density/coverage
     return {"precision": nb.precision(PR_K), "recall": nb.recall(PR_K)}
 
 
