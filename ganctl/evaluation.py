@@ -188,11 +188,11 @@ def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
 
 @dataclass
 class Generated:
-    """A generator's images from seeds, their evaluator outputs and their metric values."""
+    """A generator's images from seeds, the metrics' inputs (their evaluator outputs beside the
+    real ones) and the metric values."""
 
     samples: Samples
-    features: np.ndarray
-    probs: np.ndarray
+    inputs: MetricInputs
     metrics: dict[str, float]
 
 
@@ -215,7 +215,7 @@ def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: in
                           heldout_features=None if real.test is None else real.test.features,
                           heldout_nearest=real.heldout_nearest,
                           seed=seed)
-    return Generated(samples, feats, probs, run_metrics(metrics, inputs, timings))
+    return Generated(samples, inputs, run_metrics(metrics, inputs, timings))
 
 
 # --- a report over one or all checkpoints -----------------------------------------------------------
@@ -324,17 +324,19 @@ def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:
 
 def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_PAIRS,
                           per_row: int = NN_PAIRS_PER_ROW) -> np.ndarray:
-    """The generated images nearest to the (whole) training set in evaluator features, closest
-    first.
+    """The generated images nearest to the whole training set (`real.all_train`) in evaluator
+    features, closest first.
 
     Each pair is a generated image, a 1-pixel gray line and its nearest training image; pairs
-    sit `per_row` to a row, `NN_PAIR_BORDER` white pixels apart (see `images.make_grid`).
+    sit `per_row` to a row, `NN_PAIR_BORDER` white pixels apart (see `images.make_grid`). The
+    nearest neighbours are the memorisation check's, found once when both are asked for.
     """
     from ganctl.images import make_grid
-    from ganctl.metrics.distance import nearest_neighbours
 
-    train = real.all_train or real.train
-    dist, index = nearest_neighbours(generated.features, train.features)
+    train = real.all_train
+    if train is None:
+        raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
+    dist, index = generated.inputs.nearest_training
     chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
     train_images = load_real_images(train.folder, "train", train.n)
     gen = generated.samples.images[chosen]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ganctl.errors import UsageError
+from ganctl.metrics.distance import nearest_neighbours
 
 if TYPE_CHECKING:
     from ganctl.metrics.neighbours import Neighbourhoods
@@ -43,6 +44,12 @@ class MetricInputs:
 
         return Neighbourhoods(self.real_features, self.gen_features, real_ks=(PR_K, DC_K),
                               gen_ks=(PR_K,))
+
+    @cached_property
+    def nearest_training(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each generated row's distance to its nearest all-train row, and that row's index:
+        computed once, for the memorisation check and the nearest-neighbour picture."""
+        return nearest_neighbours(self.gen_features, self.all_train_features)
 
 
 MetricFn = Callable[[MetricInputs], dict[str, float]]

@@ -50,11 +50,6 @@ def kth_neighbour_distances(x: np.ndarray, ks: Sequence[int]) -> dict[int, np.nd
     return radii
 
 
-def kth_neighbour_distance(x: np.ndarray, k: int) -> np.ndarray:
-    """Distance from each row of x to its k-th nearest other row (the row itself excluded)."""
-    return kth_neighbour_distances(x, (k,))[k]
-
-
 def nearest_neighbours(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of a: (distance to its nearest row of b, that row's index in b)."""
     dist = np.empty(len(a))

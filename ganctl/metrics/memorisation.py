@@ -25,22 +25,23 @@ def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray,
     (about 0.01 when healthy). `heldout_nearest`, when given, is the held-out rows' distances
     to their nearest training rows, computed beforehand (they depend on real data only).
     """
-    gen_dist, gen_index = nearest_neighbours(gen, train)
-    held_dist = nearest_neighbours(heldout, train)[0] if heldout_nearest is None else heldout_nearest
-    gen_median, held_median = float(np.median(gen_dist)), float(np.median(held_dist))
-    ratio = gen_median / held_median if held_median > 0 else float("nan")
-    result = {
-        "memorisation_ratio": ratio,
-        "gen_nn_median": gen_median,
-        "heldout_nn_median": held_median,
-        "close_share": float(np.mean(gen_dist < np.quantile(held_dist, 0.01))),
-    }
-    return result, gen_index
+    inputs = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=heldout,
+                          heldout_nearest=heldout_nearest)
+    return memorisation_metric(inputs), inputs.nearest_training[1]
 
 
 @register("memorisation", needs=("gen_features", "all_train_features", "heldout_features"),
           min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)")
 def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
-    result, _ = memorisation(inputs.gen_features, inputs.all_train_features,
-                             inputs.heldout_features, inputs.heldout_nearest)
-    return result
+    gen_dist = inputs.nearest_training[0]  # shared with the nearest-neighbour picture
+    held_dist = inputs.heldout_nearest
+    if held_dist is None:
+        held_dist = nearest_neighbours(inputs.heldout_features, inputs.all_train_features)[0]
+    gen_median, held_median = float(np.median(gen_dist)), float(np.median(held_dist))
+    ratio = gen_median / held_median if held_median > 0 else float("nan")
+    return {
+        "memorisation_ratio": ratio,
+        "gen_nn_median": gen_median,
+        "heldout_nn_median": held_median,
+        "close_share": float(np.mean(gen_dist < np.quantile(held_dist, 0.01))),
+    }
