@@ -73,7 +73,23 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(shape)
 
 
-def _find_idx(folder: Path, name: str) -> Path | None:
+def idx_shape(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file declares in its header (reads a few bytes, not the file)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            dims = fh.read(4 * ndim)
+    except (OSError, EOFError) as exc:
+        raise UsageError(f"cannot read IDX file {path}: {exc}") from None
+    if ndim == 0 or len(dims) < 4 * ndim:
+        raise UsageError(f"IDX file {path} is truncated or not an IDX file")
+    return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, 4 * ndim, 4))
+
+
+def find_idx(folder: Path, name: str) -> Path | None:
+    """`folder/name` (an IDX .gz file name) or its unzipped twin, whichever exists."""
     for candidate in (folder / name, folder / name.removesuffix(".gz")):
         if candidate.is_file():
             return candidate
@@ -83,8 +99,8 @@ def _find_idx(folder: Path, name: str) -> Path | None:
 def load_idx_folder(folder: Path, split: str = "train") -> Dataset:
     """Load a folder holding the standard IDX files (the given split: 'train' or 'test')."""
     prefix = "train" if split == "train" else "t10k"
-    images = _find_idx(folder, f"{prefix}-images-idx3-ubyte.gz")
-    labels = _find_idx(folder, f"{prefix}-labels-idx1-ubyte.gz")
+    images = find_idx(folder, f"{prefix}-images-idx3-ubyte.gz")
+    labels = find_idx(folder, f"{prefix}-labels-idx1-ubyte.gz")
     if images is None:
         raise UsageError(f"{folder} has no {prefix}-images-idx3-ubyte(.gz) file")
     x = read_idx(images)
@@ -97,7 +113,7 @@ def load_idx_folder(folder: Path, split: str = "train") -> Dataset:
 
 
 def is_idx_folder(folder: Path) -> bool:
-    return _find_idx(folder, IDX_FILES[0]) is not None
+    return find_idx(folder, IDX_FILES[0]) is not None
 
 
 # --- built-in datasets ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 The cache, in `$GANCTL_CACHE`, else `$XDG_CACHE_HOME/ganctl`, else `~/.cache/ganctl`, holds
 one .npz of evaluator features (plain arrays, no pickle) per evaluator checksum, real-data
-file contents, split and image count, and one JSON of reference scores per pair of those
-and version of the metrics' code. A damaged or mismatching file is recomputed and rewritten.
+file contents, split and image count; one JSON of reference scores per set of those and
+version of the metrics' code; and one .npz of the test images' distances to their nearest
+training images per pair of feature sets and version of that code. A damaged or mismatching
+file is recomputed and rewritten.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.data import IDX_FILES, is_idx_folder, keras_home, load_idx_folder, scale_to_unit
+from ganctl.data import (
+    IDX_FILES,
+    find_idx,
+    idx_shape,
+    is_idx_folder,
+    keras_home,
+    load_idx_folder,
+    scale_to_unit,
+)
 from ganctl.errors import UsageError
 from ganctl.fsutil import atomic_path, atomic_write_json
 
@@ -63,7 +73,7 @@ def resolve_real_folder(real: str | os.PathLike | None) -> Path:
         raise UsageError(f"--real {real} {what}; pass a folder holding the four IDX files "
                          f"({names})")
     for split in SPLIT_FILES:
-        shape = _idx_shape(_idx_file(folder, split))
+        shape = idx_shape(_idx_file(folder, split))
         if tuple(shape[1:]) != IMAGE_SIZE:
             size = "x".join(str(s) for s in shape[1:]) or "no"
             raise UsageError(f"{folder} holds {size} {split} images; the evaluator compares "
@@ -72,11 +82,7 @@ def resolve_real_folder(real: str | os.PathLike | None) -> Path:
 
 
 def _idx_file(folder: Path, split: str) -> Path | None:
-    name = SPLIT_FILES[split]
-    for candidate in (folder / name, folder / name.removesuffix(".gz")):
-        if candidate.is_file():
-            return candidate
-    return None
+    return find_idx(folder, SPLIT_FILES[split])
 
 
 def load_real_images(folder: Path, split: str, n: int | None = None) -> np.ndarray:
@@ -110,23 +116,6 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _idx_shape(path: Path) -> tuple[int, ...]:
-    """The shape an IDX file declares in its header (reads a few bytes, not the file)."""
-    import gzip
-
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            head = fh.read(4)
-            ndim = head[3] if len(head) == 4 else 0
-            dims = fh.read(4 * ndim)
-    except (OSError, EOFError) as exc:
-        raise UsageError(f"cannot read IDX file {path}: {exc}") from None
-    if ndim == 0 or len(dims) < 4 * ndim:
-        raise UsageError(f"IDX file {path} is truncated or not an IDX file")
-    return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, 4 * ndim, 4))
-
-
 def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Evaluator (features, probs) of uint8 images, scaled to [-1, 1] as training scales them."""
@@ -144,7 +133,7 @@ def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,
     source = _idx_file(Path(folder), split)
     if source is None:
         raise UsageError(f"{folder} has no {SPLIT_FILES[split]} file")
-    available = _idx_shape(source)[0]
+    available = idx_shape(source)[0]
     count = min(n, available)
     data_sha = _file_sha256(source)
     key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
