@@ -1,0 +1,101 @@
+"""Make image-folder datasets (one sub-folder per class) for trying ganctl on "your own" data.
+
+Nothing is downloaded:
+
+- `fashion`: the first N Fashion-MNIST images (from the IDX files, e.g. the shared copy) written
+  as 28x28 grayscale PNGs into one folder per class name: a grayscale "user folder" with labels.
+- `shapes`: N colour pictures of three shape classes (circle, square, triangle) drawn with
+  Pillow: random fill colour, size, position and background tint, anti-aliased by drawing at 4x
+  and downsampling. A colour folder at any size (32 by default), deterministic per --seed.
+
+    python scripts/make_image_folders.py fashion /tmp/fashion3k --n 3000
+    python scripts/make_image_folders.py shapes /tmp/shapes32 --n 3000 --size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+FASHION_NAMES = ("T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle_boot")
+SHAPES = ("circle", "square", "triangle")
+DEFAULT_IDX = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+
+
+def write_fashion(out: Path, n: int, idx_folder: Path, split: str = "train") -> int:
+    """The first `n` images of a Fashion-MNIST IDX split as PNGs in per-class folders."""
+    from ganctl.data import find_idx, read_idx
+
+    prefix = "train" if split == "train" else "t10k"
+    images_path = find_idx(idx_folder, f"{prefix}-images-idx3-ubyte.gz")
+    labels_path = find_idx(idx_folder, f"{prefix}-labels-idx1-ubyte.gz")
+    if images_path is None or labels_path is None:
+        raise SystemExit(f"no Fashion-MNIST {split} IDX files in {idx_folder}")
+    x, y = read_idx(images_path)[:n], read_idx(labels_path)[:n]
+    for name in FASHION_NAMES:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    for i, (image, label) in enumerate(zip(x, y, strict=True)):
+        Image.fromarray(image, mode="L").save(out / FASHION_NAMES[int(label)] / f"{i:05d}.png")
+    return len(x)
+
+
+def draw_shape(rng: np.random.Generator, kind: str, size: int) -> Image.Image:
+    """One anti-aliased colour picture of `kind` on a tinted background."""
+    big = size * 4
+    background = tuple(int(v) for v in rng.integers(0, 90, 3))
+    fill = tuple(int(v) for v in rng.integers(110, 256, 3))
+    image = Image.new("RGB", (big, big), background)
+    draw = ImageDraw.Draw(image)
+    radius = rng.uniform(0.22, 0.38) * big
+    cx, cy = rng.uniform(radius + 2, big - radius - 2, 2)
+    if kind == "circle":
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+    elif kind == "square":
+        draw.rectangle([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+    else:
+        angle = rng.uniform(0, 2 * np.pi)
+        points = [(cx + radius * np.cos(angle + k * 2 * np.pi / 3),
+                   cy + radius * np.sin(angle + k * 2 * np.pi / 3)) for k in range(3)]
+        draw.polygon(points, fill=fill)
+    return image.resize((size, size), Image.LANCZOS)
+
+
+def write_shapes(out: Path, n: int, size: int, seed: int = 0) -> int:
+    """`n` colour shape pictures (classes in turn) as PNGs in per-class folders."""
+    rng = np.random.default_rng(seed)
+    for kind in SHAPES:
+        (out / kind).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        kind = SHAPES[i % len(SHAPES)]
+        draw_shape(rng, kind, size).save(out / kind / f"{i:05d}.png")
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="kind", required=True)
+    fashion = sub.add_parser("fashion", help="Fashion-MNIST PNGs in class folders")
+    fashion.add_argument("out", type=Path)
+    fashion.add_argument("--n", type=int, default=3000)
+    fashion.add_argument("--idx", type=Path, default=DEFAULT_IDX,
+                         help="folder of the four Fashion-MNIST IDX gzip files")
+    fashion.add_argument("--split", choices=("train", "test"), default="train")
+    shapes = sub.add_parser("shapes", help="colour shapes in class folders")
+    shapes.add_argument("out", type=Path)
+    shapes.add_argument("--n", type=int, default=3000)
+    shapes.add_argument("--size", type=int, default=32)
+    shapes.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.kind == "fashion":
+        count = write_fashion(args.out, args.n, args.idx, args.split)
+    else:
+        count = write_shapes(args.out, args.n, args.size, args.seed)
+    print(f"wrote {count} images to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
