@@ -23,10 +23,10 @@ from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError
 from ganctl.metrics import METRICS, MetricInputs
 from ganctl.real_features import (
+    RealData,
     RealFeatures,
     compute_features,
     heldout_nearest,
-    load_real_images,
     read_reference,
     real_features,
     reference_cache_path,
@@ -105,6 +105,7 @@ class RealSet:
     test image's distance to its nearest image of it.
     """
 
+    data: RealData
     train: RealFeatures
     test: RealFeatures | None
     notes: tuple[str, ...] = ()
@@ -112,16 +113,16 @@ class RealSet:
     heldout_nearest: np.ndarray | None = None
 
 
-def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = True,
+def load_real_set(evaluator: Evaluator, data: RealData, n: int, with_test: bool = True,
                   all_train: bool = False, say: Say = quiet, warn: Say = quiet) -> RealSet:
     """Features of the first `n` train (and test) images, noting where a split has fewer;
     with `all_train`, also of the whole train split."""
-    train = real_features(evaluator, folder, "train", n, say, warn)
-    test = real_features(evaluator, folder, "test", n, say, warn) if with_test else None
+    train = real_features(evaluator, data, "train", n, say, warn)
+    test = real_features(evaluator, data, "test", n, say, warn) if with_test else None
     whole = None
     if all_train:
         whole = train if train.n == train.available else real_features(
-            evaluator, folder, "train", train.available, say, warn)
+            evaluator, data, "train", train.available, say, warn)
     notes = []
     if train.n < n:
         notes.append(f"the train split has only {train.n} images: the model is compared with "
@@ -130,7 +131,7 @@ def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = 
         notes.append(f"the test split has only {test.n} images: the reference compares all "
                      f"{test.n} test images (not {n}) with the train images")
     nearest = None if whole is None or test is None else heldout_nearest(whole, test, say, warn)
-    return RealSet(train, test, tuple(notes), whole, nearest)
+    return RealSet(data, train, test, tuple(notes), whole, nearest)
 
 
 def needs_all_train(metrics: Sequence[str]) -> bool:
@@ -231,7 +232,7 @@ class Report:
     """What `ganctl evaluate` prints and writes as JSON."""
 
     run: Path
-    evaluator: dict[str, Any]  # architecture, sha256, test_accuracy
+    evaluator: dict[str, Any]  # Evaluator.describe(): name, architecture, sha256, accuracy...
     n: int
     seed: int
     metrics: tuple[str, ...]
@@ -252,7 +253,7 @@ class Report:
             "n": self.n,
             "seeds": describe_seeds(range(self.seed, self.seed + self.n)),
             "metrics": list(self.metrics),
-            "real": {"folder": str(self.real.train.folder), "train_images": self.real.train.n,
+            "real": {"folder": self.real.data.source, "train_images": self.real.train.n,
                      "test_images": self.real.test.n if self.real.test else 0,
                      "memorisation_train_images": (self.real.all_train.n if self.real.all_train
                                                    else 0),
@@ -270,7 +271,7 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
     return {key: value if math.isfinite(value) else None for key, value in values.items()}
 
 
-def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, seed: int = 0,
+def evaluate(loaded: LoadedGenerator, real_data: RealData, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
              nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
     """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)."""
@@ -282,9 +283,10 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
     timings: dict[str, float] = {}
     say("loading the evaluator")
     evaluator = load_evaluator()
+    evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
     with _timed(timings, "real features"):
-        real = load_real_set(evaluator, real_folder, n, all_train=nn_grid or needs_all_train(metrics),
-                             say=say, warn=warn)
+        real = load_real_set(evaluator, real_data, n,
+                             all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)
     say("scoring real test images against real train images (the reference)")
     reference = reference_metrics(metrics, real, seed, timings)
     generate = compiled_generator(loaded.generator)
@@ -307,10 +309,8 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
                 grid = nearest_training_grid(generated, real)
     if not scores:
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
-    info = {"architecture": evaluator.architecture, "sha256": evaluator.sha256,
-            "test_accuracy": evaluator.accuracy}
-    return Report(loaded.run.root, info, n, seed, tuple(metrics), real, reference, scores,
-                  timings, grid)
+    return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,
+                  scores, timings, grid)
 
 
 def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:
@@ -338,7 +338,7 @@ def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_P
         raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
     dist, index = generated.inputs.nearest_training
     chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
-    train_images = load_real_images(train.folder, "train", train.n)
+    train_images = real.data.images("train", train.n)
     gen = generated.samples.images[chosen]
     line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
     tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)

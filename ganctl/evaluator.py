@@ -99,14 +99,24 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 class Evaluator:
-    """The loaded classifier: features (penultimate layer) and class probabilities of images."""
+    """A loaded evaluator network: features (penultimate layer) and, when it has classes, class
+    probabilities of images.
+
+    It owns what it takes (`image_shape`, and `prepare` turns uint8 images into its input), its
+    `name` and what the reports say about it (`describe`). `classes` is empty for an evaluator
+    trained without labels; its `accuracy` is then that of its own training task.
+    """
 
     def __init__(self, model: Any, info: dict[str, Any]):
         self._model = model
         self.info = info
+        self.name: str = info.get("name", "fashion-mnist")
         self.architecture: str = info["architecture"]
         self.sha256: str = info["sha256"]
         self.accuracy: float = float(info["test_accuracy"])
+        self.classes: tuple[str, ...] = tuple(info.get("classes", CLASS_NAMES))
+        self.image_shape: tuple[int, int, int] = tuple(  # type: ignore[assignment]
+            int(v) for v in model.inputs[0].shape[1:])
         self.feature_dim: int = int(model.outputs[0].shape[-1])
 
     @property
@@ -114,22 +124,48 @@ class Evaluator:
         """First 12 hex digits of the weights' sha256, for reports."""
         return self.sha256[:12]
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def shape_text(self) -> str:
+        h, w, c = self.image_shape
+        return f"{h}x{w} {'grayscale' if c == 1 else 'colour'}"
+
+    def check_shape(self, shape: tuple[int, ...] | None, what: str) -> None:
+        """Refuse images of another shape than the evaluator takes, naming `what` makes them."""
+        if shape is None or tuple(shape) != self.image_shape:
+            made = "x".join(str(s) for s in shape) if shape else "images of unknown shape"
+            raise UsageError(f"the {self.name} evaluator takes {self.shape_text()} images and "
+                             f"{what} makes {made}")
+
+    def prepare(self, images_uint8: np.ndarray) -> np.ndarray:
+        """uint8 images as the network takes them: float32 in [-1, 1], as training scales them."""
+        return scale_to_unit(images_uint8)
+
+    def describe(self) -> dict[str, Any]:
+        """What a report says about the evaluator."""
+        return {"name": self.name, "architecture": self.architecture, "sha256": self.sha256,
+                "test_accuracy": self.accuracy, "classes": self.num_classes}
+
     def features(self, images: np.ndarray, batch_size: int = 500
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (features float64 [n, d], probs float64 [n, 10]) of images in [-1, 1]."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (features float64 [n, d], probs float64 [n, classes] or None without classes)
+        of images in [-1, 1]."""
         images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        if images.ndim != 4 or images.shape[1:] != self.image_shape:
             made = "x".join(str(s) for s in images.shape[1:]) or "scalars"
-            raise UsageError("the evaluator takes 28x28 grayscale images; "
+            raise UsageError(f"the evaluator takes {self.shape_text()} images; "
                              f"this model makes {made}")
         feats = np.empty((len(images), self.feature_dim), dtype=np.float64)
-        probs = np.empty((len(images), NUM_CLASSES), dtype=np.float64)
+        probs = np.empty((len(images), self.num_classes), dtype=np.float64)
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size].astype(np.float32)
             f, p = self._model(batch, training=False)
             feats[start:start + len(batch)] = np.asarray(f)
-            probs[start:start + len(batch)] = np.asarray(p)
-        return feats, probs
+            if self.num_classes:
+                probs[start:start + len(batch)] = np.asarray(p)
+        return feats, probs if self.num_classes else None
 
 
 def read_info(assets_dir: str | os.PathLike = ASSETS_DIR) -> dict[str, Any]:

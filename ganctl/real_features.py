@@ -17,7 +17,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,6 @@ from ganctl.data import (
     is_idx_folder,
     keras_home,
     load_idx_folder,
-    scale_to_unit,
 )
 from ganctl.errors import UsageError
 from ganctl.fsutil import atomic_path, atomic_write_json
@@ -85,10 +84,55 @@ def _idx_file(folder: Path, split: str) -> Path | None:
     return find_idx(folder, SPLIT_FILES[split])
 
 
-def load_real_images(folder: Path, split: str, n: int | None = None) -> np.ndarray:
-    """The first `n` (default all) images of a split as uint8 [n, h, w, 1]."""
-    x = load_idx_folder(Path(folder), split).x
-    return x if n is None else x[:n]
+@dataclass
+class RealData:
+    """Real images to compare with: the split a model learned from and a held-out split.
+
+    Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
+    and `heldout` how the held-out split was made.
+    """
+
+    source: str
+    train: np.ndarray
+    test: np.ndarray | None
+    train_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+    heldout: str = "the test split"
+    _digests: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(v) for v in self.train.shape[1:])  # type: ignore[return-value]
+
+    def images(self, split: str, n: int | None = None) -> np.ndarray:
+        """The first `n` (default all) images of 'train' or 'test'."""
+        x = self.train if split == "train" else self.test
+        if x is None:
+            raise UsageError(f"{self.source} has no held-out images")
+        return x if n is None else x[:n]
+
+    def labels(self, split: str) -> np.ndarray | None:
+        return self.train_labels if split == "train" else self.test_labels
+
+    def count(self, split: str) -> int:
+        x = self.train if split == "train" else self.test
+        return 0 if x is None else len(x)
+
+    def sha256(self, split: str) -> str:
+        """sha256 of a split's shape and pixels: changed data never reuses cached results."""
+        if split not in self._digests:
+            x = np.ascontiguousarray(self.images(split))
+            digest = hashlib.sha256(str(x.shape).encode())
+            digest.update(memoryview(x).cast("B"))
+            self._digests[split] = digest.hexdigest()
+        return self._digests[split]
+
+
+def load_idx_real_data(folder: Path) -> RealData:
+    """Both splits of an IDX folder (see `resolve_real_folder`)."""
+    train, test = load_idx_folder(Path(folder), "train"), load_idx_folder(Path(folder), "test")
+    return RealData(str(folder), train.x, test.x, train.y, test.y)
 
 
 @dataclass(frozen=True)
@@ -96,8 +140,8 @@ class RealFeatures:
     """Evaluator outputs for the first `len(features)` images of one split of a real dataset."""
 
     features: np.ndarray  # float64 [n, d]
-    probs: np.ndarray  # float64 [n, 10]
-    folder: Path
+    probs: np.ndarray | None  # float64 [n, classes]; None when the evaluator has no classes
+    source: str
     split: str
     available: int  # images in the split
     cached: bool  # read from the cache rather than computed
@@ -108,70 +152,66 @@ class RealFeatures:
         return len(self.features)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluator (features, probs) of uint8 images, scaled to [-1, 1] as training scales them."""
-    return evaluator.features(scale_to_unit(images_uint8))
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Evaluator (features, probs) of uint8 images, prepared as the evaluator takes them."""
+    return evaluator.features(evaluator.prepare(images_uint8))
 
 
-def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,
+def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
                   say: Say | None = None, warn: Say | None = None) -> RealFeatures:
     """Features of the first `n` images of `split` (all when fewer), from the cache when there.
 
-    The cache key covers the evaluator's weights, the split file's contents and the count,
+    The cache key covers the evaluator's weights, the split's contents and the count,
     so changed data or a new evaluator never reuses stale features.
     """
     say, warn = say or (lambda text: None), warn or (lambda text: None)
-    source = _idx_file(Path(folder), split)
-    if source is None:
-        raise UsageError(f"{folder} has no {SPLIT_FILES[split]} file")
-    available = idx_shape(source)[0]
+    available = data.count(split)
+    if available == 0:
+        raise UsageError(f"{data.source} has no {split} images")
     count = min(n, available)
-    data_sha = _file_sha256(source)
+    data_sha = data.sha256(split)
     key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
     path = cache_dir() / f"{key}.npz"
     meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split}
     cached = _read_cache(path, meta, count, evaluator.feature_dim)
     if cached is not None:
-        return RealFeatures(*cached, Path(folder), split, available, True, key)
+        return RealFeatures(*cached, data.source, split, available, True, key)
     if path.exists():
         warn(f"cached real features {path} are damaged; recomputing them")
     say(f"computing features of {count} real {split} images (cached for next time)")
-    feats, probs = compute_features(evaluator, load_real_images(Path(folder), split, count))
+    feats, probs = compute_features(evaluator, data.images(split, count))
     try:
         _write_cache(path, meta, feats, probs)
     except OSError as exc:
         warn(f"cannot cache real features in {path.parent}: {exc.strerror or exc}")
-    return RealFeatures(feats, probs, Path(folder), split, available, False, key)
+    return RealFeatures(feats, probs, data.source, split, available, False, key)
 
 
 def _read_cache(path: Path, meta: dict[str, str], count: int, dim: int
-                ) -> tuple[np.ndarray, np.ndarray] | None:
+                ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The cached (features, probs), or None when missing, damaged or not matching."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             if any(str(npz[key]) != value for key, value in meta.items()):
                 return None
-            feats, probs = npz["features"], npz["probs"]
+            feats = npz["features"]
+            probs = npz["probs"] if "probs" in npz.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    ok = (feats.shape == (count, dim) and probs.shape[0] == count and feats.dtype == np.float64
-          and probs.dtype == np.float64 and np.isfinite(feats).all() and np.isfinite(probs).all())
+    ok = (feats.shape == (count, dim) and feats.dtype == np.float64
+          and np.isfinite(feats).all()) and (probs is None or (
+              probs.shape[0] == count and probs.dtype == np.float64 and np.isfinite(probs).all()))
     return (feats, probs) if ok else None
 
 
-def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray, probs: np.ndarray) -> None:
+def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray,
+                 probs: np.ndarray | None) -> None:
     arrays = {key: np.array(value) for key, value in meta.items()}
+    if probs is not None:
+        arrays["probs"] = probs
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, features=feats, probs=probs, **arrays)
+        np.savez(fh, features=feats, **arrays)
 
 
 # --- nearest training images of the held-out images ----------------------------------------------

@@ -44,14 +44,15 @@ class TrainingScorer:
 
     def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet):
         from ganctl.evaluator import load_evaluator
+        from ganctl.real_features import load_idx_real_data
 
         folder = check_training_evaluation(cfg)
         if folder is None:
             raise ValueError("evaluation is off for this run (eval_every = 0)")
         self.cfg = cfg
         self.evaluator = load_evaluator()
-        self.real = load_real_set(self.evaluator, folder, cfg.eval_n, with_test=False,
-                                  say=say, warn=warn)
+        self.real = load_real_set(self.evaluator, load_idx_real_data(folder), cfg.eval_n,
+                                  with_test=False, say=say, warn=warn)
         self._generate: Callable[[np.ndarray], np.ndarray] | None = None
         self.timings: dict[str, float] = {}
 

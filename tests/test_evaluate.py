@@ -215,8 +215,9 @@ def test_memorisation_caches_the_test_images_nearest_training_distances(
     [nearest] = cache.glob("nearest-*.npz")
     with np.load(nearest, allow_pickle=False) as npz:
         distances = npz["distances"]
-    test = rf.real_features(load_evaluator(), FIXTURE_DATA, "test", 200).features
-    train = rf.real_features(load_evaluator(), FIXTURE_DATA, "train", 2000).features
+    data = rf.load_idx_real_data(FIXTURE_DATA)
+    test = rf.real_features(load_evaluator(), data, "test", 200).features
+    train = rf.real_features(load_evaluator(), data, "train", 2000).features
     assert np.array_equal(distances, original(test, train)[0])
     assert first["checkpoints"][0]["metrics"]["heldout_nn_median"] == float(np.median(distances))
     # A second call reads them; a damaged file is said and recomputed, to the same numbers.

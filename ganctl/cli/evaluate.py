@@ -12,7 +12,7 @@ from rich.table import Table
 from ganctl.cli import app
 from ganctl.cli.sample import ckpt_option, epoch_option, load_for_cli, runs_option
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
-from ganctl.metrics import METRICS
+from ganctl.metrics import METRICS, Value, value_formats
 
 if TYPE_CHECKING:
     from ganctl.evaluation import Report
@@ -31,21 +31,7 @@ EXAMPLES = """
   ganctl evaluate --ckpt run1 --real ~/data/fashion-mnist --seed 10000
 """
 
-# key: (label, format, what is good). Keys not listed here are shown with a generic format.
-ROWS = {
-    "fd": ("Fréchet distance", ".3f", "lower"),
-    "kid": ("KID", ".5f", "lower"),
-    "classifier_score": ("classifier score", ".3f", "higher, 1..10"),
-    "precision": ("precision (k=3)", ".3f", "higher"),
-    "recall": ("recall (k=3)", ".3f", "higher"),
-    "density": ("density (k=5)", ".3f", "≈1"),
-    "coverage": ("coverage (k=5)", ".3f", "higher"),
-    "class_kl": ("class KL to uniform", ".4f", "lower"),
-    "classes_covered": ("classes covered", ".0f", "of 10"),
-    "memorisation_ratio": ("memorisation ratio", ".3f", "≈1; ≪1 copies"),
-    "close_share": ("closer than 99% of test", ".4f", "≈0.01"),
-}
-HIDDEN = ("kid_std", "gen_nn_median", "heldout_nn_median")
+FORMATS = value_formats()  # label, format and which way is better, from each metric's register()
 EPOCH_COLUMNS = ("fd", "kid", "precision", "recall", "coverage", "classes_covered")
 SHORT = {"fd": "FD", "kid": "KID", "classes_covered": "classes covered"}
 
@@ -85,7 +71,7 @@ def evaluate(
     """
     from ganctl.errors import UsageError
     from ganctl.evaluation import check_image_shape, check_n, evaluate, parse_metrics
-    from ganctl.real_features import resolve_real_folder
+    from ganctl.real_features import load_idx_real_data, resolve_real_folder
     from ganctl.runs import find_run
     from ganctl.sampling import check_writable
 
@@ -112,7 +98,7 @@ def evaluate(
 
     loaded = load_for_cli(ckpt, runs, epoch, console)
     with console.status("evaluating") as status:
-        report = evaluate(loaded, real_folder, n, seed, chosen, all_checkpoints,
+        report = evaluate(loaded, load_idx_real_data(real_folder), n, seed, chosen, all_checkpoints,
                           nn_grid is not None, say=status.update,
                           warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
     out = Console(highlight=False, soft_wrap=True)
@@ -146,7 +132,7 @@ def _header(report: Report) -> str:
     return (f"[bold]ganctl evaluate[/] {report.run}\n"
             f"evaluator {ev['architecture']} (test accuracy {ev['test_accuracy']:.2%}, sha256 "
             f"{ev['sha256'][:12]}) · n = {report.n} generated (seeds {seeds}) · real: "
-            f"{real.train.folder} ({real.train.n} train, {real.test.n} test images"
+            f"{real.data.source} ({real.train.n} train, {real.test.n} test images"
             + (f"; memorisation against all {real.all_train.n} train images"
                if real.all_train is not None and real.all_train.n > real.train.n else "") + ")")
 
@@ -154,7 +140,7 @@ def _header(report: Report) -> str:
 def _fmt(key: str, values: dict[str, float]) -> str:
     if key not in values:
         return "–"
-    text = format(values[key], ROWS.get(key, ("", ".4g", ""))[1])
+    text = format(values[key], FORMATS[key].fmt if key in FORMATS else ".4g")
     if key == "kid" and values.get("kid_std"):  # 0 when the sets are one KID subset
         text += f" ± {values['kid_std']:.5f}"
     return text
@@ -164,9 +150,8 @@ def _shown_keys(report: Report) -> list[str]:
     keys = list(report.reference)
     for score in report.scores:
         keys += [k for k in score.metrics if k not in keys]
-    listed = [k for k in ROWS if k in keys]
-    others = [k for k in keys if k not in ROWS and k not in HIDDEN
-              and not k.startswith("class_share_")]
+    listed = [k for k, value in FORMATS.items() if k in keys and value.shown]
+    others = [k for k in keys if k not in FORMATS and not k.startswith("class_share_")]
     return listed + others
 
 
@@ -179,17 +164,19 @@ def _table(report: Report) -> Table:
     table.add_column(f"model (epoch {info.epoch})", justify="right")
     table.add_column("real data (test vs train)", justify="right")
     table.add_column("good", style="dim")
+    classes = report.evaluator["classes"]
     for key in _shown_keys(report):
-        label, _, good = ROWS.get(key, (key, "", ""))
-        table.add_row(label, _fmt(key, score.metrics), _fmt(key, report.reference), good)
+        value = FORMATS.get(key, Value(key))
+        table.add_row(value.label, _fmt(key, score.metrics), _fmt(key, report.reference),
+                      value.hint(classes))
     if "class_share_0" in report.reference:
-        table.add_row("class shares %", _shares(score.metrics), _shares(report.reference),
-                      "10 each")
+        table.add_row("class shares %", _shares(score.metrics, classes),
+                      _shares(report.reference, classes), f"{100 / classes:.0f} each")
     return table
 
 
-def _shares(values: dict[str, float]) -> str:
-    shares = [values.get(f"class_share_{c}") for c in range(10)]
+def _shares(values: dict[str, float], classes: int) -> str:
+    shares = [values.get(f"class_share_{c}") for c in range(classes)]
     return " ".join("–" if s is None else f"{100 * s:.0f}" for s in shares)
 
 

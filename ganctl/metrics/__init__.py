@@ -4,7 +4,15 @@ Each metric lives in its own module and registers itself; `METRICS[name](inputs)
 flat dict of floats. The numeric cores (e.g. `fd.frechet_distance`) can be called directly.
 """
 
-from ganctl.metrics.base import INPUT_NAMES, METRICS, Metric, MetricInputs, register
+from ganctl.metrics.base import (
+    INPUT_NAMES,
+    METRICS,
+    Metric,
+    MetricInputs,
+    Value,
+    register,
+    value_formats,
+)
 
 # Imported for their registration side effect; this order is the order reports list them.
 # isort: off
@@ -12,4 +20,4 @@ from ganctl.metrics import fd, kid, classifier_score, prdc, class_histogram  # n
 from ganctl.metrics import memorisation  # noqa: F401
 # isort: on
 
-__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "register"]
+__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "Value", "register", "value_formats"]
