@@ -28,6 +28,7 @@ from ganctl.real_features import (
     compute_features,
     heldout_nearest,
     read_reference,
+    real_data_for_run,
     real_features,
     reference_cache_path,
     write_reference,
@@ -124,6 +125,8 @@ def load_real_set(evaluator: Evaluator, data: RealData, n: int, with_test: bool 
         whole = train if train.n == train.available else real_features(
             evaluator, data, "train", train.available, say, warn)
     notes = []
+    if data.heldout != "the test split":
+        notes.append(f"the held-out images are {data.heldout}")
     if train.n < n:
         notes.append(f"the train split has only {train.n} images: the model is compared with "
                      f"all {train.n}")
@@ -253,7 +256,8 @@ class Report:
             "n": self.n,
             "seeds": describe_seeds(range(self.seed, self.seed + self.n)),
             "metrics": list(self.metrics),
-            "real": {"folder": self.real.data.source, "train_images": self.real.train.n,
+            "real": {"data": self.real.data.source, "heldout": self.real.data.heldout,
+                     "train_images": self.real.train.n,
                      "test_images": self.real.test.n if self.real.test else 0,
                      "memorisation_train_images": (self.real.all_train.n if self.real.all_train
                                                    else 0),
@@ -271,16 +275,20 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
     return {key: value if math.isfinite(value) else None for key, value in values.items()}
 
 
-def evaluate(loaded: LoadedGenerator, real_data: RealData, n: int = DEFAULT_N, seed: int = 0,
+def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
              nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
-    """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)."""
+    """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)
+    against the run's own data, or `real` (a built-in, IDX folder, .npz or image folder)."""
     from ganctl.evaluator import load_evaluator
     from ganctl.sampling import compiled_generator
 
     check_image_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
     check_n(n, metrics)
     timings: dict[str, float] = {}
+    say("loading the real data")
+    with _timed(timings, "real data"):
+        real_data = real_data_for_run(loaded.cfg, real)
     say("loading the evaluator")
     evaluator = load_evaluator()
     evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")

@@ -23,23 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.data import (
-    IDX_FILES,
-    find_idx,
-    idx_shape,
-    is_idx_folder,
-    keras_home,
-    load_idx_folder,
-)
+from ganctl.data import BUILTIN, load_dataset, load_test_split
 from ganctl.errors import UsageError
 from ganctl.fsutil import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
+    from ganctl.config import TrainConfig
     from ganctl.evaluator import Evaluator
 
 CACHE_ENV = "GANCTL_CACHE"
-SPLIT_FILES = {"train": IDX_FILES[0], "test": IDX_FILES[2]}
-IMAGE_SIZE = (28, 28)  # what the evaluator takes
+# Data without a test split holds out this share for evaluation (seeded, so always the same).
+HOLDOUT_SHARE = 0.1
+HOLDOUT_MAX = 10_000
+HOLDOUT_SEED = 0
 Say = Callable[[str], None]
 
 
@@ -49,39 +45,6 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "ganctl"
-
-
-def default_real_folder() -> Path:
-    """Fashion-MNIST as Keras caches it: `$KERAS_HOME/datasets/fashion-mnist`."""
-    return keras_home() / "datasets" / "fashion-mnist"
-
-
-def resolve_real_folder(real: str | os.PathLike | None) -> Path:
-    """The folder of IDX files to compare against: `real`, or Keras' Fashion-MNIST cache.
-
-    Both splits must be there, as 28x28 images (the evaluator's size).
-    """
-    folder = Path(real).expanduser() if real is not None else default_real_folder()
-    if not is_idx_folder(folder) or _idx_file(folder, "test") is None:
-        names = ", ".join(IDX_FILES)
-        if real is None:
-            raise UsageError(f"no Fashion-MNIST in {folder} (Keras' cache) to compare against; "
-                             f"put the four IDX files ({names}) there, or pass --real PATH to a "
-                             "folder of them")
-        what = "is not a folder" if not folder.is_dir() else "lacks the train or test images"
-        raise UsageError(f"--real {real} {what}; pass a folder holding the four IDX files "
-                         f"({names})")
-    for split in SPLIT_FILES:
-        shape = idx_shape(_idx_file(folder, split))
-        if tuple(shape[1:]) != IMAGE_SIZE:
-            size = "x".join(str(s) for s in shape[1:]) or "no"
-            raise UsageError(f"{folder} holds {size} {split} images; the evaluator compares "
-                             "28x28 grayscale images, like Fashion-MNIST")
-    return folder.resolve()
-
-
-def _idx_file(folder: Path, split: str) -> Path | None:
-    return find_idx(folder, SPLIT_FILES[split])
 
 
 @dataclass
@@ -109,7 +72,7 @@ class RealData:
         """The first `n` (default all) images of 'train' or 'test'."""
         x = self.train if split == "train" else self.test
         if x is None:
-            raise UsageError(f"{self.source} has no held-out images")
+            raise ValueError(f"{self.source} has no held-out images")
         return x if n is None else x[:n]
 
     def labels(self, split: str) -> np.ndarray | None:
@@ -129,10 +92,63 @@ class RealData:
         return self._digests[split]
 
 
-def load_idx_real_data(folder: Path) -> RealData:
-    """Both splits of an IDX folder (see `resolve_real_folder`)."""
-    train, test = load_idx_folder(Path(folder), "train"), load_idx_folder(Path(folder), "test")
-    return RealData(str(folder), train.x, test.x, train.y, test.y)
+def check_real_source(spec: str, given: bool) -> None:
+    """Fail early, naming the path, when the data to compare with is gone (`given`: from
+    --real, else the run's own training data)."""
+    if spec in BUILTIN or Path(spec).expanduser().exists():
+        return
+    if given:
+        raise UsageError(f"--real {spec} does not exist; pass a built-in dataset "
+                         f"({', '.join(BUILTIN)}), an IDX folder, an .npz or an image folder")
+    raise UsageError(f"the run's training data {spec} is gone; put it back, or pass --real PATH "
+                     "to compare with other data of the same kind")
+
+
+def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | None = None,
+                   given: bool = False) -> RealData:
+    """Real data to compare a model with, as training reads it: `spec` (a built-in, IDX folder,
+    .npz or image folder) with `limit`, converted to `image_shape`.
+
+    The held-out split is the data's own test split when it has one; otherwise a fixed, seeded
+    share of the images (`HOLDOUT_SHARE`, at most `HOLDOUT_MAX`), the rest being the train
+    split. `given`: `spec` came from --real (for the error messages).
+    """
+    check_real_source(spec, given)
+    h, w, channels = image_shape
+    size = h if h == w else None
+    try:
+        ds = load_dataset(spec, limit, size, channels)
+        test = load_test_split(spec, size, channels)
+    except UsageError as exc:  # e.g. a built-in that is not cached, offline
+        raise UsageError(str(exc).replace("--data PATH", "--real PATH")) from None
+    if ds.image_shape != tuple(image_shape):
+        raise UsageError(f"{spec} gives {'x'.join(map(str, ds.image_shape))} images, not the "
+                         f"model's {'x'.join(map(str, image_shape))}; pass --real PATH to "
+                         "square images")
+    source = spec if spec in BUILTIN else str(Path(spec).expanduser().resolve())
+    if test is not None:
+        return RealData(source, ds.x, test.x, ds.y, test.y, ds.label_names)
+    n = len(ds.x)
+    if n < 2:
+        raise UsageError(f"{spec} holds {n} image: too few to hold some out for evaluation")
+    k = min(HOLDOUT_MAX, max(1, round(HOLDOUT_SHARE * n)))
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(HOLDOUT_SEED).permutation(n)[:k]] = True
+    y = ds.y
+    heldout = (f"a seeded {HOLDOUT_SHARE:.0%} of the data held out ({k} of {n} images; training "
+               "saw them)")
+    return RealData(source, ds.x[~held], ds.x[held], None if y is None else y[~held],
+                    None if y is None else y[held], ds.label_names, heldout)
+
+
+def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:
+    """The data a run is compared with: its own (config.json's data, limit and image shape),
+    or `real` (--real) converted to the run's image shape."""
+    if cfg.image_shape is None:
+        raise UsageError(f"run {cfg.name} has no image shape in its config; it never trained")
+    if real is None:
+        return load_real_data(cfg.data, cfg.image_shape, cfg.limit)
+    return load_real_data(real, cfg.image_shape, given=True)
 
 
 @dataclass(frozen=True)

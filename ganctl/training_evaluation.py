@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.errors import UsageError
 from ganctl.evaluation import Say, check_image_shape, check_n, load_real_set, quiet, score_generator
 
 TRAINING_METRICS = ("fd", "kid")
 
 
-def training_real_folder(cfg: TrainConfig) -> Path:
-    """Real data for evaluation during training: the run's own data when it is an IDX folder of
-    28x28 images with a test split, else Fashion-MNIST in Keras' cache."""
-    from ganctl.data import BUILTIN
-    from ganctl.real_features import resolve_real_folder
+def check_training_evaluation(cfg: TrainConfig) -> None:
+    """At plan time: refuse `--eval-every` for a model the evaluator cannot score, too few
+    images, or data that is gone."""
+    from ganctl.real_features import check_real_source
 
-    if cfg.data not in BUILTIN:
-        try:
-            return resolve_real_folder(cfg.data)
-        except UsageError:
-            pass
-    return resolve_real_folder(None)
-
-
-def check_training_evaluation(cfg: TrainConfig) -> Path | None:
-    """At plan time: refuse `--eval-every` for a model the evaluator cannot score, or without
-    real data; returns the real data folder (None when evaluation is off)."""
     if not cfg.eval_every:
-        return None
+        return
     check_image_shape(cfg.image_shape, "this run (--eval-every)")
     check_n(cfg.eval_n, TRAINING_METRICS, option="--eval-n")
-    return training_real_folder(cfg)
+    check_real_source(cfg.data, given=False)
 
 
 class TrainingScorer:
@@ -44,14 +30,14 @@ class TrainingScorer:
 
     def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet):
         from ganctl.evaluator import load_evaluator
-        from ganctl.real_features import load_idx_real_data
+        from ganctl.real_features import real_data_for_run
 
-        folder = check_training_evaluation(cfg)
-        if folder is None:
+        if not cfg.eval_every:
             raise ValueError("evaluation is off for this run (eval_every = 0)")
+        check_training_evaluation(cfg)
         self.cfg = cfg
         self.evaluator = load_evaluator()
-        self.real = load_real_set(self.evaluator, load_idx_real_data(folder), cfg.eval_n,
+        self.real = load_real_set(self.evaluator, real_data_for_run(cfg), cfg.eval_n,
                                   with_test=False, say=say, warn=warn)
         self._generate: Callable[[np.ndarray], np.ndarray] | None = None
         self.timings: dict[str, float] = {}

@@ -55,9 +55,11 @@ def evaluate(
                                         "row), to spot copies.", show_default="none"),
     seed: int = typer.Option(0, "--seed", min=0, help="First latent seed (and the seed of "
                              "KID's random subsets); the same seed gives the same numbers."),
-    real: str | None = typer.Option(None, "--real", help="Folder of the four Fashion-MNIST IDX "
-                                    "files to compare against.",
-                                    show_default="$KERAS_HOME/datasets/fashion-mnist"),
+    real: str | None = typer.Option(None, "--real", help="Real data to compare against: a "
+                                    "built-in (fashion-mnist, mnist), a folder of IDX files, an "
+                                    ".npz or a folder of images, converted to the run's image "
+                                    "size and channels.",
+                                    show_default="the run's own training data"),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
 ) -> None:
@@ -71,7 +73,7 @@ def evaluate(
     """
     from ganctl.errors import UsageError
     from ganctl.evaluation import check_image_shape, check_n, evaluate, parse_metrics
-    from ganctl.real_features import load_idx_real_data, resolve_real_folder
+    from ganctl.real_features import check_real_source
     from ganctl.runs import find_run
     from ganctl.sampling import check_writable
 
@@ -93,12 +95,13 @@ def evaluate(
     run, checkpoint = find_run(ckpt, runs)
     if all_checkpoints and checkpoint is not None:
         raise UsageError(f"--ckpt names one checkpoint ({checkpoint}); pass the run for --all")
-    check_image_shape(run.read_config().image_shape, f"run {run.name}")
-    real_folder = resolve_real_folder(real)
+    cfg = run.read_config()
+    check_image_shape(cfg.image_shape, f"run {run.name}")
+    check_real_source(real or cfg.data, given=real is not None)  # before the slow imports
 
     loaded = load_for_cli(ckpt, runs, epoch, console)
     with console.status("evaluating") as status:
-        report = evaluate(loaded, load_idx_real_data(real_folder), n, seed, chosen, all_checkpoints,
+        report = evaluate(loaded, real, n, seed, chosen, all_checkpoints,
                           nn_grid is not None, say=status.update,
                           warn=lambda text: console.print(f"[yellow]warning:[/] {text}"))
     out = Console(highlight=False, soft_wrap=True)
