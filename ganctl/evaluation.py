@@ -21,6 +21,7 @@ import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import EvaluatorTraining
 from ganctl.metrics import METRICS, MetricInputs
 from ganctl.real_features import (
     RealData,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from ganctl.sampling import Samples
 
 DEFAULT_N = 10_000
-EVAL_SHAPE = (28, 28, 1)
 # The metrics of the metric-over-epochs table (`--all`); the others are slow or single-number.
 EPOCH_METRICS = ("fd", "kid", "precision_recall", "density_coverage", "class_histogram")
 # Names of single values that select the metric computing them.
@@ -87,12 +87,20 @@ def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
                              f"{METRICS[name].min_n}; raise {option}")
 
 
-def check_image_shape(shape: Sequence[int] | None, what: str) -> None:
-    """Refuse models whose images the evaluator cannot take (it knows 28x28 grayscale only)."""
-    if shape is None or tuple(shape) != EVAL_SHAPE:
-        made = "x".join(str(s) for s in shape) if shape else "images of unknown shape"
-        raise UsageError(f"the evaluator only takes 28x28 grayscale images (Fashion-MNIST) and "
-                         f"{what} makes {made}; evaluation is not available for it")
+def metrics_for(evaluator: Evaluator, metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The metrics `evaluator` can give, and a note naming those it cannot: the ones that need
+    classes, when it has none (it learned a task without labels)."""
+    if evaluator.num_classes:
+        return list(metrics), []
+    skipped = [name for name in metrics if METRICS[name].needs_classes]
+    kept = [name for name in metrics if name not in skipped]
+    if not kept:
+        raise UsageError(f"--metrics {','.join(skipped)} need classes and the evaluator has none "
+                         "(the data has no labels); choose other metrics")
+    if not skipped:
+        return kept, []
+    return kept, [f"{', '.join(skipped)} skipped: the evaluator was trained without labels "
+                  "(the data has none), so it has no classes"]
 
 
 # --- real data --------------------------------------------------------------------------------------
@@ -244,6 +252,7 @@ class Report:
     scores: list[CheckpointScore]
     timings: dict[str, float] = field(default_factory=dict)
     nn_grid: np.ndarray | None = None  # generated images beside their nearest training images
+    notes: list[str] = field(default_factory=list)  # e.g. metrics skipped
 
     def to_json(self) -> dict[str, Any]:
         from ganctl import __version__
@@ -262,6 +271,7 @@ class Report:
                      "memorisation_train_images": (self.real.all_train.n if self.real.all_train
                                                    else 0),
                      "notes": list(self.real.notes)},
+            "notes": list(self.notes),
             "reference": _json_values(self.reference),
             "checkpoints": [{"name": s.checkpoint.name, "epoch": s.checkpoint.epoch,
                              "step": s.checkpoint.step, "complete": s.checkpoint.complete,
@@ -277,21 +287,28 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
 
 def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
-             nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
+             nn_grid: bool = False, evaluator_kind: str = "auto", say: Say = quiet,
+             warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None
+             ) -> Report:
     """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)
-    against the run's own data, or `real` (a built-in, IDX folder, .npz or image folder)."""
-    from ganctl.evaluator import load_evaluator
+    against the run's own data, or `real` (a built-in, IDX folder, .npz or image folder).
+
+    `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
+    data reports its training through `progress` the first time.
+    """
+    from ganctl.evaluator import choose_evaluator
     from ganctl.sampling import compiled_generator
 
-    check_image_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
     check_n(n, metrics)
     timings: dict[str, float] = {}
     say("loading the real data")
     with _timed(timings, "real data"):
         real_data = real_data_for_run(loaded.cfg, real)
     say("loading the evaluator")
-    evaluator = load_evaluator()
+    with _timed(timings, "evaluator"):
+        evaluator = choose_evaluator(real_data, evaluator_kind, progress, say, warn)
     evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
+    metrics, notes = metrics_for(evaluator, metrics)
     with _timed(timings, "real features"):
         real = load_real_set(evaluator, real_data, n,
                              all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)
@@ -318,7 +335,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     if not scores:
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
     return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,
-                  scores, timings, grid)
+                  scores, timings, grid, notes)
 
 
 def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:

@@ -13,12 +13,16 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ganctl.data import load_idx_folder, scale_to_unit
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import EvaluatorTraining
+
+if TYPE_CHECKING:
+    from ganctl.real_features import RealData
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 WEIGHTS_NAME = "evaluator.npz"
@@ -146,26 +150,43 @@ class Evaluator:
     def describe(self) -> dict[str, Any]:
         """What a report says about the evaluator."""
         return {"name": self.name, "architecture": self.architecture, "sha256": self.sha256,
-                "test_accuracy": self.accuracy, "classes": self.num_classes}
+                "test_accuracy": self.accuracy, "classes": self.num_classes,
+                "task": self.info.get("task", "classes"), "accuracy_text": self.accuracy_text()}
+
+    def accuracy_text(self) -> str:
+        """What its held-out accuracy measures, for report headers."""
+        if self.name == "fashion-mnist":
+            return f"test accuracy {self.accuracy:.2%}"
+        if self.num_classes:
+            return (f"trained on this data: held-out accuracy {self.accuracy:.2%} on its "
+                    f"{self.num_classes} classes")
+        return (f"trained on this data without labels: held-out accuracy {self.accuracy:.2%} at "
+                "telling which of 4 rotations/flips was applied, chance 25%")
 
     def features(self, images: np.ndarray, batch_size: int = 500
                  ) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (features float64 [n, d], probs float64 [n, classes] or None without classes)
         of images in [-1, 1]."""
+        feats, head = self.predict(images, batch_size)
+        return feats, head if self.num_classes else None
+
+    def predict(self, images: np.ndarray, batch_size: int = 500
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(features, outputs of the network's head) of images in [-1, 1]; the head is the class
+        probabilities, or, for an evaluator without classes, those of its own training task."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1:] != self.image_shape:
             made = "x".join(str(s) for s in images.shape[1:]) or "scalars"
             raise UsageError(f"the evaluator takes {self.shape_text()} images; "
                              f"this model makes {made}")
         feats = np.empty((len(images), self.feature_dim), dtype=np.float64)
-        probs = np.empty((len(images), self.num_classes), dtype=np.float64)
+        head = np.empty((len(images), int(self._model.outputs[1].shape[-1])), dtype=np.float64)
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size].astype(np.float32)
             f, p = self._model(batch, training=False)
             feats[start:start + len(batch)] = np.asarray(f)
-            if self.num_classes:
-                probs[start:start + len(batch)] = np.asarray(p)
-        return feats, probs if self.num_classes else None
+            head[start:start + len(batch)] = np.asarray(p)
+        return feats, head
 
 
 def read_info(assets_dir: str | os.PathLike = ASSETS_DIR) -> dict[str, Any]:
@@ -199,3 +220,42 @@ def _load_cached(assets_dir: str) -> Evaluator:
     model = build_network(info.get("architecture", ""))
     assign_weights(model, arrays)
     return Evaluator(model, info)
+
+
+# --- which evaluator -------------------------------------------------------------------------------
+
+EVALUATORS = ("auto", "fashion-mnist", "domain")
+FINGERPRINT_IMAGES = 16
+
+
+def fingerprint(images: np.ndarray) -> list[str]:
+    """sha256 (16 hex digits) of each of the first images' pixels: recognises a dataset."""
+    return [hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()[:16]
+            for img in images[:FINGERPRINT_IMAGES]]
+
+
+def is_fashion_mnist(data: RealData) -> bool:
+    """Whether `data` is Fashion-MNIST as the shipped evaluator was trained on: 28x28
+    grayscale, its first training images those of the Fashion-MNIST training split."""
+    if data.image_shape != IMAGE_SHAPE or data.count("train") == 0:
+        return False
+    known = read_info().get("fingerprint", [])
+    mine = fingerprint(data.images("train"))
+    return bool(known) and mine == known[:len(mine)]
+
+
+def choose_evaluator(data: RealData, kind: str = "auto",
+                     progress: Callable[[EvaluatorTraining], None] | None = None,
+                     say: Callable[[str], None] | None = None,
+                     warn: Callable[[str], None] | None = None) -> Evaluator:
+    """The evaluator for `data`: `kind` 'fashion-mnist' (the shipped one), 'domain' (trained on
+    `data`, cached), or 'auto': the shipped one for Fashion-MNIST, else the domain one."""
+    from ganctl.domain_evaluator import domain_evaluator
+
+    if kind not in EVALUATORS:
+        raise UsageError(f"unknown --evaluator {kind!r}; choose one of: {', '.join(EVALUATORS)}")
+    if kind == "fashion-mnist" or (kind == "auto" and is_fashion_mnist(data)):
+        evaluator = load_evaluator()
+        evaluator.check_shape(data.image_shape, f"the real data {data.source}")
+        return evaluator
+    return domain_evaluator(data, progress=progress, say=say, warn=warn)

@@ -8,19 +8,18 @@ from typing import Any
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.evaluation import Say, check_image_shape, check_n, load_real_set, quiet, score_generator
+from ganctl.evaluation import Say, check_n, load_real_set, quiet, score_generator
+from ganctl.events import EvaluatorTraining
 
 TRAINING_METRICS = ("fd", "kid")
 
 
 def check_training_evaluation(cfg: TrainConfig) -> None:
-    """At plan time: refuse `--eval-every` for a model the evaluator cannot score, too few
-    images, or data that is gone."""
+    """At plan time: refuse `--eval-every` with too few images, or data that is gone."""
     from ganctl.real_features import check_real_source
 
     if not cfg.eval_every:
         return
-    check_image_shape(cfg.image_shape, "this run (--eval-every)")
     check_n(cfg.eval_n, TRAINING_METRICS, option="--eval-n")
     check_real_source(cfg.data, given=False)
 
@@ -28,17 +27,19 @@ def check_training_evaluation(cfg: TrainConfig) -> None:
 class TrainingScorer:
     """FD and KID (mean and std) of a generator during training, on fixed seeds 0..n-1."""
 
-    def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet):
-        from ganctl.evaluator import load_evaluator
+    def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet,
+                 progress: Callable[[EvaluatorTraining], None] | None = None):
+        from ganctl.evaluator import choose_evaluator
         from ganctl.real_features import real_data_for_run
 
         if not cfg.eval_every:
             raise ValueError("evaluation is off for this run (eval_every = 0)")
         check_training_evaluation(cfg)
         self.cfg = cfg
-        self.evaluator = load_evaluator()
-        self.real = load_real_set(self.evaluator, real_data_for_run(cfg), cfg.eval_n,
-                                  with_test=False, say=say, warn=warn)
+        data = real_data_for_run(cfg)
+        self.evaluator = choose_evaluator(data, progress=progress, say=say, warn=warn)
+        self.real = load_real_set(self.evaluator, data, cfg.eval_n, with_test=False, say=say,
+                                  warn=warn)
         self._generate: Callable[[np.ndarray], np.ndarray] | None = None
         self.timings: dict[str, float] = {}
 
