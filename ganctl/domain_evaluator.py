@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 ARCHITECTURE = "domain-cnn-v1"
 FEATURE_DIM = 128
 TRANSFORMS = 4
+FIT_STEPS = 50  # at least this many batches per fit() call when epochs are short
 WEIGHTS_NAME = "weights.npz"
 INFO_NAME = "evaluator.json"
 Progress = Callable[[EvaluatorTraining], None]
@@ -231,10 +232,14 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
                  loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(budget.seed)
     report = _progress_callback(progress, epochs, per_epoch)
+    # Small data takes many short epochs: several go to one fit() call (each costs ~0.1 s).
+    group = max(1, FIT_STEPS // per_epoch)
     start = time.perf_counter()
-    for epoch in range(epochs):
-        xs, ys = _epoch_batch(x, y, rng)
-        report.epoch = epoch
+    for first in range(0, epochs, group):
+        parts = [_epoch_batch(x, y, rng) for _ in range(min(group, epochs - first))]
+        xs = np.concatenate([p[0] for p in parts])
+        ys = np.concatenate([p[1] for p in parts])
+        report.epoch = first
         head.fit(scale_to_unit(xs), ys, batch_size=batch, epochs=1, shuffle=False, verbose=0,
                  callbacks=[report])
     return weights_to_arrays(net), time.perf_counter() - start
@@ -245,13 +250,14 @@ def _progress_callback(progress: Progress | None, epochs: int, per_epoch: int) -
     import keras
 
     class Report(keras.callbacks.Callback):
-        epoch = 0
+        epoch = 0  # the first epoch of this fit() call
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             if progress is not None:
                 loss = float((logs or {}).get("loss", float("nan")))
-                progress(EvaluatorTraining(self.epoch * per_epoch + batch + 1, epochs * per_epoch,
-                                           self.epoch + 1, epochs, loss))
+                step = self.epoch * per_epoch + batch + 1
+                progress(EvaluatorTraining(step, epochs * per_epoch, (step - 1) // per_epoch + 1,
+                                           epochs, loss))
 
     return Report()
 
