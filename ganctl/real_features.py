@@ -75,8 +75,11 @@ class RealData:
             raise ValueError(f"{self.source} has no held-out images")
         return x if n is None else x[:n]
 
-    def labels(self, split: str) -> np.ndarray | None:
-        return self.train_labels if split == "train" else self.test_labels
+    def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
+        """The labels of the first `n` (default all) images of a split; None when unlabelled.
+        Features of one class: `features[data.labels(split, len(features)) == c]`."""
+        y = self.train_labels if split == "train" else self.test_labels
+        return y if y is None or n is None else y[:n]
 
     def count(self, split: str) -> int:
         x = self.train if split == "train" else self.test
