@@ -309,6 +309,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
         evaluator = choose_evaluator(real_data, evaluator_kind, progress, say, warn)
     evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
     metrics, notes = metrics_for(evaluator, metrics)
+    notes = [*evaluator.notes, *notes]
     with _timed(timings, "real features"):
         real = load_real_set(evaluator, real_data, n,
                              all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)

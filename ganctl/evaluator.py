@@ -123,6 +123,8 @@ class Evaluator:
             int(v) for v in model.inputs[0].shape[1:])
         self.feature_dim: int = int(model.outputs[0].shape[-1])
 
+    notes: tuple[str, ...] = ()  # what every report with it should say
+
     @property
     def short_sha(self) -> str:
         """First 12 hex digits of the weights' sha256, for reports."""
@@ -149,8 +151,9 @@ class Evaluator:
 
     def describe(self) -> dict[str, Any]:
         """What a report says about the evaluator."""
+        accuracy = self.accuracy if np.isfinite(self.accuracy) else None
         return {"name": self.name, "architecture": self.architecture, "sha256": self.sha256,
-                "test_accuracy": self.accuracy, "classes": self.num_classes,
+                "test_accuracy": accuracy, "classes": self.num_classes,
                 "task": self.info.get("task", "classes"), "accuracy_text": self.accuracy_text()}
 
     def accuracy_text(self) -> str:
@@ -224,7 +227,7 @@ def _load_cached(assets_dir: str) -> Evaluator:
 
 # --- which evaluator -------------------------------------------------------------------------------
 
-EVALUATORS = ("auto", "fashion-mnist", "domain")
+EVALUATORS = ("auto", "fashion-mnist", "domain", "inception")
 FINGERPRINT_IMAGES = 16
 
 
@@ -249,11 +252,16 @@ def choose_evaluator(data: RealData, kind: str = "auto",
                      say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator for `data`: `kind` 'fashion-mnist' (the shipped one), 'domain' (trained on
-    `data`, cached), or 'auto': the shipped one for Fashion-MNIST, else the domain one."""
+    `data`, cached), 'inception' (InceptionV3, ImageNet weights) or 'auto': the shipped one for
+    Fashion-MNIST, else the domain one."""
     from ganctl.domain_evaluator import domain_evaluator
 
     if kind not in EVALUATORS:
         raise UsageError(f"unknown --evaluator {kind!r}; choose one of: {', '.join(EVALUATORS)}")
+    if kind == "inception":
+        from ganctl.inception import load_inception
+
+        return load_inception(data.image_shape)
     if kind == "fashion-mnist" or (kind == "auto" and is_fashion_mnist(data)):
         evaluator = load_evaluator()
         evaluator.check_shape(data.image_shape, f"the real data {data.source}")

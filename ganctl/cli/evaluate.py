@@ -65,8 +65,10 @@ def evaluate(
     evaluator: str = typer.Option("auto", "--evaluator", help="Whose features the metrics use: "
                                   "fashion-mnist (the shipped classifier), domain (a small CNN "
                                   "trained once on the real data, on its labels or, without "
-                                  "labels, on telling rotations apart; cached), or auto: "
-                                  "fashion-mnist for Fashion-MNIST, else domain."),
+                                  "labels, on telling rotations apart; cached), inception "
+                                  "(InceptionV3 ImageNet features, downloaded once by Keras, "
+                                  "slow on a CPU), or auto: fashion-mnist for Fashion-MNIST, "
+                                  "else domain."),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
 ) -> None:
