@@ -226,38 +226,41 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     head = keras.Model(net.inputs, net.outputs[1])
     batch = min(budget.batch_size, len(x))
     per_epoch = math.ceil(len(x) / batch)
-    epochs = max(budget.epochs, math.ceil(budget.min_steps / per_epoch))
-    schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, epochs * per_epoch)
+    epochs = max(budget.epochs, math.ceil(budget.min_steps * batch / len(x)))
+    # Small data takes many short epochs: several go to one fit() call (each costs ~0.1 s).
+    group = max(1, FIT_STEPS // per_epoch)
+    calls = [min(group, epochs - first) for first in range(0, epochs, group)]
+    steps = sum(math.ceil(count * len(x) / batch) for count in calls)
+    schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps)
     head.compile(optimizer=keras.optimizers.Adam(schedule),
                  loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(budget.seed)
-    report = _progress_callback(progress, epochs, per_epoch)
-    # Small data takes many short epochs: several go to one fit() call (each costs ~0.1 s).
-    group = max(1, FIT_STEPS // per_epoch)
+    report = _progress_callback(progress, steps, epochs, len(x), batch)
     start = time.perf_counter()
-    for first in range(0, epochs, group):
-        parts = [_epoch_batch(x, y, rng) for _ in range(min(group, epochs - first))]
-        xs = np.concatenate([p[0] for p in parts])
-        ys = np.concatenate([p[1] for p in parts])
-        report.epoch = first
-        head.fit(scale_to_unit(xs), ys, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-                 callbacks=[report])
+    for i, count in enumerate(calls):
+        parts = [_epoch_batch(x, y, rng) for _ in range(count)]
+        report.first_epoch, report.first_step = i * group, report.step
+        head.fit(scale_to_unit(np.concatenate([p[0] for p in parts])),
+                 np.concatenate([p[1] for p in parts]), batch_size=batch, epochs=1,
+                 shuffle=False, verbose=0, callbacks=[report])
     return weights_to_arrays(net), time.perf_counter() - start
 
 
-def _progress_callback(progress: Progress | None, epochs: int, per_epoch: int) -> Any:
-    """A Keras callback reporting every batch as an EvaluatorTraining event; set its `epoch`."""
+def _progress_callback(progress: Progress | None, steps: int, epochs: int, images: int,
+                       batch: int) -> Any:
+    """A Keras callback reporting every batch as an EvaluatorTraining event; before each fit()
+    call set its `first_epoch` (of that call) and `first_step` (batches before it)."""
     import keras
 
     class Report(keras.callbacks.Callback):
-        epoch = 0  # the first epoch of this fit() call
+        first_epoch = first_step = step = 0
 
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        def on_train_batch_end(self, index: int, logs: dict | None = None) -> None:
+            self.step = self.first_step + index + 1
             if progress is not None:
                 loss = float((logs or {}).get("loss", float("nan")))
-                step = self.epoch * per_epoch + batch + 1
-                progress(EvaluatorTraining(step, epochs * per_epoch, (step - 1) // per_epoch + 1,
-                                           epochs, loss))
+                epoch = self.first_epoch + min(index * batch // images, epochs - 1) + 1
+                progress(EvaluatorTraining(self.step, steps, min(epoch, epochs), epochs, loss))
 
     return Report()
 

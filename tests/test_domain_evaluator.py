@@ -65,19 +65,21 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module", params=[True, False], ids=["labelled", "self-supervised"])
 def trained(request, tmp_path_factory):
-    """(data, evaluator, cache folder) for labelled and unlabelled shapes, trained once."""
+    """(data, evaluator, cache folder, progress events) for labelled and unlabelled shapes,
+    trained once."""
     data = shapes_data(request.param)
     folder = tmp_path_factory.mktemp("evaluators")
+    events: list = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANCTL_CACHE", str(folder))
-        evaluator = de.domain_evaluator(data, BUDGET)
-    return data, evaluator, folder
+        evaluator = de.domain_evaluator(data, BUDGET, progress=events.append)
+    return data, evaluator, folder, events
 
 
 # --- known answers --------------------------------------------------------------------------------
 
 def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
-    data, evaluator, _ = trained
+    data, evaluator, _, _ = trained
     labelled = evaluator.num_classes == 3
 
     def feats(images: np.ndarray) -> np.ndarray:
@@ -104,7 +106,7 @@ def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
 
 
 def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained):
-    data, evaluator, _ = trained
+    data, evaluator, _, _ = trained
     feats, probs = evaluator.features(evaluator.prepare(data.images("test", 50)))
     assert feats.shape == (50, de.FEATURE_DIM) and feats.dtype == np.float64
     if data.labels("train") is not None:
@@ -115,6 +117,16 @@ def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained
         assert evaluator.describe()["task"] == "transforms"
         _, head = evaluator.predict(evaluator.prepare(data.images("test", 50)))
         assert head.shape == (50, de.TRANSFORMS)
+
+
+def test_training_reports_every_batch_up_to_the_last(trained):
+    events = trained[3]
+    # At least 150 batches of 64 out of 600 images: 16 epochs, in fit() calls of 5 epochs
+    # (47 batches, the last short) and 1 (10 batches): 151 batches.
+    assert [e.step for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].step == events[-1].steps == 151
+    assert events[0].epoch == 1 and events[-1].epoch == events[-1].epochs == 16
+    assert all(0 <= e.loss < 10 for e in events)
 
 
 def test_transforms_are_the_four_rotations_or_flips():
@@ -139,7 +151,7 @@ def test_network_is_sized_to_the_image():
 # --- the cache ------------------------------------------------------------------------------------
 
 def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypatch):
-    data, evaluator, folder = trained
+    data, evaluator, folder, _ = trained
     monkeypatch.setenv("GANCTL_CACHE", str(folder))
     trainings = []
     original = de.train_network
