@@ -179,6 +179,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
+    from ganctl.evaluator import file_sha256
     from ganctl.real_features import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
@@ -203,7 +204,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
     try:
         with atomic_path(folder / WEIGHTS_NAME) as tmp:
             np.savez(tmp, **weights)
-        info["sha256"] = _file_sha256(folder / WEIGHTS_NAME)
+        info["sha256"] = file_sha256(folder / WEIGHTS_NAME)
         atomic_write_json(folder / INFO_NAME, info)
         return load_cached(folder)
     except OSError as exc:
@@ -267,10 +268,12 @@ def _progress_callback(progress: Progress | None, steps: int, epochs: int, image
 
 def load_cached(folder: Path) -> Evaluator:
     """A cached evaluator, its weights checked against their recorded sha256."""
+    from ganctl.evaluator import file_sha256
+
     info_path, weights_path = folder / INFO_NAME, folder / WEIGHTS_NAME
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        digest = _file_sha256(weights_path)
+        digest = file_sha256(weights_path)
         if digest != info.get("sha256"):
             raise GanctlError(f"cached evaluator {weights_path} is damaged (sha256 "
                               f"{digest[:12]}, expected {str(info.get('sha256'))[:12]})")
@@ -291,11 +294,3 @@ def _evaluator_from(weights: dict[str, np.ndarray], info: dict[str, Any]) -> Eva
                                int(info.get("budget", {}).get("seed", 0)))
     assign_weights(net, weights)
     return Evaluator(net, info)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
