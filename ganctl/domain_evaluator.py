@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 ARCHITECTURE = "domain-cnn-v1"
 FEATURE_DIM = 128
 TRANSFORMS = 4
+# Keras' default 0.99 leaves the inference statistics a third of the way from their initial
+# values after 100 batches: short trainings (small data) then scored 40% instead of 70%.
+BN_MOMENTUM = 0.9
 FIT_STEPS = 50  # at least this many batches per fit() call when epochs are short
 WEIGHTS_NAME = "weights.npz"
 INFO_NAME = "evaluator.json"
@@ -50,7 +53,7 @@ class TrainingBudget:
 
     epochs: int = 3
     batch_size: int = 256
-    min_steps: int = 300
+    min_steps: int = 200
     max_images: int = 60_000
     learning_rate: float = 2e-3
     seed: int = 0
@@ -76,7 +79,7 @@ def build_domain_network(image_shape: tuple[int, int, int], outputs: int, seed: 
         i += 1
         x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False,
                           kernel_initializer=init(i), name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         size = math.ceil(size / 2)
         if size <= 8:
@@ -85,11 +88,11 @@ def build_domain_network(image_shape: tuple[int, int, int], outputs: int, seed: 
     i += 1
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init(i),
                       name=f"conv{i}")(x)
-    x = layers.BatchNormalization(name=f"bn{i}")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
     x = layers.ReLU(name=f"relu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(FEATURE_DIM, use_bias=False, kernel_initializer=init(90), name="fc")(x)
-    x = layers.BatchNormalization(name="bn_fc")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="bn_fc")(x)
     features = layers.ReLU(name="features")(x)
     x = layers.Dropout(0.3, seed=seed, name="drop_fc")(features)
     probs = layers.Dense(outputs, activation="softmax", kernel_initializer=init(91),
