@@ -140,3 +140,41 @@ def test_no_pickle_or_code_in_a_run_folder(tiny_run):
     suffixes = {p.suffix for p in Path(tiny_run).rglob("*") if p.is_file()}
     assert not suffixes & {".pkl", ".pickle", ".pb", ".keras", ".h5"}
     assert os.path.exists(Path(tiny_run) / "checkpoints" / "index.json")
+
+
+class _Crash(Exception):
+    """Stands in for the process dying (power cut, OOM kill) at a chosen point."""
+
+
+def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_path, monkeypatch):
+    # The epoch's metrics line is written before its checkpoint. A crash between the two in
+    # the last epoch leaves metrics.jsonl saying 3 epochs and the newest checkpoint at 2: the
+    # same command must then train epoch 3 again, not call the run done.
+    args = ["train", "--data", FIXTURE_DATA, "--limit", 256, "--batch-size", 64, "--epochs", 3,
+            "--out", tmp_path, "--name", "crash", "--no-xla", "--seed", 4]
+    run = RunFolder(tmp_path / "crash")
+    real_save = CheckpointStore.save
+
+    def save_or_crash(self, objects, epoch, step, complete, score=None):
+        if epoch == 3:
+            assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]  # logged, not saved
+            raise _Crash("killed between the log line and the checkpoint")
+        return real_save(self, objects, epoch, step, complete, score)
+
+    monkeypatch.setattr(CheckpointStore, "save", save_or_crash)
+    r = cli(*args)
+    assert r.exit_code == 1 and "_Crash" in r.stderr, r.output
+    assert CheckpointStore(run.checkpoints).latest().epoch == 2
+    monkeypatch.setattr(CheckpointStore, "save", real_save)
+
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert "already has" not in r.stdout
+    assert "resuming from ckpt-e0002-s00000008 at epoch 3/3" in r.stdout
+    assert "epoch 3 done" in r.stdout and "done: 3 epochs" in r.stdout
+    latest = CheckpointStore(run.checkpoints).latest()
+    assert (latest.epoch, latest.step, latest.complete) == (3, 12, True)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert run.sample_path(3).is_file()
+    r = cli(*args)  # now it is done
+    assert r.exit_code == 0 and "already has 3 epochs" in r.stdout, r.output

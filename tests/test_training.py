@@ -94,6 +94,12 @@ def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
     result = run_training(plan, should_stop=stop_after_three_checks)
     assert result.interrupted and result.last_checkpoint is not None
     assert not result.last_checkpoint.complete and result.step == 6
+    # One epoch and part of the next are done: --epochs 1 is complete and trains nothing
+    # (config.json keeps the session that trained); --epochs 2 finishes epoch 2.
+    result = run_training(plan_training(_opts(tmp_path, "cut", epochs=1)))
+    assert result.already_complete and (result.epochs_done, result.step) == (1, 6)
+    assert [r["epoch"] for r in plan.run.read_metrics()] == [1]
+    assert plan.run.read_config().epochs == 2
     plan = plan_training(_opts(tmp_path, "cut", epochs=2))
     result = run_training(plan)
     assert not result.interrupted and result.epochs_done == 2 and result.step == 8
