@@ -8,6 +8,7 @@ or in any batch.
 from __future__ import annotations
 
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,7 +127,8 @@ def is_folder_target(out: str) -> bool:
 def check_writable(path: Path, what: str = "output") -> None:
     """Fail early, before any work, when `path` (a folder, made if missing) cannot be written.
 
-    Nothing is created here: the nearest existing ancestor must be a writable folder.
+    The nearest existing ancestor must be a folder where a file can be created; nothing is
+    left behind (the probe file is deleted at once), and no folder is made here.
     """
     probe = path
     while not probe.exists():
@@ -135,9 +137,15 @@ def check_writable(path: Path, what: str = "output") -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise GanctlError(f"cannot write {what} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise GanctlError(f"cannot write {what} {path}: {probe} is not writable "
-                          "(permission denied)")
+    # Create (and at once delete) a file there rather than ask os.access: that says yes to root
+    # wherever permission bits allow, even where nothing can be created (/sys, /proc).
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise GanctlError(f"cannot write {what} {path}: {probe} is not writable ({reason})"
+                          ) from None
 
 
 def plan_sample_outputs(out: str | None, npz: str | None) -> SampleOutputs:
