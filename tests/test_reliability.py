@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,10 +91,25 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
             proc.kill()
     assert proc.returncode == 130, err.decode()
     text = out.decode()
-    assert "stopped at epoch" in text and "Run the same command to continue" in text
     assert "Traceback" not in err.decode()
-    latest = CheckpointStore(run.checkpoints).latest()
-    assert latest.epoch >= 1 and latest.step > 0
+    # The line names the checkpoint it saved and the step where training stopped; that
+    # checkpoint is the newest, mid-epoch, and holds that step (not an earlier epoch's).
+    m = re.search(r"stopped at epoch (\d+), step (\d+); saved (ckpt-\S+)\. Run the same command "
+                  r"to continue", text)
+    assert m, text
+    epoch, step, name = int(m.group(1)), int(m.group(2)), m.group(3)
+    steps_per_epoch = 1024 // 32
+    assert epoch >= 2 and (epoch - 1) * steps_per_epoch <= step < epoch * steps_per_epoch
+    store = CheckpointStore(run.checkpoints)
+    latest = store.latest()
+    assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, epoch - 1, step,
+                                                                         False)
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(store.prefix(latest))
+    assert int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == step
+    assert int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) == epoch - 1
+    assert len(run.read_metrics()) == epoch - 1
     assert not run.lock.exists()
     _assert_run_readable(run)
 
