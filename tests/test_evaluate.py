@@ -316,6 +316,23 @@ def test_all_scores_every_kept_checkpoint(cli, tmp_path, tiny_run):
     assert fds[0] != fds[1]
 
 
+def test_all_skips_a_damaged_checkpoint_with_a_warning(cli, tmp_path, tiny_run):
+    import shutil
+
+    run = tmp_path / "damaged"
+    shutil.copytree(tiny_run, run)
+    first, second = CheckpointStore(RunFolder(run).checkpoints).list()
+    data = run / "checkpoints" / f"{first.name}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    result, report = evaluate_json(cli, tmp_path, run, "--all", "--metrics", "fd")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert first.name in warnings[0] and "cannot be loaded" in warnings[0]
+    assert warnings[0].endswith("; skipping it")
+    assert [c["name"] for c in report["checkpoints"]] == [second.name]
+    assert math.isfinite(report["checkpoints"][0]["metrics"]["fd"])
+
+
 def test_metrics_selects_what_is_computed_and_shown(cli, tmp_path, tiny_run):
     result, report = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,coverage")
     assert set(report["reference"]) == {"fd", "density", "coverage"}
