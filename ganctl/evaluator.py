@@ -8,7 +8,6 @@ Nothing is downloaded and no code is loaded from a file. TensorFlow is imported 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 
 from ganctl.data import load_idx_folder, scale_to_unit
 from ganctl.errors import GanctlError, UsageError
+from ganctl.fsutil import file_sha256
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 WEIGHTS_NAME = "evaluator.npz"
@@ -91,11 +91,6 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
             raise GanctlError(f"evaluator weight {key} has shape {arrays[key].shape}, "
                               f"expected {tuple(var.shape)}; reinstall ganctl")
         var.assign(arrays[key])
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class Evaluator:

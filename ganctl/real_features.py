@@ -33,7 +33,7 @@ from ganctl.data import (
     scale_to_unit,
 )
 from ganctl.errors import UsageError
-from ganctl.fsutil import atomic_path, atomic_write_json
+from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
     from ganctl.evaluator import Evaluator
@@ -108,14 +108,6 @@ class RealFeatures:
         return len(self.features)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Evaluator (features, probs) of uint8 images, scaled to [-1, 1] as training scales them."""
@@ -135,7 +127,7 @@ def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,
         raise UsageError(f"{folder} has no {SPLIT_FILES[split]} file")
     available = idx_shape(source)[0]
     count = min(n, available)
-    data_sha = _file_sha256(source)
+    data_sha = file_sha256(source)
     key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
     path = cache_dir() / f"{key}.npz"
     meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split}

@@ -24,8 +24,9 @@ from ganctl.evaluation import (
     parse_metrics,
     score_generator,
 )
-from ganctl.evaluator import ASSETS_DIR, WEIGHTS_NAME, Evaluator, file_sha256, load_evaluator, read_info
+from ganctl.evaluator import ASSETS_DIR, WEIGHTS_NAME, Evaluator, load_evaluator, read_info
 from ganctl.events import Message
+from ganctl.fsutil import file_sha256
 from ganctl.images import read_image
 from ganctl.metrics import METRICS, MetricInputs
 from ganctl.metrics.memorisation import memorisation
