@@ -21,6 +21,7 @@ import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import Say, quiet
 from ganctl.metrics import METRICS, MetricInputs
 from ganctl.real_features import (
     RealFeatures,
@@ -49,13 +50,6 @@ ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_re
 NN_PAIRS = 16
 NN_PAIRS_PER_ROW = 4
 NN_PAIR_BORDER = 3
-Say = Callable[[str], None]
-
-
-def quiet(text: str) -> None:
-    """The default progress and warning sink: says nothing."""
-
-
 # --- checking options -----------------------------------------------------------------------------
 
 def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from ganctl.data import (
     scale_to_unit,
 )
 from ganctl.errors import UsageError
+from ganctl.events import Say, quiet
 from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 CACHE_ENV = "GANCTL_CACHE"
 SPLIT_FILES = {"train": IDX_FILES[0], "test": IDX_FILES[2]}
 IMAGE_SIZE = (28, 28)  # what the evaluator takes
-Say = Callable[[str], None]
 
 
 def cache_dir() -> Path:
@@ -115,13 +115,12 @@ def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
 
 
 def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,
-                  say: Say | None = None, warn: Say | None = None) -> RealFeatures:
+                  say: Say = quiet, warn: Say = quiet) -> RealFeatures:
     """Features of the first `n` images of `split` (all when fewer), from the cache when there.
 
     The cache key covers the evaluator's weights, the split file's contents and the count,
     so changed data or a new evaluator never reuses stale features.
     """
-    say, warn = say or (lambda text: None), warn or (lambda text: None)
     source = _idx_file(Path(folder), split)
     if source is None:
         raise UsageError(f"{folder} has no {SPLIT_FILES[split]} file")
@@ -168,8 +167,8 @@ def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray, probs: np.
 
 # --- nearest training images of the held-out images ----------------------------------------------
 
-def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Callable[[str], None] | None = None,
-                    warn: Callable[[str], None] | None = None) -> np.ndarray:
+def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Say = quiet,
+                    warn: Say = quiet) -> np.ndarray:
     """Each held-out row's distance to its nearest row of `train` (float64 [heldout.n]).
 
     The memorisation check compares every generated image with these; they depend on real data
@@ -178,7 +177,6 @@ def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Callable[[s
     """
     from ganctl.metrics.distance import nearest_neighbours
 
-    say, warn = say or (lambda text: None), warn or (lambda text: None)
     text = "|".join([train.key, heldout.key, metrics_code_digest()])
     path = cache_dir() / f"nearest-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
     try:

@@ -10,7 +10,8 @@ import numpy as np
 
 from ganctl.config import TrainConfig
 from ganctl.errors import UsageError
-from ganctl.evaluation import Say, check_image_shape, check_n, load_real_set, quiet, score_generator
+from ganctl.evaluation import check_image_shape, check_n, load_real_set, score_generator
+from ganctl.events import Say, quiet
 
 TRAINING_METRICS = ("fd", "kid")
 
