@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ganctl.errors import GanctlError, UsageError
+from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.fsutil import atomic_path
 from ganctl.images import make_grid, to_uint8, write_png
 from ganctl.latents import latents_from_seeds, parse_seeds
@@ -57,8 +57,7 @@ def resolve_seeds(n: int | None, seeds: str | None, default_n: int = DEFAULT_N) 
     if seeds is not None:
         return parse_seeds(seeds)
     n = default_n if n is None else n
-    if n < 1:
-        raise UsageError(f"bad --n {n}: expected a number of images >= 1")
+    check_positive("--n", n)
     return list(range(n))
 
 
@@ -191,8 +190,7 @@ def seed_filename(seed: int) -> str:
 
 def upscale(images: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upscaling of uint8 images [n, h, w, c] by a whole factor."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise UsageError(f"bad scale {scale!r}: expected a whole number >= 1")
+    check_positive("scale", scale)
     return images if scale == 1 else images.repeat(scale, axis=1).repeat(scale, axis=2)
 
 

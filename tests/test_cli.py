@@ -48,9 +48,9 @@ def test_train_dry_run_prints_resolved_config(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args,code,needle", [
-    (["train", "--epochs", "0"], 2, "--epochs must be a positive number"),
-    (["train", "--batch-size", "-5"], 2, "--batch-size must be a positive number"),
-    (["train", "--latent-dim", "0"], 2, "--latent-dim must be a positive number"),
+    (["train", "--epochs", "0"], 2, "--epochs must be a positive whole number"),
+    (["train", "--batch-size", "-5"], 2, "--batch-size must be a positive whole number"),
+    (["train", "--latent-dim", "0"], 2, "--latent-dim must be a positive whole number"),
     (["train", "--bogus"], 2, "No such option"),
     (["train", "--epochs", "many"], 2, "Invalid value for '--epochs'"),
     (["train", "--data", "/nonexistent/data"], 2, "neither a built-in dataset"),
@@ -100,5 +100,5 @@ def test_debug_reraises_for_a_traceback(cli, tmp_path, monkeypatch):
 
     monkeypatch.setenv("GANCTL_DEBUG", "0")  # restored after the test: main() sets it to 1
     # --debug re-raises, so Python prints the full traceback instead of one line
-    with pytest.raises(UsageError, match="--epochs must be a positive number"):
+    with pytest.raises(UsageError, match="--epochs must be a positive whole number"):
         cli("--debug", "train", "--epochs", "0", "--out", tmp_path)

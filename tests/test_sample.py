@@ -33,7 +33,7 @@ def test_resolve_seeds():
     assert resolve_seeds(None, "1,5,9,20-23") == [1, 5, 9, 20, 21, 22, 23]
     with pytest.raises(UsageError, match="not both"):
         resolve_seeds(3, "1-2")
-    with pytest.raises(UsageError, match="bad --n 0"):
+    with pytest.raises(UsageError, match="--n must be a positive whole number, got 0"):
         resolve_seeds(0, None)
 
 
