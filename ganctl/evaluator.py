@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ganctl.data import load_idx_folder, scale_to_unit
+from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import GanctlError, UsageError
 from ganctl.fsutil import file_sha256
 
@@ -34,7 +34,7 @@ def load_fashion_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray,
     ds = load_idx_folder(Path(root), split)
     if ds.y is None:
         raise GanctlError(f"{root} has no {split} labels; the evaluator needs labelled images")
-    return scale_to_unit(ds.x), ds.y.astype(np.int64)
+    return scale_to_signed_unit(ds.x), ds.y.astype(np.int64)
 
 
 def _build_fmnist_cnn_v1() -> Any:

@@ -30,7 +30,7 @@ from ganctl.data import (
     is_idx_folder,
     keras_home,
     load_idx_folder,
-    scale_to_unit,
+    scale_to_signed_unit,
 )
 from ganctl.errors import UsageError
 from ganctl.events import Say, quiet
@@ -111,7 +111,7 @@ class RealFeatures:
 def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Evaluator (features, probs) of uint8 images, scaled to [-1, 1] as training scales them."""
-    return evaluator.features(scale_to_unit(images_uint8))
+    return evaluator.features(scale_to_signed_unit(images_uint8))
 
 
 def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,

@@ -15,7 +15,7 @@ from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
 from ganctl import real_features as rf
 from ganctl.checkpoints import CheckpointStore
 from ganctl.config import TrainConfig
-from ganctl.data import load_idx_folder, scale_to_unit
+from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import UsageError
 from ganctl.evaluation import (
     NN_PAIR_BORDER,
@@ -52,7 +52,7 @@ INFO = read_info()  # the shipped evaluator's metadata: what reports and cache n
 
 def fixture_images(split: str) -> np.ndarray:
     """The fixture's images of `split` as the evaluator is given them (float32 in [-1, 1])."""
-    return scale_to_unit(load_idx_folder(FIXTURE_DATA, split).x)
+    return scale_to_signed_unit(load_idx_folder(FIXTURE_DATA, split).x)
 
 
 @pytest.fixture
