@@ -50,6 +50,8 @@ ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_re
 NN_PAIRS = 16
 NN_PAIRS_PER_ROW = 4
 NN_PAIR_BORDER = 3
+
+
 # --- checking options -----------------------------------------------------------------------------
 
 def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> tuple[str, ...]:
