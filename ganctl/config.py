@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganctl.errors import UsageError
+from ganctl.errors import UsageError, check_positive
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRECISIONS = ("float32", "mixed")
@@ -83,25 +83,15 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 USER_FIELDS = tuple(n for n in FIELD_NAMES if n not in ("image_shape", "num_images", "labels"))
 
 
-def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(f"{flag} must be a positive number, got {value}")
-
-
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
     from ganctl.models import ARCHS
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid"):
-        _positive(name, getattr(cfg, name))
-    for name in ("limit", "image_size"):
-        _positive(name, getattr(cfg, name), allow_none=True)
-    for name in ("lr",):
-        _positive(name, getattr(cfg, name))
+                 "sample_grid", "limit", "image_size", "lr"):
+        value = getattr(cfg, name)
+        if value is not None or name not in ("limit", "image_size"):  # those two may be unset
+            check_positive("--" + name.replace("_", "-"), value, whole=name != "lr")
     for name in ("beta1", "beta2"):
         value = getattr(cfg, name)
         if not 0.0 <= value < 1.0:

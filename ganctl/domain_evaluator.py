@@ -28,7 +28,7 @@ import numpy as np
 
 from ganctl.errors import GanctlError
 from ganctl.events import EvaluatorTraining
-from ganctl.fsutil import atomic_path, atomic_write_json
+from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
     from ganctl.evaluator import Evaluator
@@ -182,7 +182,6 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
-    from ganctl.evaluator import file_sha256
     from ganctl.real_features import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
@@ -221,7 +220,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     """Fit the network to `data`'s training split; its weights and the seconds it took."""
     import keras
 
-    from ganctl.data import scale_to_unit
+    from ganctl.data import scale_to_signed_unit
     from ganctl.evaluator import weights_to_arrays
 
     x = data.images("train")[:budget.max_images]
@@ -244,7 +243,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     for i, count in enumerate(calls):
         parts = [_epoch_batch(x, y, rng) for _ in range(count)]
         report.first_epoch, report.first_step = i * group, report.step
-        head.fit(scale_to_unit(np.concatenate([p[0] for p in parts])),
+        head.fit(scale_to_signed_unit(np.concatenate([p[0] for p in parts])),
                  np.concatenate([p[1] for p in parts]), batch_size=batch, epochs=1,
                  shuffle=False, verbose=0, callbacks=[report])
     return weights_to_arrays(net), time.perf_counter() - start
@@ -271,7 +270,6 @@ def _progress_callback(progress: Progress | None, steps: int, epochs: int, image
 
 def load_cached(folder: Path) -> Evaluator:
     """A cached evaluator, its weights checked against their recorded sha256."""
-    from ganctl.evaluator import file_sha256
 
     info_path, weights_path = folder / INFO_NAME, folder / WEIGHTS_NAME
     try:

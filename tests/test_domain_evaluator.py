@@ -12,7 +12,8 @@ import pytest
 from conftest import FIXTURE_DATA, train_tiny
 from ganctl import domain_evaluator as de
 from ganctl.errors import UsageError
-from ganctl.evaluator import choose_evaluator, file_sha256, is_fashion_mnist
+from ganctl.evaluator import choose_evaluator, is_fashion_mnist
+from ganctl.fsutil import file_sha256
 from ganctl.metrics.fd import frechet_distance
 from ganctl.metrics.prdc import precision_recall
 from ganctl.real_features import RealData, load_real_data
