@@ -229,3 +229,49 @@ def test_evaluate_a_run_on_unlabelled_data_with_no_other_option(cli, tmp_path):
     # A second call trains nothing: the bar does not appear again.
     again = cli("evaluate", "--ckpt", run, "--n", "100", "--metrics", "fd")
     assert again.exit_code == 0 and "training the evaluator" not in again.stderr
+
+
+# --- what the evaluator's training looks like ---------------------------------------------------
+
+def test_its_training_is_shown_as_progress(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ganctl.cli.progress import EvaluationDisplay, ProgressRenderer
+    from ganctl.events import EvaluatorTraining
+
+    events = [EvaluatorTraining(step, 4, 1 + (step - 1) // 2, 2, 0.5) for step in (1, 2, 3, 4)]
+    # During `train --eval-every` on a log (not a terminal): plain lines, the last one always.
+    out = io.StringIO()
+    renderer = ProgressRenderer(Console(file=out, width=120), plain_every_s=3600)
+    for event in events:
+        renderer(event)
+    assert out.getvalue().splitlines() == [
+        "training the evaluator: step 1/4  epoch 1/2  loss 0.500",
+        "training the evaluator: step 4/4  epoch 2/2  loss 0.500"]
+    # In `evaluate`: a bar that ends at its total, then the status line comes back.
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True)
+    with EvaluationDisplay(console) as display:
+        for event in events:
+            display.progress(event)
+        assert display.bar is None and display.status is not None
+        display.say("scoring")
+    assert "training the evaluator" in out.getvalue() and "4/4" in out.getvalue()
+
+
+def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
+    from ganctl.evaluation import metrics_for
+
+    _, evaluator, _, _ = trained
+    kept, notes = metrics_for(evaluator, ["fd", "classifier_score", "class_histogram", "kid"])
+    if evaluator.num_classes:
+        assert kept == ["fd", "classifier_score", "class_histogram", "kid"] and notes == []
+        return
+    assert kept == ["fd", "kid"]
+    assert notes == ["classifier_score, class_histogram skipped: the evaluator was trained "
+                     "without labels (the data has none), so it has no classes"]
+    with pytest.raises(UsageError, match="--metrics classifier_score need classes and the "
+                                         "evaluator has none"):
+        metrics_for(evaluator, ["classifier_score"])
