@@ -231,6 +231,32 @@ def test_evaluate_a_run_on_unlabelled_data_with_no_other_option(cli, tmp_path):
     assert again.exit_code == 0 and "training the evaluator" not in again.stderr
 
 
+@pytest.mark.slow
+def test_eval_every_on_other_data_trains_the_evaluator_once_and_evaluate_reuses_it(
+        cli, tmp_path):
+    from ganctl.events import EvaluatorTraining
+    from ganctl.runs import RunFolder
+
+    x, y = draw_shapes(300, seed=8)
+    npz = tmp_path / "labelled.npz"
+    np.savez(npz, x=x, y=y)
+    events: list = []
+    run = train_tiny(tmp_path / "runs", "scored", epochs=1, data=str(npz), limit=None,
+                     eval_every=1, eval_n=100, events=events)
+    progress = [e for e in events if isinstance(e, EvaluatorTraining)]
+    assert progress and progress[-1].step == progress[-1].steps
+    [record] = RunFolder(run).read_metrics()
+    # `evaluate` finds the same evaluator in the cache (no bar) and gives the same numbers.
+    result = cli("evaluate", "--ckpt", run, "--n", "100", "--metrics", "fd,kid,classes",
+                 "--json", tmp_path / "r.json")
+    assert result.exit_code == 0 and "training the evaluator" not in result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["evaluator"]["classes"] == 3 and "on its 3 classes" in result.stdout
+    metrics = report["checkpoints"][0]["metrics"]
+    assert {k: metrics[k] for k in ("fd", "kid")} == {k: record[k] for k in ("fd", "kid")}
+    assert metrics["classes_covered"] <= 3 and "of 3" in result.stdout
+
+
 # --- what the evaluator's training looks like ---------------------------------------------------
 
 def test_its_training_is_shown_as_progress(tmp_path):
