@@ -35,6 +35,17 @@ def checkpoint_name(epoch: int, step: int) -> str:
     return f"ckpt-e{epoch:04d}-s{step:08d}"
 
 
+def _missing_epoch(epoch: int, kept: list[int]) -> str:
+    """The error for `--epoch N` without a checkpoint: the kept epochs and the nearest ones.
+
+    Checkpoints exist only at snapshots (see ganctl.snapshots) and the last `--keep` of them."""
+    text = f"no checkpoint of epoch {epoch} is kept (kept epochs: {', '.join(map(str, kept)) or 'none'})"
+    before = [e for e in kept if e < epoch][-1:]
+    after = [e for e in kept if e > epoch][:1]
+    nearest = " or ".join(f"--epoch {e}" for e in before + after)
+    return f"{text}; the nearest: {nearest}" if nearest else text
+
+
 class CheckpointStore:
     """The `checkpoints/` folder: TF checkpoint files plus `index.json` listing the good ones.
 
@@ -82,8 +93,8 @@ class CheckpointStore:
         if epoch is not None:
             match = [e for e in entries if e.epoch == epoch and e.complete]
             if not match:
-                kept = ", ".join(str(e.epoch) for e in entries if e.complete) or "none"
-                raise UsageError(f"no checkpoint of epoch {epoch} is kept (kept epochs: {kept})")
+                raise UsageError(_missing_epoch(epoch, sorted({e.epoch for e in entries
+                                                               if e.complete})))
             return match[-1]
         return entries[-1]
 

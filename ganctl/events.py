@@ -21,6 +21,7 @@ class TrainStarted:
     steps_per_epoch: int
     num_images: int
     resumed_from: str | None
+    snapshots: str = ""  # when snapshots are taken: "every epoch", "every 30 s (at epoch ends)"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class StepsDone:
 class EpochDone:
     epoch: int
     record: dict[str, Any] = field(default_factory=dict)
+    snapshot: bool = False  # a grid, GIF frame and checkpoint were written at its end
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The training loop: epochs of compiled multi-step calls, checkpoints, resume and interruption."""
+"""The training loop: epochs of compiled multi-step calls, snapshots on a schedule, resume and
+interruption."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ganctl.errors import GanctlError, UsageError
 from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
 from ganctl.gan import GAN, STAT_NAMES
 from ganctl.runs import RunFolder
+from ganctl.snapshots import SnapshotSchedule, parse_snapshot_every
 
 
 class Diverged(GanctlError):
@@ -75,6 +77,9 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
+        self.schedule = SnapshotSchedule(parse_snapshot_every(self.cfg.snapshot_every),
+                                         gan.steps_per_epoch * self.cfg.batch_size,
+                                         self.cfg.num_images or 0)
 
     def warn(self, text: str) -> None:
         self.emit(Message(text, "warning"))
@@ -115,15 +120,17 @@ class Trainer:
         self.run.write_config(cfg, version_info())
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
-                               resumed.name if resumed else None))
+                               resumed.name if resumed else None, self.schedule.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
+        self.schedule.taken()  # the first snapshot's time counts from here, after the setup
         interrupted = False
         try:
             for epoch in range(done_epochs + 1, cfg.epochs + 1):
                 record = self._epoch(epoch, step_in_epoch)
                 step_in_epoch = 0
                 if record is None:
+                    self.snapshot_at_stop()
                     interrupted = True
                     break
         finally:
@@ -133,7 +140,7 @@ class Trainer:
                            self.last_checkpoint)
 
     def _epoch(self, epoch: int, start: int) -> dict[str, Any] | None:
-        """One epoch from step `start`; the record, or None when stopped (after a checkpoint)."""
+        """One epoch from step `start`; the record, or None when asked to stop."""
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
         order = gan.epoch_order(epoch)
@@ -142,7 +149,6 @@ class Trainer:
         done = start
         while done < steps:
             if self.should_stop():
-                self.save(complete=False)
                 return None
             count = min(cfg.steps_per_call, steps - done)
             call_sums = gan.train_steps(order, done, count)
@@ -164,12 +170,36 @@ class Trainer:
                   "seconds": round(seconds, 3), "time": round(time.time(), 3)}
         for cb in self.callbacks:  # they may add to the record (evaluation scores)
             cb.on_epoch_end(gan, self.run, epoch, record)
-        # The log line goes first: a crash before the checkpoint re-runs this epoch, and resuming
-        # drops log lines past the checkpoint, so the log never has gaps or duplicates.
-        self.run.append_metrics(record)
-        self.save(complete=True, score=record.get("fd"))
-        self.emit(EpochDone(epoch, record))
+        # A scored epoch snapshots so that its checkpoint can be kept as the best.
+        snapshot = epoch == cfg.epochs or "fd" in record or self.schedule.due(epoch)
+        # The log line goes before the checkpoint: a crash re-runs the epochs since the last
+        # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
+        # Every epoch is logged; the disk sync waits for the snapshot, before its checkpoint.
+        self.run.append_metrics(record, sync=snapshot)
+        if snapshot:
+            self.snapshot(epoch, complete=True, score=record.get("fd"))
+        self.emit(EpochDone(epoch, record, snapshot))
         return record
+
+    def snapshot(self, epoch: int, complete: bool, score: float | None = None) -> None:
+        """Grid, GIF frame and TensorBoard images labelled `epoch`, then the checkpoint."""
+        if epoch >= 1:
+            for cb in self.callbacks:
+                cb.on_snapshot(self.gan, self.run, epoch)
+        self.save(complete=complete, score=score)
+        self.schedule.taken()
+
+    def snapshot_at_stop(self) -> None:
+        """Snapshot where training stopped, unless that step already has one.
+
+        Mid-epoch, the pictures carry the number of the epoch in progress (the end of that epoch,
+        if it snapshots later, replaces them) and the checkpoint is marked incomplete."""
+        step = int(self.gan.step.numpy())
+        if self.last_checkpoint is not None and self.last_checkpoint.step == step:
+            return
+        done = int(self.gan.epoch.numpy())
+        at_epoch_end = step == done * self.gan.steps_per_epoch
+        self.snapshot(done if at_epoch_end else done + 1, complete=at_epoch_end)
 
     @staticmethod
     def _means(sums: np.ndarray, n: int) -> dict[str, float]:
@@ -180,7 +210,8 @@ class Trainer:
 # --- preparing a run -----------------------------------------------------------------------------
 
 # Settings that may change when a run is resumed; the others define the run and must match.
-RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name")
+RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
+             "snapshot_every")
 
 
 @dataclass

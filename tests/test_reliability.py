@@ -24,7 +24,7 @@ from ganctl.training import plan_training, run_training
 def _train_cmd(out: Path, name: str, epochs: int) -> list[str]:
     return [sys.executable, "-m", "ganctl", "train", "--data", str(FIXTURE_DATA), "--limit", "1024",
             "--batch-size", "32", "--steps-per-call", "2", "--no-xla", "--epochs", str(epochs),
-            "--out", str(out), "--name", name, "--seed", "5"]
+            "--out", str(out), "--name", name, "--seed", "5", "--snapshot-every", "1ep"]
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:

@@ -24,6 +24,8 @@ EXAMPLES = """
 
   ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
 
+  ganctl train --data ./small --epochs 500 --snapshot-every 5ep
+
   ganctl train --config examples/quick.toml --dry-run
 """
 
@@ -56,6 +58,11 @@ def train(
                                                       "data's own; 1 for image folders]"),
     keep: int | None = typer.Option(None, help=f"Checkpoints to keep (plus the best by FD). "
                                                   f"\\[default: {D.keep}]"),
+    snapshot_every: str | None = typer.Option(
+        None, help="How often to write the sample grid, its progress.gif frame and a checkpoint: "
+                   "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; "
+                   "auto = every epoch for data of 60,000+ images, else every 30 s. Training "
+                   "also snapshots at the end and when stopped. \\[default: auto]"),
     eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
                                                         "the best checkpoint; 0 = off. "
                                                         f"\\[default: {D.eval_every}]"),
@@ -76,7 +83,7 @@ def train(
 ) -> None:
     """Train a GAN and write a run folder: checkpoints, sample grids, progress.gif, metrics.
 
-    Ctrl-C saves a checkpoint and stops; run the same command again to continue.
+    Ctrl-C saves a checkpoint (a snapshot) and stops; run the same command again to continue.
     """
     from ganctl.cli.progress import ProgressRenderer
     from ganctl.config import config_json_text
@@ -88,7 +95,8 @@ def train(
     options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1,
                    beta2=beta2, latent_dim=latent_dim, arch=arch, seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
-                   eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
+                   snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
+                   precision=precision, xla=xla,
                    steps_per_call=steps_per_call)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
