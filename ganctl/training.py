@@ -172,21 +172,24 @@ class Trainer:
             cb.on_epoch_end(gan, self.run, epoch, record)
         # A scored epoch snapshots so that its checkpoint can be kept as the best.
         snapshot = epoch == cfg.epochs or "fd" in record or self.schedule.due(epoch)
-        # The log line goes before the checkpoint: a crash re-runs the epochs since the last
-        # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
-        # Every epoch is logged; the disk sync waits for the snapshot, before its checkpoint.
-        self.run.append_metrics(record, sync=snapshot)
         if snapshot:
-            self.snapshot(epoch, complete=True, score=record.get("fd"))
+            self.snapshot(epoch, complete=True, record=record)
+        else:  # on disk at the next snapshot's sync
+            self.run.append_metrics(record, sync=False)
         self.emit(EpochDone(epoch, record, snapshot))
         return record
 
-    def snapshot(self, epoch: int, complete: bool, score: float | None = None) -> None:
-        """Grid, GIF frame and TensorBoard images labelled `epoch`, then the checkpoint."""
+    def snapshot(self, epoch: int, complete: bool, record: dict[str, Any] | None = None) -> None:
+        """Grid, GIF frame and TensorBoard images labelled `epoch`, the epoch's log line when
+        given, then the checkpoint (scored by the record's FD, where evaluated)."""
         if epoch >= 1:
             for cb in self.callbacks:
                 cb.on_snapshot(self.gan, self.run, epoch)
-        self.save(complete=complete, score=score)
+        # The log line goes before the checkpoint: a crash re-runs the epochs since the last
+        # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
+        if record is not None:
+            self.run.append_metrics(record, sync=True)
+        self.save(complete=complete, score=record.get("fd") if record else None)
         self.schedule.taken()
 
     def snapshot_at_stop(self) -> None:
