@@ -216,3 +216,27 @@ def test_resume_across_a_gif_thinning_boundary(tmp_path):
     for epoch in range(1, 8):
         straight.add(epoch, read_image(run.sample_path(epoch)))
     assert run.progress_gif.read_bytes() == (tmp_path / "straight.gif").read_bytes()
+
+
+def test_find_by_epoch_names_the_nearest_kept_epochs(tmp_path):
+    from ganctl.checkpoints import CheckpointInfo, checkpoint_name
+    from ganctl.fsutil import atomic_write_json
+
+    def store_of(*kept: tuple[int, bool]) -> CheckpointStore:
+        entries = [CheckpointInfo(checkpoint_name(e, 10 * e + (0 if done else 3)), e,
+                                  10 * e + (0 if done else 3), done).__dict__ for e, done in kept]
+        atomic_write_json(tmp_path / "index.json", {"checkpoints": entries})
+        return CheckpointStore(tmp_path)
+
+    store = store_of((20, True), (40, True), (47, False), (60, True))
+    assert store.find(epoch=40).name == "ckpt-e0040-s00000400"
+    with pytest.raises(UsageError) as err:
+        store.find(epoch=30)
+    assert str(err.value) == ("no checkpoint of epoch 30 is kept (kept epochs: 20, 40, 60); "
+                              "the nearest: --epoch 20 or --epoch 40")
+    with pytest.raises(UsageError, match=r"60\); the nearest: --epoch 40 or --epoch 60$"):
+        store.find(epoch=47)  # only an interrupted checkpoint has epoch 47 (47 done + 3 steps)
+    with pytest.raises(UsageError, match=r"20, 40, 60\); the nearest: --epoch 20$"):
+        store.find(epoch=1)
+    with pytest.raises(UsageError, match=r"\(kept epochs: none\)$"):
+        store_of((3, False)).find(epoch=3)
