@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,11 +140,15 @@ class CheckpointStore:
             path.unlink(missing_ok=True)
 
     def remove_unlisted(self) -> None:
-        """Delete checkpoint files no index entry names (left by a crash mid-save)."""
+        """Delete checkpoint files no index entry names (left by a crash mid-save), and the
+        `NAME_temp/` folders TensorFlow writes a checkpoint's shards into before it renames them."""
         names = {e.name for e in self.list()}
         for path in self.folder.glob("ckpt-*"):
             if path.name.split(".")[0] not in names:
-                path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def forget(self, info: CheckpointInfo) -> None:
         """Drop a damaged checkpoint from the index (its files are left for inspection)."""
