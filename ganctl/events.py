@@ -22,6 +22,7 @@ class TrainStarted:
     num_images: int
     resumed_from: str | None
     snapshots: str = ""  # when snapshots are taken: "every epoch", "every 30 s (at epoch ends)"
+    notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganctl.cli import app
-from ganctl.cli.sample import ckpt_option, epoch_option, load_for_cli, runs_option
+from ganctl.cli.sample import ckpt_option, ema_option, epoch_option, load_for_cli, runs_option
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
 from ganctl.metrics import METRICS, Value, value_formats
 
@@ -71,6 +71,7 @@ def evaluate(
                                   "else domain."),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
+    ema: bool = ema_option(),
 ) -> None:
     """Score a trained generator offline, each metric beside the same number for real data.
 
@@ -117,7 +118,7 @@ def evaluate(
                          f"{', '.join(EVALUATORS)}")
     check_real_source(real or cfg.data, given=real is not None)  # before the slow imports
 
-    loaded = load_for_cli(ckpt, runs, epoch, console)
+    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     with EvaluationDisplay(console) as display:
         report = evaluate(loaded, real, n, seed, chosen, all_checkpoints, nn_grid is not None,
                           evaluator, say=display.say, warn=display.warn, progress=display.progress)

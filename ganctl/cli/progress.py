@@ -56,6 +56,8 @@ class ProgressRenderer:
                            f"{ev.num_images} images/epoch, {ev.steps_per_epoch} steps/epoch, "
                            f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}{snapshots}",
                            highlight=False)
+        if ev.notes:
+            self.console.print("  " + "; ".join(ev.notes), highlight=False)
         if not self.live:
             return
         self.progress = Progress(
