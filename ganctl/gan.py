@@ -162,14 +162,14 @@ class GAN:
         steps = self.steps_per_epoch
         return tf.reshape(order[: steps * self.cfg.batch_size], [steps, self.cfg.batch_size])
 
-    def noise(self, rows: int, offset: int = 0) -> Any:
+    def noise(self, rows: int, offset: Any = 0) -> Any:
         """Latents [rows, d] for one step: rows `offset:offset+rows` of the step's [batch, d] draw.
 
         The whole global batch is always drawn, so an image's latent does not depend on how a
         step's batch is split (a tf.distribute replica takes its own rows).
         """
         z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
-        return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
+        return z if rows == self.cfg.batch_size else z[offset:offset + rows]
 
     def _seed(self, purpose: int) -> Any:
         """A stateless seed for this step and `purpose` (so resuming replays it exactly)."""
@@ -178,12 +178,26 @@ class GAN:
         return tf.stack([tf.constant(self.cfg.seed, tf.int64),
                          self.step * (_G_PURPOSE + 1) + purpose])
 
-    def _view(self, images: Any, purpose: int) -> Any:
-        """Images as D sees them: augmented when augmentation is on (never for samples)."""
+    def _view(self, images: Any, purpose: int, offset: Any = 0) -> Any:
+        """Images as D sees them: augmented when augmentation is on (never for samples).
+
+        Like the noise, the augmentation is drawn for the whole global batch and `images` are
+        its rows from `offset`.
+        """
         if not self.augment:
             return images
-        return diff_augment(images, self._seed(purpose), self.augment,
+        return diff_augment(images, self._seed(purpose), self.augment, offset=offset,
                             total=self.cfg.batch_size)
+
+    def _part(self, images: Any) -> tuple[Any, int]:
+        """(offset, rows): which rows of the step's global batch `images` are. All of them,
+        unless a tf.distribute replica runs the step on its slice."""
+        import tensorflow as tf
+
+        rows = int(images.shape[0])
+        if rows == self.cfg.batch_size:
+            return 0, rows
+        return tf.distribute.get_replica_context().replica_id_in_sync_group * rows, rows
 
     def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
         """One training step on `images` (float32 in [-1, 1]): `d_steps` D updates and one G
@@ -193,10 +207,11 @@ class GAN:
         yet use them); the compiled loop (`train_steps`) gathers both from the data on the
         device.
         """
+        part = self._part(images)
         if self.cfg.d_steps == 1 and not self.loss.has_penalty:
-            stats = self._joint_step(images)
+            stats = self._joint_step(images, part)
         else:
-            stats = self._alternating_step(images)
+            stats = self._alternating_step(images, part)
         if self.generator_ema is not None:
             import tensorflow as tf
 
@@ -206,20 +221,21 @@ class GAN:
             update_ema(self.generator_ema, self.generator, beta)
         return stats
 
-    def _joint_step(self, images: Any) -> tuple[Any, ...]:
+    def _joint_step(self, images: Any, part: tuple[Any, int]) -> tuple[Any, ...]:
         """G and D updated from one forward pass (one D step per G step, no penalty)."""
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        z = self.noise(int(images.shape[0]))
+        offset, rows = part
+        z = self.noise(rows, offset)
         # G's loss uses D before its update and D's loss uses fakes from G before its update,
         # exactly as alternating G-then-D steps compute, with one forward pass fewer. D sees
         # real and fake images in separate calls: a BatchNorm over a mixed batch leaks which
         # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(z, training=True)
-            d_real = d(self._view(images, 0), training=True)
-            d_fake = d(self._view(fake, 1), training=True)
+            d_real = d(self._view(images, 0, offset), training=True)
+            d_fake = d(self._view(fake, 1, offset), training=True)
             g_loss = self.loss.g_loss(d_fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
@@ -230,30 +246,32 @@ class GAN:
         return (g_loss, d_loss, _as_probability(d_real, self.loss),
                 _as_probability(d_fake, self.loss))
 
-    def _alternating_step(self, images: Any) -> tuple[Any, ...]:
+    def _alternating_step(self, images: Any, part: tuple[Any, int]) -> tuple[Any, ...]:
         """`d_steps` D updates on the same real batch (fresh noise each, as keras-io's
         wgan_gp.py does), each with the loss's penalty, then one G update."""
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        rows = int(images.shape[0])
+        offset, rows = part
         d_vars = d.trainable_variables
         critic = lambda x: d(x, training=True)  # noqa: E731
         for k in range(self.cfg.d_steps):
-            fake = tf.stop_gradient(g(self.noise(rows), training=True))
+            fake = tf.stop_gradient(g(self.noise(rows, offset), training=True))
             with tf.GradientTape() as tape:
-                real_view, fake_view = self._view(images, 4 * k), self._view(fake, 4 * k + 1)
+                real_view = self._view(images, 4 * k, offset)
+                fake_view = self._view(fake, 4 * k + 1, offset)
                 d_real, d_fake = critic(real_view), critic(fake_view)
                 d_loss = self.loss.d_loss(d_real, d_fake)
-                alpha = tf.random.stateless_uniform([rows, 1, 1, 1], self._seed(4 * k + 2))
+                alpha = tf.random.stateless_uniform([self.cfg.batch_size, 1, 1, 1],
+                                                    self._seed(4 * k + 2))[offset:offset + rows]
                 penalty = self.loss.penalty(critic, real_view, fake_view, alpha)
                 total = d_loss if penalty is None else d_loss + penalty
                 scaled = self.d_opt.scale_loss(total)
             self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
         g_vars = g.trainable_variables
         with tf.GradientTape() as tape:
-            fake = g(self.noise(rows), training=True)
-            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE)))
+            fake = g(self.noise(rows, offset), training=True)
+            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE, offset)))
             scaled = self.g_opt.scale_loss(g_loss)
         self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
         return (g_loss, total, _as_probability(d_real, self.loss),

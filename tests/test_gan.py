@@ -263,3 +263,13 @@ def test_bf16_keeps_float32_outputs_and_variables(images):
     z = np.zeros((2, gan.cfg.latent_dim), np.float32)
     assert gan.generator(z, training=False).dtype == "float32"
     assert gan.discriminator(gan.generator(z), training=False).dtype == "float32"
+
+
+def test_a_slice_of_the_batch_gets_its_rows_of_the_whole_batch_noise(images):
+    gan = make_gan(images, xla=False)
+    state = gan.rng.state.numpy()
+    whole = gan.noise(BATCH).numpy()
+    gan.rng.state.assign(state)
+    half = gan.noise(BATCH // 2, BATCH // 2).numpy()
+    np.testing.assert_array_equal(half, whole[BATCH // 2:])
+    assert whole.shape == (BATCH, 100) and abs(whole.mean()) < 0.1 and 0.9 < whole.std() < 1.1
