@@ -65,6 +65,7 @@ class TrainConfig:
     xla: bool | None = None
     precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (bf16 with AMX)
     minutes: float | None = None  # stop after this many minutes of training in a session
+    strategy: str = "auto"  # auto, one, mirrored, multiworker (ganctl.strategy)
     # Evaluation during training
     eval_every: int = 0
     eval_n: int = 2000
@@ -130,6 +131,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
     from ganctl.snapshots import parse_snapshot_every
+    from ganctl.strategy import STRATEGIES
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
                  "sample_grid", "limit", "image_size", "lr", "d_steps", "width", "minutes",
@@ -150,6 +152,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"--channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
+    if cfg.strategy not in STRATEGIES:
+        raise UsageError(f"unknown --strategy {cfg.strategy!r}; choose one of: "
+                         f"{', '.join(STRATEGIES)}")
     _check_model(cfg, ARCHS)
     if cfg.loss not in LOSSES:
         raise UsageError(f"unknown --loss {cfg.loss!r}; choose one of: {', '.join(LOSSES)}")

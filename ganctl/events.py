@@ -23,6 +23,7 @@ class TrainStarted:
     resumed_from: str | None
     snapshots: str = ""  # when snapshots are taken: "every epoch", "every 30 s (at epoch ends)"
     notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
+    strategy: str = "one device"  # e.g. "mirrored, 2 replicas x 32 images"
 
 
 @dataclass(frozen=True)

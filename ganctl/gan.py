@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +14,9 @@ from ganctl.config import TrainConfig
 from ganctl.ema import ema_beta, update_ema
 from ganctl.losses import make_loss
 from ganctl.models import ARCHS, build_for
+
+if TYPE_CHECKING:
+    from ganctl.strategy import Distribution
 
 # Per-call statistics returned by `train_steps`, summed over the steps of the call.
 STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -62,6 +68,17 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
     return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :cols]
 
 
+@dataclass
+class ReplicaFeed:
+    """What a tf.distribute replica's step takes from outside: where its rows start in the
+    global batch, the replica count, and the step's noise, drawn for the whole global batch
+    before `strategy.run` (a generator used inside a replica draws a stream of its own)."""
+
+    offset: int
+    replicas: int
+    noises: list[Any]
+
+
 def _as_probability(out: Any, loss: Any) -> Any:
     """D's mean output as a probability, for the D(x) and D(G(z)) statistics."""
     import tensorflow as tf
@@ -80,14 +97,34 @@ class GAN:
     so that other feeders (per-replica batches, labelled batches) call the same step.
     """
 
-    def __init__(self, cfg: TrainConfig):
-        import keras
-        import tensorflow as tf
-
+    def __init__(self, cfg: TrainConfig, distribution: Distribution | None = None):
         if cfg.image_shape is None:
             raise ValueError("config has no image_shape; load the data first")
         self.cfg = cfg
+        self.distribution = distribution
         self.mixed = cfg.precision != "float32"
+        self._data: Any = None
+        self._labels: Any = None
+        self._train_fn: Any = None
+        # Set while a replica's step is traced. Per thread: MirroredStrategy traces its
+        # replicas in threads that take turns at every synchronisation point.
+        self._replica_local = threading.local()
+        self.trace_count = 0
+        # Under a strategy every variable is created in its scope (mirrored on each replica),
+        # and the optimizers are built eagerly here: Keras 3.15 cannot create their slots
+        # inside a traced cross-replica function.
+        with distribution.scope() if distribution else contextlib.nullcontext():
+            self._build()
+        if distribution is not None and distribution.distributed:
+            from ganctl.distributed_step import synchronize_batchnorm
+
+            synchronize_batchnorm(self.generator, self.discriminator)
+
+    def _build(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        cfg = self.cfg
         keras.mixed_precision.set_dtype_policy(POLICIES[cfg.precision])
         try:
             self.generator, self.discriminator = build_for(cfg, mixed=self.mixed)
@@ -107,10 +144,6 @@ class GAN:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.loss = make_loss(cfg.loss, ARCHS[cfg.arch].d_output)
         self.augment = policy_for(cfg.image_shape[2]) if cfg.augment_on else ()
-        self._data: Any = None
-        self._labels: Any = None
-        self._train_fn: Any = None
-        self.trace_count = 0
 
     @property
     def shown_generator(self) -> Any:
@@ -166,10 +199,37 @@ class GAN:
         """Latents [rows, d] for one step: rows `offset:offset+rows` of the step's [batch, d] draw.
 
         The whole global batch is always drawn, so an image's latent does not depend on how a
-        step's batch is split (a tf.distribute replica takes its own rows).
+        step's batch is split (a tf.distribute replica takes its own rows of a draw made
+        before `strategy.run`).
         """
+        if self._replica is not None:
+            # Drawn before strategy.run: a generator used inside a replica draws a stream of
+            # its own (TensorFlow hashes the replica id into its key).
+            return self._replica.noises.pop(0)[offset:offset + rows]
         z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
         return z if rows == self.cfg.batch_size else z[offset:offset + rows]
+
+    @property
+    def _replica(self) -> ReplicaFeed | None:
+        return getattr(self._replica_local, "feed", None)
+
+    @_replica.setter
+    def _replica(self, feed: ReplicaFeed | None) -> None:
+        self._replica_local.feed = feed
+
+    @property
+    def noise_draws(self) -> int:
+        """How many [batch, d] noise draws one step makes."""
+        return 1 if self._joint else self.cfg.d_steps + 1
+
+    @property
+    def _joint(self) -> bool:
+        return self.cfg.d_steps == 1 and not self.loss.has_penalty
+
+    def _share(self, loss: Any) -> Any:
+        """A replica's loss as its share of the global-batch mean: Keras sums the replicas'
+        gradients in apply_gradients (so they must not be all-reduced again)."""
+        return loss if self._replica is None else loss / self._replica.replicas
 
     def _seed(self, purpose: int) -> Any:
         """A stateless seed for this step and `purpose` (so resuming replays it exactly)."""
@@ -195,6 +255,8 @@ class GAN:
         import tensorflow as tf
 
         rows = int(images.shape[0])
+        if self._replica is not None:  # the distributed step knows its offset when tracing
+            return self._replica.offset, rows
         if rows == self.cfg.batch_size:
             return 0, rows
         return tf.distribute.get_replica_context().replica_id_in_sync_group * rows, rows
@@ -208,7 +270,7 @@ class GAN:
         device.
         """
         part = self._part(images)
-        if self.cfg.d_steps == 1 and not self.loss.has_penalty:
+        if self._joint:
             stats = self._joint_step(images, part)
         else:
             stats = self._alternating_step(images, part)
@@ -238,8 +300,8 @@ class GAN:
             d_fake = d(self._view(fake, 1, offset), training=True)
             g_loss = self.loss.g_loss(d_fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
-            g_scaled = self.g_opt.scale_loss(g_loss)
-            d_scaled = self.d_opt.scale_loss(d_loss)
+            g_scaled = self.g_opt.scale_loss(self._share(g_loss))
+            d_scaled = self.d_opt.scale_loss(self._share(d_loss))
         g_vars, d_vars = g.trainable_variables, d.trainable_variables
         self.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         self.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
@@ -266,13 +328,13 @@ class GAN:
                                                     self._seed(4 * k + 2))[offset:offset + rows]
                 penalty = self.loss.penalty(critic, real_view, fake_view, alpha)
                 total = d_loss if penalty is None else d_loss + penalty
-                scaled = self.d_opt.scale_loss(total)
+                scaled = self.d_opt.scale_loss(self._share(total))
             self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
         g_vars = g.trainable_variables
         with tf.GradientTape() as tape:
             fake = g(self.noise(rows, offset), training=True)
             g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE, offset)))
-            scaled = self.g_opt.scale_loss(g_loss)
+            scaled = self.g_opt.scale_loss(self._share(g_loss))
         self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
         return (g_loss, total, _as_probability(d_real, self.loss),
                 _as_probability(d_fake, self.loss))
@@ -312,6 +374,11 @@ class GAN:
         import tensorflow as tf
 
         if self._train_fn is None:
-            self._train_fn = self._build_train_fn()
+            if self.distribution is not None and self.distribution.distributed:
+                from ganctl.distributed_step import build_distributed_train_fn
+
+                self._train_fn = build_distributed_train_fn(self, self.distribution.strategy)
+            else:
+                self._train_fn = self._build_train_fn()
         sums = self._train_fn(order, tf.constant(start, tf.int32), tf.constant(count, tf.int32))
         return sums.numpy()

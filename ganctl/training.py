@@ -3,8 +3,11 @@ interruption."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
 from ganctl.gan import GAN, STAT_NAMES
 from ganctl.runs import RunFolder
 from ganctl.snapshots import SnapshotSchedule, parse_snapshot_every
+from ganctl.strategy import Distribution
 
 
 class Diverged(GanctlError):
@@ -65,7 +69,12 @@ def default_callbacks(cfg: TrainConfig, emit: Callable[[Event], None] | None = N
 
 
 class Trainer:
-    """Trains `gan` on its data inside `run`, reporting through `emit` and stopping on request."""
+    """Trains `gan` on its data inside `run`, reporting through `emit` and stopping on request.
+
+    Under a multi-worker strategy every worker runs a Trainer; only the chief writes the run
+    folder (grids, GIF, metrics, TensorBoard, checkpoints). The others take part in every save,
+    which may need them, writing to a temporary folder that they delete at once.
+    """
 
     def __init__(self, gan: GAN, run: RunFolder, emit: Callable[[Event], None] | None = None,
                  callbacks: list[Callback] | None = None,
@@ -73,7 +82,11 @@ class Trainer:
         self.gan = gan
         self.cfg = gan.cfg
         self.run = run
+        self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
+        self.chief = self.dist.is_chief
         self.emit = emit or (lambda event: None)
+        if not self.chief:
+            callbacks = []
         self.callbacks = default_callbacks(self.cfg, self.emit) if callbacks is None else callbacks
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
@@ -91,28 +104,63 @@ class Trainer:
     def warn(self, text: str) -> None:
         self.emit(Message(text, "warning"))
 
-    def resume(self) -> CheckpointInfo | None:
+    def resume(self, fresh: bool = False) -> CheckpointInfo | None:
         """Restore the newest good checkpoint (if any) and drop log lines past it."""
-        info = self.store.restore_latest_good(self.gan.checkpoint_objects(), self.warn)
-        self.store.remove_unlisted()
+        info = None
+        if not (fresh and not self.chief):  # the chief has cleared the folder; do not race it
+            info = self.store.restore_latest_good(self.gan.checkpoint_objects(), self.warn)
+        if self.chief:
+            self.store.remove_unlisted()
+            self.run.truncate_metrics(int(self.gan.epoch.numpy()))
         self.last_checkpoint = info
-        self.run.truncate_metrics(int(self.gan.epoch.numpy()))
+        self._check_workers_agree()
         return info
 
+    def _check_workers_agree(self) -> None:
+        """Every worker must have restored the same step (they read the same run folder)."""
+        if self.dist.workers < 2:
+            return
+        step = float(self.gan.step.numpy())
+        steps = self.dist.gather(step)
+        low, high = min(steps), max(steps)
+        if low != high:
+            raise GanctlError(f"the workers resumed from different steps ({low:.0f} and "
+                              f"{high:.0f}): every worker must see the run folder "
+                              f"{self.run.root} (a shared filesystem); start them all again")
+
     def save(self, complete: bool, score: float | None = None) -> CheckpointInfo:
-        self.last_checkpoint = self.store.save(
-            self.gan.checkpoint_objects(), int(self.gan.epoch.numpy()), int(self.gan.step.numpy()),
-            complete=complete, score=score)
+        objects = self.gan.checkpoint_objects()
+        epoch, step = int(self.gan.epoch.numpy()), int(self.gan.step.numpy())
+        if not self.chief:
+            # TensorFlow's multi-worker recipe: save everywhere, keep only the chief's copy.
+            scratch = Path(tempfile.mkdtemp(prefix=f"ganctl-worker{self.dist.worker_index}-"))
+            try:
+                self.last_checkpoint = CheckpointStore(scratch, keep=1).save(
+                    objects, epoch, step, complete=complete, score=score)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return self.last_checkpoint
+        self.last_checkpoint = self.store.save(objects, epoch, step, complete=complete,
+                                               score=score)
         return self.last_checkpoint
 
-    def fit(self) -> TrainResult:
+    def stop_requested(self) -> tuple[bool, bool]:
+        """(interrupted, out of time). Ctrl-C or --minutes on any worker stops them all at the
+        same step (else the others would wait for it in the next collective)."""
+        interrupted, late = self.should_stop(), self.time_is_up()
+        if self.dist.workers < 2:
+            return interrupted, late
+        flags = self.dist.gather(float(interrupted) + 2.0 * float(late))
+        return any(f % 2 for f in flags), any(f >= 2 for f in flags)
+
+    def fit(self, fresh: bool = False) -> TrainResult:
         """Train until `cfg.epochs` epochs are complete, or until asked to stop.
 
         A run whose checkpoints already hold `cfg.epochs` epochs trains nothing and keeps its
         config.json; the result says `already_complete`."""
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
-        resumed = self.resume()
+        resumed = self.resume(fresh)
         done_epochs = int(gan.epoch.numpy())
         # A run interrupted mid-epoch resumes at the step where it stopped.
         step_in_epoch = int(gan.step.numpy()) - done_epochs * steps
@@ -124,11 +172,13 @@ class Trainer:
         if done_epochs >= cfg.epochs:
             return TrainResult(self.run, done_epochs, int(gan.step.numpy()), False, resumed,
                                already_complete=True)
-        self.run.write_config(cfg, version_info())
+        if self.chief:
+            self.run.write_config(cfg, version_info())
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               training_notes(cfg)))
+                               training_notes(cfg),
+                               self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
         self.schedule.taken()  # the first snapshot's time counts from here, after the setup
@@ -159,8 +209,8 @@ class Trainer:
         t0 = time.perf_counter()
         done = start
         while done < steps:
-            interrupted = self.should_stop()
-            if interrupted or self.time_is_up():
+            interrupted, late = self.stop_requested()
+            if interrupted or late:
                 self.out_of_time = not interrupted
                 return None
             count = min(cfg.steps_per_call, steps - done)
@@ -185,9 +235,11 @@ class Trainer:
             cb.on_epoch_end(gan, self.run, epoch, record)
         # A scored epoch snapshots so that its checkpoint can be kept as the best.
         snapshot = epoch == cfg.epochs or "fd" in record or self.schedule.due(epoch)
+        if self.dist.workers > 1:  # the chief's choice (its clock, its scores) binds them all
+            snapshot = self.dist.gather(float(snapshot))[0] > 0
         if snapshot:
             self.snapshot(epoch, complete=True, record=record)
-        else:  # on disk at the next snapshot's sync
+        elif self.chief:  # on disk at the next snapshot's sync
             self.run.append_metrics(record, sync=False)
         self.emit(EpochDone(epoch, record, snapshot))
         return record
@@ -200,7 +252,7 @@ class Trainer:
                 cb.on_snapshot(self.gan, self.run, epoch)
         # The log line goes before the checkpoint: a crash re-runs the epochs since the last
         # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
-        if record is not None:
+        if record is not None and self.chief:
             self.run.append_metrics(record, sync=True)
         self.save(complete=complete, score=record.get("fd") if record else None)
         self.schedule.taken()
@@ -226,8 +278,10 @@ class Trainer:
 # --- preparing a run -----------------------------------------------------------------------------
 
 # Settings that may change when a run is resumed; the others define the run and must match.
+# A run may resume on another strategy or replica count: the global batch, its images and its
+# noise do not depend on how many replicas share them.
 RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "snapshot_every", "minutes")
+             "snapshot_every", "minutes", "strategy")
 
 
 
@@ -303,17 +357,31 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
 
 def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 callbacks: list[Callback] | None = None) -> TrainResult:
-    """Train `plan` under the run's lock; returns when done, stopped, or raises."""
+                 callbacks: list[Callback] | None = None,
+                 distribution: Distribution | None = None) -> TrainResult:
+    """Train `plan` under the run's lock; returns when done, stopped, or raises.
+
+    The strategy is made from `plan.cfg.strategy` unless `distribution` is given. Under
+    multi-worker training only the chief (worker 0) takes the lock and writes the run folder.
+    """
     from ganctl.runs import run_lock
+    from ganctl.strategy import collective_failure, make_distribution
 
     emit = emit or (lambda event: None)
-    with run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))):
-        if plan.fresh:
-            plan.run.clear()
-        for text in plan.data.warnings:
-            emit(Message(text, "warning"))
-        gan = GAN(plan.cfg)
-        gan.set_data(plan.data.x)
-        trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
-        return trainer.fit()
+    dist = distribution or make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
+    lock = run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))) \
+        if dist.is_chief else contextlib.nullcontext()
+    try:
+        with lock:
+            if plan.fresh and dist.is_chief:
+                plan.run.clear()
+            for text in plan.data.warnings:
+                emit(Message(text, "warning"))
+            gan = GAN(plan.cfg, dist)
+            gan.set_data(plan.data.x)
+            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
+            return trainer.fit(plan.fresh)
+    except Exception as exc:
+        if (failure := collective_failure(exc, dist)) is not None:
+            raise failure from None
+        raise

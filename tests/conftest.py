@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two logical CPU devices, so that `--strategy mirrored` has 2 replicas here (tests/
+# test_distributed.py); single-device training uses the first and is unaffected.
+os.environ.setdefault("GANCTL_CPU_DEVICES", "2")
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _devices_laid_out_first():
+    """Start TensorFlow through ganctl before any test touches it, so the CPU split applies."""
+    from ganctl.tfsetup import import_tensorflow
+
+    import_tensorflow()
 
 
 @dataclass

@@ -52,7 +52,8 @@ class ProgressRenderer:
     def _started(self, ev: TrainStarted) -> None:
         verb = f"resuming from {ev.resumed_from}" if ev.resumed_from else "starting"
         snapshots = f", snapshots {ev.snapshots}" if ev.snapshots else ""
-        self.console.print(f"[bold]ganctl train[/] run [cyan]{ev.run}[/] on {ev.device}: "
+        self.console.print(f"[bold]ganctl train[/] run [cyan]{ev.run}[/] on {ev.device}, "
+                           f"{ev.strategy}: "
                            f"{ev.num_images} images/epoch, {ev.steps_per_epoch} steps/epoch, "
                            f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}{snapshots}",
                            highlight=False)

@@ -34,6 +34,10 @@ EXAMPLES = """
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
   ganctl train --config examples/quick.toml --dry-run
+
+  ganctl train --strategy mirrored --batch-size 256  [dim]# all GPUs of this machine[/]
+
+  TF_CONFIG='{...}' ganctl train --strategy multiworker   [dim]# on every machine[/]
 """
 
 
@@ -104,7 +108,14 @@ def train(
                                                        " or auto (bf16 where the CPU has AMX). "
                                                        f"\\[default: {D.precision}]"),
     xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
-                                       "with XLA. \\[default: on for mlp, off for dcgan]"),
+                                       "with XLA (one device only: synchronised BatchNorm "
+                                       "cannot run inside XLA). \\[default: on for mlp, off "
+                                       "for dcgan]"),
+    strategy: str | None = typer.Option(None, help="auto, one, mirrored (all GPUs of this "
+                                        "machine) or multiworker (the machines in TF_CONFIG); "
+                                        "auto picks multiworker under TF_CONFIG, mirrored with "
+                                        "several GPUs, else one. --batch-size stays the global "
+                                        f"batch. \\[default: {D.strategy}]"),
     steps_per_call: int | None = typer.Option(None, help="Training steps per compiled call. "
                                                             f"\\[default: {D.steps_per_call}]"),
     config: Path | None = typer.Option(None, "--config", help="TOML file of these options "
@@ -120,6 +131,7 @@ def train(
     """
     from ganctl.cli.progress import ProgressRenderer
     from ganctl.config import config_json_text
+    from ganctl.strategy import make_distribution
     from ganctl.tfsetup import import_tensorflow
     from ganctl.training import plan_training, run_training
 
@@ -131,18 +143,21 @@ def train(
                    snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
                    precision=precision, xla=xla, steps_per_call=steps_per_call, width=width,
                    spectral_norm=spectral_norm, loss=loss, d_steps=d_steps, ema=ema,
-                   ema_half_life=ema_half_life, augment=augment, minutes=minutes)
+                   ema_half_life=ema_half_life, augment=augment, minutes=minutes,
+                   strategy=strategy)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
         typer.echo(config_json_text(plan.cfg, {"run_folder": str(plan.run.root),
                                                "resume": plan.resuming}))
         return
+    # Before the signal handlers: the multi-worker strategy's runtime installs its own.
+    dist = make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
     stop = _StopRequest()
     renderer = ProgressRenderer(console)
     try:
         with stop.installed():
-            result = run_training(plan, emit=renderer, should_stop=stop)
+            result = run_training(plan, emit=renderer, should_stop=stop, distribution=dist)
     finally:
         renderer.close()
     if result.already_complete:

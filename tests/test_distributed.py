@@ -1,0 +1,282 @@
+"""Training under tf.distribute computes what one device computes at the same global batch.
+
+`mirrored` runs on the two logical CPU devices that conftest asks for (GANCTL_CPU_DEVICES=2);
+`multiworker` runs two local `ganctl train` processes, each with its own TF_CONFIG, on free
+127.0.0.1 ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DCGAN_TINY, FIXTURE_DATA, train_tiny
+from ganctl.checkpoints import CheckpointStore
+from ganctl.runs import RunFolder
+
+# float32 sums in another order (per-replica partial sums, all-reduced) over 8 Adam steps
+RTOL, ATOL = 1e-4, 1e-5
+WORKER_TIMEOUT_S = 240
+
+
+def _state(run_root: Path) -> dict[str, np.ndarray]:
+    """Every variable of the newest checkpoint: weights, optimizer slots, RNG state, counters."""
+    import tensorflow as tf
+
+    store = CheckpointStore(run_root / "checkpoints")
+    reader = tf.train.load_checkpoint(store.prefix(store.latest()))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if not n.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")}
+
+
+def assert_same_state(a: Path, b: Path, rtol: float = RTOL, atol: float = ATOL) -> None:
+    sa, sb = _state(a), _state(b)
+    assert sa.keys() == sb.keys()
+    # All of the training state is compared (D's weights are listed under d_opt's variables).
+    for part in ("generator/", "g_opt/_trainable_variables/", "d_opt/_trainable_variables/",
+                 "g_opt/_variables/", "d_opt/_variables/", "rng/", "step/", "epoch/"):
+        assert any(n.startswith(part) for n in sa), part
+    # A bias right before a BatchNorm has a zero gradient in exact arithmetic, so Adam turns
+    # rounding noise into steps of up to lr (2e-4) each: such a bias, still within that bound
+    # of 0, only has to agree within the bound (4 lr per step covers 2 D updates per step).
+    bound = 4 * 2e-4 * int(sa["step/.ATTRIBUTES/VARIABLE_VALUE"])
+    for name in sa:
+        a, b = sa[name], sb[name]
+        if a.ndim == 1 and a.dtype.kind == "f" and max(np.abs(a).max(), np.abs(b).max()) < bound:
+            np.testing.assert_allclose(a, b, rtol=0, atol=bound, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
+
+
+def _losses(run_root: Path) -> np.ndarray:
+    return np.array([[r[k] for k in ("g_loss", "d_loss", "d_real", "d_fake")]
+                     for r in RunFolder(run_root).read_metrics()])
+
+
+MIRRORED_EVENTS: list = []
+
+
+@pytest.fixture(scope="module")
+def mirrored_run(tmp_path_factory) -> Path:
+    """tiny_run's settings (global batch 64, 2 epochs) on 2 replicas of 32."""
+    return train_tiny(tmp_path_factory.mktemp("mirrored"), "m", strategy="mirrored",
+                      events=MIRRORED_EVENTS)
+
+
+def test_two_logical_cpu_devices():
+    import tensorflow as tf
+
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+
+
+def test_mirrored_equals_one_device(mirrored_run, tiny_run):
+    assert_same_state(mirrored_run, tiny_run)
+    np.testing.assert_allclose(_losses(mirrored_run), _losses(tiny_run), rtol=RTOL)
+    assert json.loads((mirrored_run / "config.json").read_text())["strategy"] == "mirrored"
+
+
+def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
+    import keras
+
+    from ganctl.config import TrainConfig
+    from ganctl.events import TrainStarted
+    from ganctl.gan import GAN
+    from ganctl.strategy import make_distribution
+
+    started = [e for e in MIRRORED_EVENTS if isinstance(e, TrainStarted)]
+    assert [e.strategy for e in started] == ["mirrored, 2 replicas x 32 images"]
+    cfg = TrainConfig(image_shape=(28, 28, 1), batch_size=64)
+
+    def batchnorms(gan):
+        return [la for la in gan.generator.layers
+                if isinstance(la, keras.layers.BatchNormalization)]
+
+    assert [la.synchronized for la in batchnorms(GAN(cfg, make_distribution("mirrored", 64)))] \
+        == [True] * 3
+    assert [la.synchronized for la in batchnorms(GAN(cfg))] == [False] * 3  # one device
+
+
+@pytest.mark.parametrize("options", [
+    {},  # its defaults: one joint G/D step, EMA, augmentation (under 30,000 images)
+    {"loss": "wgan-gp", "d_steps": 2},  # alternating steps: 3 noise draws, the penalty's draws
+], ids=["defaults", "wgan-gp"])
+def test_dcgan_mirrored_equals_one_device(options, tmp_path):
+    opts = {**DCGAN_TINY, **options}
+    one = train_tiny(tmp_path, "one", epochs=1, **opts)
+    mirrored = train_tiny(tmp_path, "m", epochs=1, strategy="mirrored", **opts)
+    cfg = json.loads((mirrored / "config.json").read_text())
+    assert cfg["ema"] and cfg["augment"] in ("auto", "on")  # what the comparison covers
+    assert any(n.startswith("generator_ema/") for n in _state(one))
+    assert_same_state(mirrored, one)
+    np.testing.assert_allclose(_losses(mirrored), _losses(one), rtol=RTOL)
+
+
+def test_mirrored_resume_equals_straight(mirrored_run, tmp_path):
+    train_tiny(tmp_path, "r", epochs=1, strategy="mirrored")
+    resumed = train_tiny(tmp_path, "r", epochs=2, strategy="mirrored")
+    assert_same_state(resumed, mirrored_run, rtol=0, atol=0)
+    assert [r["epoch"] for r in RunFolder(resumed).read_metrics()] == [1, 2]
+
+
+def test_resume_on_another_replica_count_keeps_the_math(tiny_run, tmp_path):
+    # Chosen behaviour: allowed. The global batch, its images and its noise do not depend on the
+    # replica count, so 1 epoch on 2 replicas + 1 on one device = 2 epochs on one device.
+    train_tiny(tmp_path, "x", epochs=1, strategy="mirrored")
+    switched = train_tiny(tmp_path, "x", epochs=2, strategy="one")
+    assert_same_state(switched, tiny_run)
+    assert json.loads((switched / "config.json").read_text())["strategy"] == "one"
+
+
+def test_two_replica_run_samples_interpolates_and_evaluates_on_one_device(
+        mirrored_run, tiny_run, cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    for run, name in ((mirrored_run, "m"), (tiny_run, "one")):
+        result = cli("sample", "--ckpt", run, "--n", 16, "--npz", tmp_path / f"{name}.npz",
+                     "--out", tmp_path / f"{name}.png")
+        assert result.exit_code == 0, result.output
+    m, one = (np.load(tmp_path / f"{n}.npz")["images"] for n in ("m", "one"))
+    assert m.shape == (16, 28, 28, 1)
+    assert np.abs(m.astype(int) - one.astype(int)).max() <= 1  # uint8: equal up to rounding
+    result = cli("interpolate", "--ckpt", mirrored_run, "--points", 2, "--frames", 3,
+                 "--out", tmp_path / "walk.gif")
+    assert result.exit_code == 0 and (tmp_path / "walk.gif").stat().st_size > 0, result.output
+    report = tmp_path / "report.json"
+    result = cli("evaluate", "--ckpt", mirrored_run, "--n", 200, "--real", FIXTURE_DATA,
+                 "--metrics", "fd", "--json", report)
+    assert result.exit_code == 0, result.output
+    [scored] = json.loads(report.read_text())["checkpoints"]
+    assert np.isfinite(scored["metrics"]["fd"]) and scored["metrics"]["fd"] > 0
+
+
+def test_a_non_chief_worker_saves_to_a_temporary_folder_and_deletes_it(tmp_path, monkeypatch):
+    import tempfile
+
+    from ganctl.config import TrainConfig
+    from ganctl.gan import GAN
+    from ganctl.strategy import Distribution
+    from ganctl.training import Trainer
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    cfg = TrainConfig(image_shape=(28, 28, 1), batch_size=64)
+    gan = GAN(cfg)
+    # Worker 1 of 2 (no collectives are needed to save).
+    gan.distribution = Distribution("multiworker", None, 2, 64, workers=2, worker_index=1)
+    run = RunFolder(tmp_path / "run")
+    trainer = Trainer(gan, run)
+    assert trainer.callbacks == []  # grids, GIF, TensorBoard, scores: the chief's
+    info = trainer.save(complete=True)
+    assert info.name == "ckpt-e0000-s00000000"
+    assert not run.root.exists()  # nothing in the run folder
+    assert list((tmp_path / "tmp").iterdir()) == []  # and its copy is gone
+
+
+# --- several workers -------------------------------------------------------------------------------
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _start_workers(tmp_path: Path, name: str, *args: str, timeout_s: float = 20,
+                   ports: list[int] | None = None) -> list[subprocess.Popen]:
+    """Two `ganctl train --strategy multiworker` processes on localhost, worker 0 the chief."""
+    ports = ports or _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    scratch = tmp_path / "tmp"  # where the non-chief's temporary checkpoints go
+    scratch.mkdir(exist_ok=True)
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                      "task": {"type": "worker", "index": index}}),
+               "GANCTL_CPU_DEVICES": "1", "GANCTL_COLLECTIVE_TIMEOUT": str(timeout_s),
+               "TMPDIR": str(scratch), "COLUMNS": "200"}
+        cmd = [sys.executable, "-m", "ganctl", "train", "--data", str(FIXTURE_DATA), "--seed", "1",
+               "--no-xla", "--out", str(tmp_path), "--name", name, "--strategy", "multiworker",
+               "--snapshot-every", "1ep", *args]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = WORKER_TIMEOUT_S) -> list[tuple]:
+    """(returncode, stdout, stderr) of each worker; kills them all past `timeout`."""
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            out.append((proc.returncode, stdout, stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return out
+
+
+@pytest.mark.slow
+def test_multiworker_equals_one_device_and_only_the_chief_writes(tiny_run, tmp_path):
+    procs = _start_workers(tmp_path, "mw", "--limit", "256", "--batch-size", "64",
+                           "--epochs", "2")
+    results = _finish(procs)
+    for rc, stdout, stderr in results:
+        assert rc == 0, stdout + stderr
+    assert "multiworker, 2 replicas x 32 images, worker 0 of 2" in results[0][1]
+    assert "worker 1 of 2" in results[1][1]
+    run = RunFolder(tmp_path / "mw")
+    assert_same_state(run.root, tiny_run)
+    np.testing.assert_allclose(_losses(run.root), _losses(tiny_run), rtol=RTOL)
+    # The chief's run folder is complete, and nothing else was written anywhere.
+    assert sorted(p.name for p in run.samples.iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert len(CheckpointStore(run.checkpoints).list()) == 2
+    assert run.progress_gif.is_file() and any(run.tensorboard.glob("events.out.tfevents.*"))
+    assert not run.lock.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mw", "tmp"]
+    assert not list((tmp_path / "tmp").glob("ganctl-*"))  # worker 1's checkpoint copies are gone
+
+
+@pytest.mark.slow
+def test_a_dead_worker_stops_the_other_and_all_resume(tmp_path):
+    args = ("--limit", "1024", "--batch-size", "32", "--steps-per-call", "2", "--epochs", "2")
+    procs = _start_workers(tmp_path, "k", *args, timeout_s=20)
+    run = RunFolder(tmp_path / "k")
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    try:
+        while not run.read_metrics() and time.monotonic() < deadline:
+            assert procs[0].poll() is None and procs[1].poll() is None
+            time.sleep(0.2)
+        assert run.read_metrics(), "epoch 1 never finished"
+        procs[1].kill()  # worker 1 dies in epoch 2
+        killed_at = time.monotonic()
+        rc, stdout, stderr = _finish(procs[:1], timeout=60)[0]
+        waited = time.monotonic() - killed_at
+    finally:
+        _finish(procs, timeout=1)
+    assert rc == 1, stdout + stderr
+    assert waited < 60
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: worker 0: another worker stopped answering"), stderr
+    assert "restart every worker with the same command" in last
+    # Both workers gone; the same command on both resumes from the last checkpoint.
+    results = _finish(_start_workers(tmp_path, "k", *args))
+    for rc, stdout, stderr in results:
+        assert rc == 0, stdout + stderr
+        assert "resuming from ckpt-e0001-s00000032 at epoch 2/2" in stdout
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert CheckpointStore(run.checkpoints).latest().step == 64
+    assert not list((tmp_path / "tmp").glob("ganctl-*"))
