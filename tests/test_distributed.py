@@ -168,6 +168,7 @@ def test_a_non_chief_worker_saves_to_a_temporary_folder_and_deletes_it(tmp_path,
     (tmp_path / "tmp").mkdir()
     cfg = TrainConfig(image_shape=(28, 28, 1), batch_size=64)
     gan = GAN(cfg)
+    gan.set_data(np.zeros((128, 28, 28, 1), np.uint8))
     # Worker 1 of 2 (no collectives are needed to save).
     gan.distribution = Distribution("multiworker", None, 2, 64, workers=2, worker_index=1)
     run = RunFolder(tmp_path / "run")
