@@ -1,0 +1,63 @@
+"""The presets in examples/ and the quality race that trains them (benchmarks/quality_race.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from ganctl.config import resolve
+
+REPO = Path(__file__).resolve().parent.parent
+PRESETS = sorted((REPO / "examples").glob("*.toml"))
+
+
+def _race():
+    spec = importlib.util.spec_from_file_location("quality_race",
+                                                  REPO / "benchmarks" / "quality_race.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_preset_resolves_to_valid_settings_named_after_its_file(preset):
+    cfg = resolve({}, preset)  # unknown keys, bad values and impossible combinations raise
+    assert cfg.name == preset.stem  # the race and the docs find each run by the preset's name
+
+
+def test_dcgan_presets_train_the_convolutional_gan_with_an_ema():
+    dcgan = [p for p in PRESETS if p.stem.startswith("dcgan")]
+    assert dcgan, "the quality race needs at least one dcgan preset"
+    for preset in dcgan:
+        cfg = resolve({}, preset)
+        assert cfg.arch == "dcgan" and cfg.ema and cfg.loss in ("bce", "hinge", "wgan-gp")
+
+
+def test_race_defaults_to_the_classic_mlp_and_every_dcgan_preset():
+    race = _race()
+    names = [p.stem for p in race.default_presets()]
+    assert names[0] == "classic"
+    assert sorted(names[1:]) == sorted(p.stem for p in PRESETS if p.stem.startswith("dcgan"))
+    assert race.resolve_preset("classic") == REPO / "examples" / "classic.toml"
+    with pytest.raises(SystemExit, match="no preset 'nope'.*classic"):
+        race.resolve_preset("nope")
+
+
+def test_race_table_has_a_row_per_preset_a_failed_one_and_the_reference():
+    race = _race()
+    ok = {"preset": "classic", "epochs": 30.64, "images_per_s": 3060.0, "fd": 25.6991,
+          "kid": 0.31234, "precision": 0.8, "recall": 0.001, "coverage": 0.15,
+          "classes_covered": 8.0,
+          "reference": {"fd": 0.123, "kid": 1e-5, "precision": 0.843, "recall": 0.855,
+                        "coverage": 0.972, "classes_covered": 10.0}}
+    failed = {"preset": "dcgan", "error": "`ganctl train` exited with 1"}
+    lines = race.table([ok, failed]).splitlines()
+    assert len(lines) == 5  # header, rule, two presets, the reference
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0][:4] == ["preset", "epochs", "img/s", "FD"]
+    assert cells[2][:4] == ["classic", "30.6", "3060", "25.699"]
+    assert cells[3][0] == "dcgan" and cells[3][1].startswith("failed:")
+    assert cells[4][0] == "real test images" and cells[4][3] == "0.123"
+    assert len({len(line) for line in lines}) == 1  # columns line up
