@@ -28,6 +28,7 @@ class TrainConfig:
     # Model
     arch: str = "mlp"
     latent_dim: int = 100
+    conditional: bool = False  # condition G and D on the data's class labels
     # Optimisation
     epochs: int = 100
     batch_size: int = 128
@@ -50,13 +51,15 @@ class TrainConfig:
     # Filled in from the data once it is loaded
     image_shape: tuple[int, int, int] | None = None
     num_images: int | None = None
-    labels: tuple[str, ...] = field(default_factory=tuple)
+    labels: tuple[str, ...] = field(default_factory=tuple)  # class names
+    class_counts: tuple[int, ...] = field(default_factory=tuple)  # images per class (conditional)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON types."""
         out = dataclasses.asdict(self)
         out["image_shape"] = list(self.image_shape) if self.image_shape else None
         out["labels"] = list(self.labels)
+        out["class_counts"] = list(self.class_counts)
         return out
 
     @classmethod
@@ -69,8 +72,9 @@ class TrainConfig:
         obj = dict(obj)
         if obj.get("image_shape") is not None:
             obj["image_shape"] = tuple(int(v) for v in obj["image_shape"])
-        if "labels" in obj:
-            obj["labels"] = tuple(obj["labels"] or ())
+        for key in ("labels", "class_counts"):
+            if key in obj:
+                obj[key] = tuple(obj[key] or ())
         return validate(cls(**obj))
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -80,7 +84,8 @@ class TrainConfig:
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # Settings a user may give; the rest are filled in from the data.
-USER_FIELDS = tuple(n for n in FIELD_NAMES if n not in ("image_shape", "num_images", "labels"))
+USER_FIELDS = tuple(n for n in FIELD_NAMES
+                    if n not in ("image_shape", "num_images", "labels", "class_counts"))
 
 
 def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
@@ -120,6 +125,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.name is not None and not NAME_PATTERN.match(cfg.name):
         raise UsageError(f"--name {cfg.name!r} must be a plain name (letters, digits, '.', '_', '-'),"
                          " not a path")
+    if cfg.conditional and cfg.num_images is not None and (
+            len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
+        raise UsageError("--conditional needs labelled data with at least two classes; "
+                         "drop --conditional")
     if cfg.num_images is not None and cfg.batch_size > cfg.num_images:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
                          f"({cfg.num_images} images); use a smaller --batch-size")

@@ -162,13 +162,15 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def load_npz(path: Path) -> Dataset:
-    """An .npz with an `x` array [n, h, w] or [n, h, w, c] and optional `y` labels."""
+    """An .npz with an `x` array [n, h, w] or [n, h, w, c], optional `y` labels and optional
+    `names` (a string array: the name of each label)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files:
                 raise UsageError(f"{path} has no 'x' array (found: {', '.join(archive.files) or 'none'})")
             x = archive["x"]
             y = archive["y"] if "y" in archive.files else None
+            names = archive["names"] if "names" in archive.files else None
     except UsageError:
         raise
     except (OSError, ValueError) as exc:
@@ -179,8 +181,13 @@ def load_npz(path: Path) -> Dataset:
         raise UsageError(f"{path}: 'x' must have shape [n, h, w] or [n, h, w, 1|3], got {x.shape}")
     if y is not None and len(y) != len(x):
         raise UsageError(f"{path}: 'y' has {len(y)} labels for {len(x)} images")
+    label_names: tuple[str, ...] = ()
+    if names is not None:
+        if y is None or names.ndim != 1 or names.dtype.kind not in "US":
+            raise UsageError(f"{path}: 'names' must be a list of strings naming the labels in 'y'")
+        label_names = tuple(str(v) for v in names)
     return Dataset(_to_uint8(x, str(path)), None if y is None else y.astype(np.int64),
-                   source=str(path))
+                   label_names, source=str(path))
 
 
 # --- image folders -------------------------------------------------------------------------------

@@ -190,6 +190,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     Training an existing run resumes it: its saved settings win, and an explicit option that
     contradicts them is an error (use --fresh or another --name).
     """
+    from ganctl.classes import conditional_classes
     from ganctl.config import load_toml, resolve
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
@@ -217,8 +218,14 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         raise UsageError(f"the data of run {run.name} changed: it was {cfg.num_images} images of "
                     f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
                     "pass --fresh to start over")
-    cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x),
-                      labels=tuple(data.label_names))
+    labels, counts = tuple(data.label_names), ()
+    if cfg.conditional:
+        labels, counts = conditional_classes(cfg.data, data.y, data.label_names)
+        if resuming and (labels, counts) != (cfg.labels, cfg.class_counts):
+            raise UsageError(f"the labels of run {run.name}'s data changed; pass --fresh to "
+                             "start over")
+    cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x), labels=labels,
+                      class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     return Plan(cfg, run, data, resuming, fresh)
 
@@ -230,6 +237,9 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
     from ganctl.runs import run_lock
 
     emit = emit or (lambda event: None)
+    if plan.cfg.conditional:  # the conditional models are not built yet
+        raise UsageError("--conditional training is not available in this version; "
+                         "drop --conditional")
     with run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))):
         if plan.fresh:
             plan.run.clear()

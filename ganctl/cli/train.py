@@ -22,6 +22,8 @@ EXAMPLES = """
 
   ganctl train --data ./my_images --image-size 28 --limit 5000
 
+  ganctl train --conditional --name classes          [dim]# then: sample --class sneaker[/]
+
   ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
 
   ganctl train --config examples/quick.toml --dry-run
@@ -43,6 +45,11 @@ def train(
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
                                                         f"\\[default: {D.latent_dim}]"),
     arch: str | None = typer.Option(None, help=f"Architecture: mlp. \\[default: {D.arch}]"),
+    conditional: bool | None = typer.Option(
+        None, "--conditional/--unconditional",
+        help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
+             "one sub-folder per class), so `sample --class` can ask for a class. "
+             "\\[default: unconditional]"),
     seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
                                                   f"\\[default: {D.seed}]"),
     out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
@@ -86,7 +93,8 @@ def train(
     import_tensorflow()
 
     options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1,
-                   beta2=beta2, latent_dim=latent_dim, arch=arch, seed=seed, out=out, name=name,
+                   beta2=beta2, latent_dim=latent_dim, arch=arch, conditional=conditional,
+                   seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
                    eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
                    steps_per_call=steps_per_call)
