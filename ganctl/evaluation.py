@@ -21,7 +21,7 @@ import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError
-from ganctl.metrics import METRICS, MetricInputs
+from ganctl.metrics import METRICS, MetricInputs, metric_names
 from ganctl.real_features import (
     RealFeatures,
     compute_features,
@@ -58,10 +58,10 @@ def quiet(text: str) -> None:
 
 # --- checking options -----------------------------------------------------------------------------
 
-def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> tuple[str, ...]:
+def parse_metrics(text: str | None, default: Sequence[str] | None = None) -> tuple[str, ...]:
     """`--metrics fd,kid,...` as registry names in report order (default: `default`)."""
     if text is None:
-        return tuple(default)
+        return metric_names() if default is None else tuple(default)
     chosen = set()
     for part in (p.strip().lower() for p in text.split(",")):
         if not part:
@@ -271,13 +271,14 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
 
 
 def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, seed: int = 0,
-             metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
+             metrics: Sequence[str] | None = None, all_checkpoints: bool = False,
              nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
     """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)."""
     from ganctl.evaluator import load_evaluator
     from ganctl.sampling import compiled_generator
 
     check_image_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
+    metrics = metric_names() if metrics is None else tuple(metrics)
     check_n(n, metrics)
     timings: dict[str, float] = {}
     say("loading the evaluator")

@@ -12,7 +12,6 @@ from rich.table import Table
 from ganctl.cli import app
 from ganctl.cli.sample import ckpt_option, epoch_option, load_for_cli, runs_option
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
-from ganctl.metrics import METRICS
 
 if TYPE_CHECKING:
     from ganctl.evaluation import Report
@@ -90,7 +89,7 @@ def evaluate(
     from ganctl.sampling import check_writable
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    chosen = parse_metrics(metrics, EPOCH_METRICS if all_checkpoints else tuple(METRICS))
+    chosen = parse_metrics(metrics, EPOCH_METRICS if all_checkpoints else None)
     check_n(n, chosen)
     if all_checkpoints and epoch is not None:
         raise UsageError("--all scores every checkpoint; leave out --epoch")

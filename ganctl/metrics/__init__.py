@@ -4,12 +4,13 @@ Each metric lives in its own module and registers itself; `METRICS[name](inputs)
 flat dict of floats. The numeric cores (e.g. `fd.frechet_distance`) can be called directly.
 """
 
-from ganctl.metrics.base import INPUT_NAMES, METRICS, Metric, MetricInputs, register
+from ganctl.metrics.base import INPUT_NAMES, METRICS, Metric, MetricInputs, metric_names, register
 
 # Imported for their registration side effect; this order is the order reports list them.
 # isort: off
 from ganctl.metrics import fd, kid, classifier_score, prdc, class_histogram  # noqa: F401
 from ganctl.metrics import memorisation  # noqa: F401
+from ganctl.metrics import class_agreement, intra_fd  # noqa: F401  (conditional generators)
 # isort: on
 
-__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "register"]
+__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "metric_names", "register"]
