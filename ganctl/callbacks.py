@@ -3,18 +3,20 @@ scores, TensorBoard."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.events import Event, Message
 from ganctl.gan import GAN
 from ganctl.images import make_grid, read_image, to_uint8, write_gif, write_png
 from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
-from ganctl.sampling import compiled_generator
+from ganctl.sampling import class_rows, compiled_generator
 
 
 class Callback:
@@ -31,7 +33,14 @@ class Callback:
 
 
 class SampleGrid(Callback):
-    """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and `progress.gif`."""
+    """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and `progress.gif`.
+
+    A conditional run's grid has one row per class (the first `MAX_CLASS_ROWS`), with the same
+    seeds in every row, so each column keeps its style across classes: the row is as wide as
+    an unconditional grid of n images (⌈√n⌉ seeds).
+    """
+
+    MAX_CLASS_ROWS = 10
 
     def __init__(self, n: int, gif_fps: float = 4.0):
         self.n = n
@@ -45,8 +54,14 @@ class SampleGrid(Callback):
         self.generate = compiled_generator(gan.generator)
 
     def on_epoch_end(self, gan, run, epoch, record):
-        z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
-        grid = make_grid(to_uint8(self.generate(z)))
+        classes = model_classes(gan.cfg)[:self.MAX_CLASS_ROWS]
+        if classes:
+            seeds, labels = class_rows(range(math.ceil(math.sqrt(self.n))), range(len(classes)))
+            z = latents_from_seeds(seeds, gan.cfg.latent_dim)
+            grid = make_grid(to_uint8(self.generate(z, np.array(labels))), rows=len(classes))
+        else:
+            z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
+            grid = make_grid(to_uint8(self.generate(z)))
         write_png(run.sample_path(epoch), grid)
         self.latest = grid
         frames = []

@@ -196,18 +196,23 @@ class Generated:
     metrics: dict[str, float]
 
 
-def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
+def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
                     evaluator: Evaluator, real: RealSet, metrics: Sequence[str], n: int,
-                    seed: int, timings: dict[str, float]) -> Generated:
+                    seed: int, timings: dict[str, float],
+                    class_counts: Sequence[int] = ()) -> Generated:
     """Generate images from seeds `seed..seed+n-1` and compute `metrics` on them.
 
+    A conditional generator (given its data's `class_counts`) draws its classes in the data's
+    proportions, class by class (`classes.proportional_labels`).
     The images are scored as saved (quantised to bytes, like the real data), so a PNG
     written by `sample` gets the same numbers.
     """
+    from ganctl.classes import proportional_labels
     from ganctl.sampling import generate_samples
 
+    labels = proportional_labels(class_counts, n) if class_counts else None
     with _timed(timings, "generate"):
-        samples = generate_samples(generate, latent_dim, range(seed, seed + n))
+        samples = generate_samples(generate, latent_dim, range(seed, seed + n), labels)
     with _timed(timings, "generated features"):
         feats, probs = compute_features(evaluator, samples.images)
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
@@ -301,7 +306,7 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
                 continue
         say(f"scoring {n} generated images of epoch {info.epoch} ({info.name})")
         generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics, n,
-                                    seed, timings)
+                                    seed, timings, _class_counts(loaded.cfg))
         scores.append(CheckpointScore(info, generated.metrics))
         if nn_grid:
             with _timed(timings, "nn grid"):
@@ -312,6 +317,11 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
             "test_accuracy": evaluator.accuracy}
     return Report(loaded.run.root, info, n, seed, tuple(metrics), real, reference, scores,
                   timings, grid)
+
+
+def _class_counts(cfg: Any) -> tuple[int, ...]:
+    """A conditional model's per-class image counts (empty for an unconditional one)."""
+    return tuple(cfg.class_counts) if cfg.conditional else ()
 
 
 def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:

@@ -47,6 +47,11 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
     return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :cols]
 
 
+def _with(x: Any, labels: Any) -> Any:
+    """A model's input: `x` alone, or `[x, labels]` for a conditional model."""
+    return x if labels is None else [x, labels]
+
+
 class GAN:
     """Generator, discriminator, their optimizers, the random generator and the counters.
 
@@ -68,7 +73,8 @@ class GAN:
             keras.mixed_precision.set_dtype_policy("mixed_float16")
         try:
             self.generator, self.discriminator = build_models(
-                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed, seed=cfg.seed)
+                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed, seed=cfg.seed,
+                num_classes=len(cfg.labels) if cfg.conditional else 0)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.g_opt = _adam(cfg, self.mixed)
@@ -81,6 +87,9 @@ class GAN:
         self.losses = LOSSES["bce"]
         self._data: Any = None
         self._labels: Any = None
+        # Fake labels follow the classes' frequencies in the data: their cumulative shares.
+        self._class_cdf = (np.cumsum(cfg.class_counts) / sum(cfg.class_counts)).astype(np.float32) \
+            if cfg.conditional else None
         self._train_fn: Any = None
         self.trace_count = 0
 
@@ -135,22 +144,43 @@ class GAN:
         z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
         return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
 
+    def fake_labels(self, rows: int, offset: int = 0) -> Any:
+        """Class labels int32 [rows] for one step's fakes, drawn with the classes' frequencies:
+        rows `offset:offset+rows` of the step's [batch] draw (as `noise`).
+
+        Drawn from the GAN's random generator after the noise (so a resumed run draws the same
+        ones), from its raw bits like `_normal`, so XLA and every device agree.
+        """
+        import tensorflow as tf
+
+        bits = self.rng.uniform_full_int([self.cfg.batch_size], tf.uint32)
+        u = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24  # in (0, 1)
+        # The class is the number of cumulative shares u has passed (inverse CDF).
+        cdf = tf.constant(self._class_cdf[:-1])
+        labels = tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
+        return labels if (offset, rows) == (0, self.cfg.batch_size) else labels[offset:offset + rows]
+
     def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
         """One G and D update on `images` (float32 in [-1, 1]); returns the `STAT_NAMES` values.
 
         The noise is drawn inside. `labels` (int32 [batch]) is for conditional models; the
-        compiled loop (`train_steps`) gathers both from the data held on the device.
+        compiled loop (`train_steps`) gathers both from the data held on the device. Fakes of
+        a conditional model get labels drawn with the classes' frequencies (`fake_labels`).
         """
         import tensorflow as tf
 
+        if self.cfg.conditional != (labels is not None):
+            raise ValueError("a conditional model trains on labelled batches, and only it does")
         g, d = self.generator, self.discriminator
-        z = self.noise(int(images.shape[0]))
+        rows = int(images.shape[0])
+        z = self.noise(rows)
+        fake_labels = None if labels is None else self.fake_labels(rows)
         # One forward pass feeds both updates: G's loss uses D before its update and D's loss
         # uses fakes from G before its update, exactly as alternating G-then-D steps compute.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(z, training=True)
-            d_real = d(images, training=True)
-            d_fake = d(fake, training=True)
+            fake = g(_with(z, fake_labels), training=True)
+            d_real = d(_with(images, labels), training=True)
+            d_fake = d(_with(fake, fake_labels), training=True)
             g_loss, d_loss = self.losses(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
             d_scaled = self.d_opt.scale_loss(d_loss)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
+from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError
 from ganctl.models import build_models
@@ -36,7 +37,8 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
     if cfg.image_shape is None:
         raise GanctlError(f"{run.config} has no image_shape; the run never started training")
     try:
-        generator, _ = build_models(cfg.arch, cfg.latent_dim, cfg.image_shape)
+        generator, _ = build_models(cfg.arch, cfg.latent_dim, cfg.image_shape,
+                                    num_classes=len(model_classes(cfg)))
     except (ValueError, TypeError) as exc:
         raise GanctlError(f"{run.config} describes a model that cannot be built: {exc}") from None
     store = CheckpointStore(run.checkpoints)

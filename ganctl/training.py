@@ -237,16 +237,13 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
     from ganctl.runs import run_lock
 
     emit = emit or (lambda event: None)
-    if plan.cfg.conditional:  # the conditional models are not built yet
-        raise UsageError("--conditional training is not available in this version; "
-                         "drop --conditional")
     with run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))):
         if plan.fresh:
             plan.run.clear()
         for text in plan.data.warnings:
             emit(Message(text, "warning"))
         gan = GAN(plan.cfg)
-        gan.set_data(plan.data.x)
+        gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
         plan.run.write_config(plan.cfg, version_info())
         trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
         return trainer.fit()

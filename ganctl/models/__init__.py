@@ -19,6 +19,8 @@ ARCHS: dict[str, Callable[..., ModelPair]] = {
 
 
 def build_models(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                 mixed: bool = False, seed: int = 0) -> ModelPair:
-    """Build the (generator, discriminator) pair of architecture `arch`, initialised from `seed`."""
-    return ARCHS[arch](latent_dim, tuple(image_shape), mixed=mixed, seed=seed)
+                 mixed: bool = False, seed: int = 0, num_classes: int = 0) -> ModelPair:
+    """Build the (generator, discriminator) pair of architecture `arch`, initialised from `seed`;
+    conditioned on `num_classes` classes when it is not 0 (see `conditioning`)."""
+    extra = {"num_classes": num_classes} if num_classes else {}
+    return ARCHS[arch](latent_dim, tuple(image_shape), mixed=mixed, seed=seed, **extra)
