@@ -83,7 +83,8 @@ def class_option(help_text: str = CLASS_HELP) -> Any:
                         show_default="a row per class for a conditional run")
 
 
-def classes_for_cli(text: str | None, ckpt: str, runs: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+def classes_for_cli(text: str | None, ckpt: str, runs: str, option: str = "--class"
+                    ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Parse `--class` against the run's classes, from its config.json (before TensorFlow
     loads, so a bad name fails fast); returns (classes chosen, all class names). Without
     `--class`, every class of a conditional run and none of an unconditional one."""
@@ -94,7 +95,7 @@ def classes_for_cli(text: str | None, ckpt: str, runs: str) -> tuple[tuple[int, 
     names = model_classes(run.read_config())
     if text is None:
         return tuple(range(len(names))), names
-    return parse_classes(text, names), names
+    return parse_classes(text, names, option), names
 
 
 def checkpoint_label(loaded: LoadedGenerator) -> str:
