@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.augment import diff_augment, policy_for
 from ganctl.config import TrainConfig
-from ganctl.losses import LOSSES
-from ganctl.models import build_models
+from ganctl.ema import ema_beta, update_ema
+from ganctl.losses import make_loss
+from ganctl.models import ARCHS, build_for
 
 # Per-call statistics returned by `train_steps`, summed over the steps of the call.
 STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -21,13 +23,26 @@ STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
 UNROLL = 2
 
 
-def _adam(cfg: TrainConfig, mixed: bool) -> Any:
+def shown_generator_key(cfg: TrainConfig, ema: bool = True) -> str:
+    """The checkpoint name of "the generator to show": its EMA copy when the run keeps one
+    (unless `ema` is False), else the trained generator itself."""
+    return "generator_ema" if ema and cfg.ema else "generator"
+
+
+# Dtype policies of --precision; float32 outputs and losses under both mixed ones.
+POLICIES = {"float32": "float32", "mixed": "mixed_float16", "bf16": "mixed_bfloat16"}
+# Purposes of the step's stateless seeds (augmentations, α): D step k uses k·4 + 0..2.
+_G_PURPOSE = 1023
+
+
+def _adam(cfg: TrainConfig, loss_scale: bool) -> Any:
     import keras
 
     # beta_1 = 0.5 instead of Keras' 0.9 matters: a long momentum makes the two players
     # overshoot each other and training oscillates.
     opt = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+    return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
 
 
 def _normal(rng: Any, rows: int, cols: int) -> Any:
@@ -47,13 +62,22 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
     return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :cols]
 
 
+def _as_probability(out: Any, loss: Any) -> Any:
+    """D's mean output as a probability, for the D(x) and D(G(z)) statistics."""
+    import tensorflow as tf
+
+    out = tf.cast(out, tf.float32)
+    return tf.reduce_mean(out if loss.on_probabilities else tf.sigmoid(out))
+
+
 def _with(x: Any, labels: Any) -> Any:
     """A model's input: `x` alone, or `[x, labels]` for a conditional model."""
     return x if labels is None else [x, labels]
 
 
 class GAN:
-    """Generator, discriminator, their optimizers, the random generator and the counters.
+    """Generator, discriminator, their optimizers, the EMA generator, the random generator and
+    the counters.
 
     Everything that a resumed run needs lives in `checkpoint_objects()`. The step
     (`train_step`: one update on a given batch) is separate from what feeds it (`train_steps`:
@@ -68,23 +92,26 @@ class GAN:
         if cfg.image_shape is None:
             raise ValueError("config has no image_shape; load the data first")
         self.cfg = cfg
-        self.mixed = cfg.precision == "mixed"
-        if self.mixed:
-            keras.mixed_precision.set_dtype_policy("mixed_float16")
+        self.mixed = cfg.precision != "float32"
+        keras.mixed_precision.set_dtype_policy(POLICIES[cfg.precision])
         try:
-            self.generator, self.discriminator = build_models(
-                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed, seed=cfg.seed,
-                num_classes=len(cfg.labels) if cfg.conditional else 0)
+            self.generator, self.discriminator = build_for(cfg, mixed=self.mixed)
+            # The average starts as G itself (build_for is deterministic, and it is assigned
+            # below too); it is never trained, only averaged.
+            self.generator_ema = build_for(cfg, mixed=self.mixed)[0] if cfg.ema else None
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
-        self.g_opt = _adam(cfg, self.mixed)
-        self.d_opt = _adam(cfg, self.mixed)
+        if self.generator_ema is not None:
+            self.generator_ema.set_weights(self.generator.get_weights())
+        self.g_opt = _adam(cfg, cfg.precision == "mixed")
+        self.d_opt = _adam(cfg, cfg.precision == "mixed")
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.losses = LOSSES["bce"]
+        self.loss = make_loss(cfg.loss, ARCHS[cfg.arch].d_output)
+        self.augment = policy_for(cfg.image_shape[2]) if cfg.augment_on else ()
         self._data: Any = None
         self._labels: Any = None
         # Fake labels follow the classes' frequencies in the data: their cumulative shares.
@@ -93,13 +120,21 @@ class GAN:
         self._train_fn: Any = None
         self.trace_count = 0
 
+    @property
+    def shown_generator(self) -> Any:
+        """The generator that grids, evaluation and sampling use: the EMA copy when there is one."""
+        return getattr(self, shown_generator_key(self.cfg))
+
     # --- state -----------------------------------------------------------------------------------
 
     def checkpoint_objects(self) -> dict[str, Any]:
-        """What a checkpoint holds: weights, optimizer slots, RNG state, counters."""
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
-                "epoch": self.epoch, "step": self.step}
+        """What a checkpoint holds: weights, optimizer slots, the EMA, RNG state, counters."""
+        objects = {"generator": self.generator, "discriminator": self.discriminator,
+                   "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
+                   "epoch": self.epoch, "step": self.step}
+        if self.generator_ema is not None:
+            objects["generator_ema"] = self.generator_ema
+        return objects
 
     def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
         """Place the training images (uint8 [n, h, w, c]), and their labels when the model uses
@@ -145,11 +180,11 @@ class GAN:
         return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
 
     def fake_labels(self, rows: int, offset: int = 0) -> Any:
-        """Class labels int32 [rows] for one step's fakes, drawn with the classes' frequencies:
-        rows `offset:offset+rows` of the step's [batch] draw (as `noise`).
+        """Class labels int32 [rows] for fakes, drawn with the classes' frequencies: rows
+        `offset:offset+rows` of a [batch] draw (as `noise`), drawn after each noise draw.
 
-        Drawn from the GAN's random generator after the noise (so a resumed run draws the same
-        ones), from its raw bits like `_normal`, so XLA and every device agree.
+        From the GAN's random generator (so a resumed run draws the same ones), from its raw
+        bits like `_normal`, so XLA and every device agree.
         """
         import tensorflow as tf
 
@@ -160,35 +195,111 @@ class GAN:
         labels = tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
         return labels if (offset, rows) == (0, self.cfg.batch_size) else labels[offset:offset + rows]
 
-    def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
-        """One G and D update on `images` (float32 in [-1, 1]); returns the `STAT_NAMES` values.
+    def _fakes_input(self, rows: int, conditional: bool) -> tuple[Any, Any]:
+        """G's input for `rows` fakes, and their labels (None for an unconditional model)."""
+        z = self.noise(rows)
+        labels = self.fake_labels(rows) if conditional else None
+        return _with(z, labels), labels
 
-        The noise is drawn inside. `labels` (int32 [batch]) is for conditional models; the
-        compiled loop (`train_steps`) gathers both from the data held on the device. Fakes of
-        a conditional model get labels drawn with the classes' frequencies (`fake_labels`).
-        """
+    def _seed(self, purpose: int) -> Any:
+        """A stateless seed for this step and `purpose` (so resuming replays it exactly)."""
         import tensorflow as tf
 
+        return tf.stack([tf.constant(self.cfg.seed, tf.int64),
+                         self.step * (_G_PURPOSE + 1) + purpose])
+
+    def _view(self, images: Any, purpose: int) -> Any:
+        """Images as D sees them: augmented when augmentation is on (never for samples)."""
+        if not self.augment:
+            return images
+        return diff_augment(images, self._seed(purpose), self.augment,
+                            total=self.cfg.batch_size)
+
+    def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+        """One training step on `images` (float32 in [-1, 1]): `d_steps` D updates and one G
+        update, then the EMA; returns the `STAT_NAMES` values.
+
+        The noise is drawn inside. `labels` (int32 [batch]) are the real images' classes, for
+        conditional models, whose fakes get labels drawn with the classes' frequencies
+        (`fake_labels`); the compiled loop (`train_steps`) gathers both from the data on the
+        device.
+        """
         if self.cfg.conditional != (labels is not None):
             raise ValueError("a conditional model trains on labelled batches, and only it does")
+        if self.cfg.d_steps == 1 and not self.loss.has_penalty:
+            stats = self._joint_step(images, labels)
+        else:
+            stats = self._alternating_step(images, labels)
+        if self.generator_ema is not None:
+            import tensorflow as tf
+
+            images_seen = tf.cast(self.step + 1, tf.float32) * self.cfg.batch_size
+            beta = ema_beta(images_seen, self.cfg.batch_size, self.cfg.ema_half_life,
+                            self.cfg.ema_ramp)
+            update_ema(self.generator_ema, self.generator, beta)
+        return stats
+
+    def _joint_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+        """G and D updated from one forward pass (one D step per G step, no penalty)."""
+        import tensorflow as tf
+
         g, d = self.generator, self.discriminator
-        rows = int(images.shape[0])
-        z = self.noise(rows)
-        fake_labels = None if labels is None else self.fake_labels(rows)
-        # One forward pass feeds both updates: G's loss uses D before its update and D's loss
-        # uses fakes from G before its update, exactly as alternating G-then-D steps compute.
+        g_input, fake_labels = self._fakes_input(int(images.shape[0]), labels is not None)
+        # G's loss uses D before its update and D's loss uses fakes from G before its update,
+        # exactly as alternating G-then-D steps compute, with one forward pass fewer. D sees
+        # real and fake images in separate calls: a BatchNorm over a mixed batch leaks which
+        # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(_with(z, fake_labels), training=True)
-            d_real = d(_with(images, labels), training=True)
-            d_fake = d(_with(fake, fake_labels), training=True)
-            g_loss, d_loss = self.losses(d_real, d_fake)
+            fake = g(g_input, training=True)
+            d_real = d(_with(self._view(images, 0), labels), training=True)
+            d_fake = d(_with(self._view(fake, 1), fake_labels), training=True)
+            g_loss = self.loss.g_loss(d_fake)
+            d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
             d_scaled = self.d_opt.scale_loss(d_loss)
         g_vars, d_vars = g.trainable_variables, d.trainable_variables
         self.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         self.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
-        return (g_loss, d_loss, tf.reduce_mean(tf.cast(d_real, tf.float32)),
-                tf.reduce_mean(tf.cast(d_fake, tf.float32)))
+        return (g_loss, d_loss, _as_probability(d_real, self.loss),
+                _as_probability(d_fake, self.loss))
+
+    def _alternating_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+        """`d_steps` D updates on the same real batch (fresh noise each, as keras-io's
+        wgan_gp.py does), each with the loss's penalty, then one G update.
+
+        A conditional critic judges the penalty's interpolates under the real images' labels.
+        """
+        import tensorflow as tf
+
+        g, d = self.generator, self.discriminator
+        rows = int(images.shape[0])
+        conditional = labels is not None
+        d_vars = d.trainable_variables
+
+        def critic(x: Any, y: Any = labels) -> Any:
+            return d(_with(x, y), training=True)
+
+        for k in range(self.cfg.d_steps):
+            g_input, fake_labels = self._fakes_input(rows, conditional)
+            fake = tf.stop_gradient(g(g_input, training=True))
+            with tf.GradientTape() as tape:
+                real_view, fake_view = self._view(images, 4 * k), self._view(fake, 4 * k + 1)
+                d_real, d_fake = critic(real_view), critic(fake_view, fake_labels)
+                d_loss = self.loss.d_loss(d_real, d_fake)
+                alpha = tf.random.stateless_uniform([rows, 1, 1, 1], self._seed(4 * k + 2))
+                penalty = self.loss.penalty(critic, real_view, fake_view, alpha)
+                total = d_loss if penalty is None else d_loss + penalty
+                scaled = self.d_opt.scale_loss(total)
+            self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
+        g_vars = g.trainable_variables
+        g_input, fake_labels = self._fakes_input(rows, conditional)
+        with tf.GradientTape() as tape:
+            fake = g(g_input, training=True)
+            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE), fake_labels))
+            scaled = self.g_opt.scale_loss(g_loss)
+        self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
+        return (g_loss, total, _as_probability(d_real, self.loss),
+                _as_probability(d_fake, self.loss))
 
     def _build_train_fn(self) -> Any:
         import tensorflow as tf

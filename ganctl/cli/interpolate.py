@@ -11,6 +11,7 @@ from ganctl.cli.sample import (
     ckpt_option,
     class_option,
     classes_for_cli,
+    ema_option,
     epoch_option,
     load_for_cli,
     runs_option,
@@ -67,6 +68,7 @@ def interpolate(
         show_default="none"),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
+    ema: bool = ema_option(),
 ) -> None:
     """Animate a loop through keyframe latents, morphing each seed's image into the next.
 
@@ -102,7 +104,7 @@ def interpolate(
     labels = [chosen[w % len(chosen)] for w in range(walks)] if names else None
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    loaded = load_for_cli(ckpt, runs, epoch, console)
+    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     generate = compiled_generator(loaded.generator)
     pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale, labels)
     write_animation(target, pictures, fps)
