@@ -75,6 +75,27 @@ def test_conditional_mlp_shapes_and_embedding():
     assert not conditioning.is_conditional(unconditional)
 
 
+def test_dcgan_projection_discriminator_and_embedding_generator():
+    import keras
+    import tensorflow as tf
+
+    g, d = build_models("dcgan", 8, (28, 28, 1), width=4, num_classes=3)
+    assert conditioning.num_classes(g) == 3
+    codes = conditioning.class_codes(g, tf.constant([0, 1, 2])).numpy()
+    assert codes.shape == (3, 32) and 0.5 < codes.std() < 2  # learned, of z's scale
+    assert any("class_embedding" in v.path for v in g.trainable_variables)
+    x = tf.random.uniform([3, 28, 28, 1], -1, 1)
+    y = tf.constant([2, 0, 1], tf.int32)
+    # logit = psi(h) + <embed(y), h>, with h D's flattened features
+    h = d.get_layer("projection").input[1]
+    parts = keras.Model(d.inputs, [h, d.get_layer("logit").output])
+    feats, psi = (t.numpy() for t in parts([x, y]))
+    table = d.get_layer("class_projection").embeddings.numpy()
+    expected = psi[:, 0] + np.sum(table[y.numpy()] * feats, axis=1)
+    assert np.allclose(d([x, y]).numpy()[:, 0], expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(d([x, y]).numpy(), d([x, tf.constant([0, 0, 0])]).numpy())
+
+
 def test_fake_labels_follow_class_frequencies_and_the_seed():
     from ganctl.gan import GAN
 
@@ -242,13 +263,14 @@ def sneaker_of_seed(cli, run, tmp_path, seed) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_conditional_resume_mid_epoch_equals_straight(tmp_path):
+@pytest.mark.parametrize("arch", [{}, {"arch": "dcgan", "width": 8}])  # dcgan: EMA, augmentation
+def test_conditional_resume_mid_epoch_equals_straight(tmp_path, arch):
     from conftest import FIXTURE_DATA
     from ganctl.training import plan_training, run_training
 
-    straight = train_tiny(tmp_path, "straight", conditional=True)
+    straight = train_tiny(tmp_path, "straight", conditional=True, **arch)
     opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="cut",
-                seed=1, sample_grid=16, xla=False, conditional=True, epochs=2)
+                seed=1, sample_grid=16, xla=False, conditional=True, epochs=2, **arch)
     calls = {"n": 0}
 
     def stop_after_three_checks():
@@ -260,7 +282,7 @@ def test_conditional_resume_mid_epoch_equals_straight(tmp_path):
     assert result.interrupted and result.step == 6
     result = run_training(plan_training(opts))
     assert result.epochs_done == 2 and result.step == 8
-    for which in ("generator", "discriminator", "rng"):
+    for which in ("generator", "discriminator", "rng") + (("generator_ema",) if arch else ()):
         ws, wc = _weights(straight, which), _weights(tmp_path / "cut", which)
         assert ws and ws.keys() == wc.keys()
         assert all(np.array_equal(ws[k], wc[k]) for k in ws), which

@@ -57,3 +57,15 @@ def generator_body(generator: Any) -> Any:
 def num_classes(generator: Any) -> int:
     """How many classes a conditional generator knows (0 for an unconditional one)."""
     return int(generator.get_layer(EMBEDDING).input_dim) if is_conditional(generator) else 0
+
+
+def projection(features: Any, label: Any, num_classes: int, initializer: Any,
+               dtype: str | None = None) -> Any:
+    """<embed(y), h>: the class term of a projection discriminator (Miyato & Koyama 2018), whose
+    logit is psi(h) + <embed(y), h> for D's last features h [n, m]; returns [n, 1]."""
+    from keras import layers
+
+    embedded = layers.Embedding(num_classes, int(features.shape[-1]),
+                                embeddings_initializer=initializer, dtype=dtype,
+                                name="class_projection")(label)
+    return layers.Dot(axes=1, dtype=dtype, name="projection")([embedded, features])
