@@ -3,8 +3,8 @@
 A conditional generator is `generator([z, label])`: a `class_embedding` layer turns the integer
 label into a class code and a body model `generator_body([z, code])` makes the image. Keeping
 the code a separate input lets `interpolate --classes` morph between classes by feeding the body
-codes between two classes' codes. For the MLP the code is the label's one-hot vector (the
-original conditional GAN, Mirza & Osindero 2014); other architectures learn it.
+codes between two classes' codes. The code is the label's one-hot vector (the original
+conditional GAN, Mirza & Osindero 2014): G's first layer learns what each class adds.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ stride 2 → LeakyReLU(0.2) (no normalisation on the first layer), [conv 4×4 st
 LeakyReLU(0.2)] …, flatten → Dense(1), a logit. Channels double as the grid halves, from `width`
 at the largest grid up to 8 × `width`.
 
-Conditional (`num_classes`): G sees z concatenated with a learned class embedding, and D is a
+Conditional (`num_classes`): G sees z concatenated with the label's one-hot vector, so its first
+Dense layer holds a learned embedding of each class (its columns for that class), and D is a
 projection discriminator (Miyato & Koyama 2018): logit = ψ(h) + ⟨embed(y), h⟩ on its flattened
 features h.
 """
@@ -21,7 +22,6 @@ ModelPair = tuple[Any, Any]
 MIN_SIZE, MAX_SIZE = 28, 128
 START_SIZES = range(4, 8)  # the grid G starts from: sizes are s·2^k, 4 <= s <= 7
 DEFAULT_WIDTH = 64
-CLASS_EMBEDDING = 32  # size of G's learned class code
 
 
 def start_grid(size: int) -> tuple[int, int]:
@@ -83,7 +83,7 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     z = keras.Input((latent_dim,), name="z")
     x = z
     if num_classes:
-        code = keras.Input((CLASS_EMBEDDING,), name="class_code")
+        code = keras.Input((num_classes,), name="class_code")
         x = layers.Concatenate(name="z_and_class")([z, code])
     top = channels_at(ups - 1, width)
     x = layers.Dense(start * start * top, use_bias=False, kernel_initializer=init(), name="fc")(x)
@@ -101,11 +101,10 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
                                name=f"up{ups}")(x)
     image = layers.Activation("tanh", dtype=out_dtype, name="image")(x)
     if num_classes:
-        # Seeds of their own (not drawn from `seeds`), so the other layers keep their weights.
-        # Codes of unit scale, like z's entries, so the class is heard from the first step.
-        embedding = layers.Embedding(
-            num_classes, CLASS_EMBEDDING, name=conditioning.EMBEDDING,
-            embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0, seed=seed * 100 + 99))
+        # A one-hot code rather than a separate embedding layer of unit-scale vectors: with one
+        # (32-d, N(0, 1)) G learned to ignore z within a class (per-pixel std over seeds 0.06
+        # against real images' 0.38 after 4,600 steps); with the one-hot code, 0.33 after 1,800.
+        embedding = conditioning.one_hot(num_classes, conditioning.EMBEDDING)
         generator = conditioning.conditional_generator(
             keras.Model([z, code], image, name=conditioning.BODY), embedding, latent_dim)
     else:
@@ -128,6 +127,7 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     if not num_classes:
         return generator, keras.Model(inp, logit, name="discriminator")
     label = conditioning.label_input()
+    # Its own seed (not drawn from `seeds`), so the other layers keep their initial weights.
     projected = conditioning.projection(
         h, label, num_classes, keras.initializers.RandomNormal(0.0, 0.02, seed=seed * 100 + 98),
         dtype=out_dtype)
