@@ -88,7 +88,8 @@ class Evaluate(Callback):
         from ganctl.training_evaluation import TrainingScorer
 
         self.scorer = TrainingScorer(self.cfg, say=lambda text: self.emit(Message(text)),
-                                     warn=lambda text: self.emit(Message(text, "warning")))
+                                     warn=lambda text: self.emit(Message(text, "warning")),
+                                     progress=self.emit)
 
     def on_epoch_end(self, gan, run, epoch, record):
         if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:

@@ -118,18 +118,20 @@ def is_idx_folder(folder: Path) -> bool:
 
 # --- built-in datasets ---------------------------------------------------------------------------
 
-def load_builtin(name: str) -> Dataset:
-    """Fashion-MNIST or MNIST through Keras' loaders and cache; a clear error when offline."""
+def load_builtin(name: str, split: str = "train") -> Dataset:
+    """Fashion-MNIST or MNIST ('train' or 'test' split) through Keras' loaders and cache; a
+    clear error when offline."""
     import keras
 
     cached = keras_home() / "datasets" / "fashion-mnist"
     if name == "fashion-mnist" and all((cached / f).is_file() for f in IDX_FILES):
         # The files Keras would read: load them directly (no download attempt at all).
-        ds = load_idx_folder(cached)
+        ds = load_idx_folder(cached, split)
         return Dataset(ds.x, ds.y, source=name)
     module = getattr(keras.datasets, BUILTIN[name])
     try:
-        (x, y), _ = module.load_data()
+        train, test = module.load_data()
+        x, y = train if split == "train" else test
     except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
         cache = keras_home() / "datasets" / ("fashion-mnist" if name == "fashion-mnist" else "")
         if name == "fashion-mnist":
@@ -161,15 +163,17 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def load_npz(path: Path) -> Dataset:
+def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
     """An .npz with an `x` array [n, h, w] or [n, h, w, c], optional `y` labels and optional
-    `names` (a string array: the name of each label)."""
+    `names` (a string array naming the labels); with other keys (`x_test`, `y_test`), the
+    held-out split it holds."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise UsageError(f"{path} has no 'x' array (found: {', '.join(archive.files) or 'none'})")
-            x = archive["x"]
-            y = archive["y"] if "y" in archive.files else None
+            if x_key not in archive.files:
+                found = ", ".join(archive.files) or "none"
+                raise UsageError(f"{path} has no '{x_key}' array (found: {found})")
+            x = archive[x_key]
+            y = archive[y_key] if y_key in archive.files else None
             names = archive["names"] if "names" in archive.files else None
     except UsageError:
         raise
@@ -178,9 +182,10 @@ def load_npz(path: Path) -> Dataset:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
-        raise UsageError(f"{path}: 'x' must have shape [n, h, w] or [n, h, w, 1|3], got {x.shape}")
+        raise UsageError(f"{path}: '{x_key}' must have shape [n, h, w] or [n, h, w, 1|3], "
+                         f"got {x.shape}")
     if y is not None and len(y) != len(x):
-        raise UsageError(f"{path}: 'y' has {len(y)} labels for {len(x)} images")
+        raise UsageError(f"{path}: '{y_key}' has {len(y)} labels for {len(x)} images")
     label_names: tuple[str, ...] = ()
     if names is not None:
         if y is None or names.ndim != 1 or names.dtype.kind not in "US":
@@ -188,6 +193,14 @@ def load_npz(path: Path) -> Dataset:
         label_names = tuple(str(v) for v in names)
     return Dataset(_to_uint8(x, str(path)), None if y is None else y.astype(np.int64),
                    label_names, source=str(path))
+
+
+def _npz_has(path: Path, key: str) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return key in archive.files
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} as .npz: {exc}") from None
 
 
 # --- image folders -------------------------------------------------------------------------------
@@ -280,3 +293,22 @@ def load_dataset(spec: str, limit: int | None = None, image_size: int | None = N
         ds.y = None if ds.y is None else ds.y[:limit]
     ds = convert(ds, image_size, channels)
     return ds
+
+
+def load_test_split(spec: str, image_size: int | None = None,
+                    channels: int | None = None) -> Dataset | None:
+    """The held-out split a dataset comes with, converted like `load_dataset`'s images: the
+    test split of a built-in or an IDX folder, `x_test` (and `y_test`) of an .npz; None when
+    it has none (image folders never do)."""
+    path = Path(spec).expanduser()
+    if spec in BUILTIN:
+        ds = load_builtin(spec, "test")
+    elif path.is_dir() and find_idx(path, IDX_FILES[2]) is not None:
+        ds = load_idx_folder(path, "test")
+    elif path.is_file() and path.suffix.lower() == ".npz":
+        if not _npz_has(path, "x_test"):
+            return None
+        ds = load_npz(path, "x_test", "y_test")
+    else:
+        return None
+    return convert(ds, image_size, channels)

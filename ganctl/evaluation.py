@@ -21,13 +21,15 @@ import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import EvaluatorTraining
 from ganctl.metrics import METRICS, MetricInputs, metric_names
 from ganctl.real_features import (
+    RealData,
     RealFeatures,
     compute_features,
     heldout_nearest,
-    load_real_images,
     read_reference,
+    real_data_for_run,
     real_features,
     reference_cache_path,
     write_reference,
@@ -39,9 +41,10 @@ if TYPE_CHECKING:
     from ganctl.sampling import Samples
 
 DEFAULT_N = 10_000
-EVAL_SHAPE = (28, 28, 1)
 # The metrics of the metric-over-epochs table (`--all`); the others are slow or single-number.
 EPOCH_METRICS = ("fd", "kid", "precision_recall", "density_coverage", "class_histogram")
+# What conditional runs add to that table.
+CONDITIONAL_EPOCH_METRICS = ("class_agreement", "intra_fd")
 # Names of single values that select the metric computing them.
 ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_recall",
            "density": "density_coverage", "coverage": "density_coverage",
@@ -76,6 +79,14 @@ def parse_metrics(text: str | None, default: Sequence[str] | None = None) -> tup
     return tuple(name for name in METRICS if name in chosen)
 
 
+def default_metrics(conditional: bool, over_epochs: bool = False) -> tuple[str, ...]:
+    """The metrics scored without `--metrics`: all (or, over epochs, `EPOCH_METRICS`), with the
+    conditional ones for a conditional run."""
+    if over_epochs:
+        return EPOCH_METRICS + (CONDITIONAL_EPOCH_METRICS if conditional else ())
+    return metric_names(conditional)
+
+
 def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
     """Refuse an image count below what a chosen metric needs."""
     if n < 1:
@@ -86,12 +97,50 @@ def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
                              f"{METRICS[name].min_n}; raise {option}")
 
 
-def check_image_shape(shape: Sequence[int] | None, what: str) -> None:
-    """Refuse models whose images the evaluator cannot take (it knows 28x28 grayscale only)."""
-    if shape is None or tuple(shape) != EVAL_SHAPE:
-        made = "x".join(str(s) for s in shape) if shape else "images of unknown shape"
-        raise UsageError(f"the evaluator only takes 28x28 grayscale images (Fashion-MNIST) and "
-                         f"{what} makes {made}; evaluation is not available for it")
+def metrics_for(evaluator: Evaluator, metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The metrics `evaluator` can give, and a note naming those it cannot: the ones that need
+    classes, when it has none (it learned a task without labels)."""
+    if evaluator.num_classes:
+        return list(metrics), []
+    skipped = [name for name in metrics if METRICS[name].needs_classes]
+    kept = [name for name in metrics if name not in skipped]
+    if not kept:
+        raise UsageError(f"--metrics {','.join(skipped)} need classes and the evaluator has none "
+                         "(the data has no labels); choose other metrics")
+    if not skipped:
+        return kept, []
+    return kept, [f"{', '.join(skipped)} skipped: the evaluator was trained without labels "
+                  "(the data has none), so it has no classes"]
+
+
+def conditional_metrics_for(cfg: Any, evaluator: Evaluator, data: RealData,
+                            metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The conditional metrics (class agreement, intra-class FD) that can score this run, and a
+    note naming those that cannot.
+
+    They need a conditional run (an error otherwise) and real labels; class agreement also needs
+    an evaluator whose classes are the run's, in the same order.
+    """
+    from ganctl.classes import model_classes
+
+    wanted = [name for name in metrics if METRICS[name].conditional]
+    if not wanted:
+        return list(metrics), []
+    names = model_classes(cfg)
+    if not names:
+        raise UsageError(f"{', '.join(wanted)} score conditional models and this run is "
+                         "unconditional; choose other --metrics")
+    skipped, why = [], []
+    if data.labels("train") is None or data.labels("test") is None:
+        skipped += wanted
+        why.append("the real data has no labels in both splits")
+    elif "class_agreement" in wanted and [c.lower() for c in evaluator.classes] != \
+            [c.lower() for c in names]:
+        skipped.append("class_agreement")
+        why.append(f"the evaluator's classes ({', '.join(evaluator.classes) or 'none'}) are not "
+                   f"the run's ({', '.join(names)})")
+    kept = [name for name in metrics if name not in skipped]
+    return kept, [f"{', '.join(skipped)} skipped: {'; '.join(why)}"] if skipped else []
 
 
 # --- real data --------------------------------------------------------------------------------------
@@ -105,6 +154,7 @@ class RealSet:
     test image's distance to its nearest image of it.
     """
 
+    data: RealData
     train: RealFeatures
     test: RealFeatures | None
     notes: tuple[str, ...] = ()
@@ -112,17 +162,19 @@ class RealSet:
     heldout_nearest: np.ndarray | None = None
 
 
-def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = True,
+def load_real_set(evaluator: Evaluator, data: RealData, n: int, with_test: bool = True,
                   all_train: bool = False, say: Say = quiet, warn: Say = quiet) -> RealSet:
     """Features of the first `n` train (and test) images, noting where a split has fewer;
     with `all_train`, also of the whole train split."""
-    train = real_features(evaluator, folder, "train", n, say, warn)
-    test = real_features(evaluator, folder, "test", n, say, warn) if with_test else None
+    train = real_features(evaluator, data, "train", n, say, warn)
+    test = real_features(evaluator, data, "test", n, say, warn) if with_test else None
     whole = None
     if all_train:
         whole = train if train.n == train.available else real_features(
-            evaluator, folder, "train", train.available, say, warn)
+            evaluator, data, "train", train.available, say, warn)
     notes = []
+    if data.heldout != "the test split":
+        notes.append(f"the held-out images are {data.heldout}")
     if train.n < n:
         notes.append(f"the train split has only {train.n} images: the model is compared with "
                      f"all {train.n}")
@@ -130,7 +182,7 @@ def load_real_set(evaluator: Evaluator, folder: Path, n: int, with_test: bool = 
         notes.append(f"the test split has only {test.n} images: the reference compares all "
                      f"{test.n} test images (not {n}) with the train images")
     nearest = None if whole is None or test is None else heldout_nearest(whole, test, say, warn)
-    return RealSet(train, test, tuple(notes), whole, nearest)
+    return RealSet(data, train, test, tuple(notes), whole, nearest)
 
 
 def needs_all_train(metrics: Sequence[str]) -> bool:
@@ -179,7 +231,9 @@ def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
                               real_features=real.train.features,
                               all_train_features=_all_train_features(real),
                               heldout_features=test.features,
-                              heldout_nearest=real.heldout_nearest, seed=seed)
+                              heldout_nearest=real.heldout_nearest,
+                              gen_labels=real.data.labels("test", test.n),
+                              real_labels=real.data.labels("train", real.train.n), seed=seed)
         for name in missing:
             stored[name] = run_metrics([name], inputs, timings, prefix="reference ")
         write_reference(path, stored)
@@ -218,8 +272,9 @@ def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
                           all_train_features=_all_train_features(real),
                           heldout_features=None if real.test is None else real.test.features,
-                          heldout_nearest=real.heldout_nearest,
-                          seed=seed)
+                          heldout_nearest=real.heldout_nearest, gen_labels=samples.labels,
+                          real_labels=real.data.labels("train", real.train.n) if labels is not None
+                          else None, seed=seed)
     return Generated(samples, inputs, run_metrics(metrics, inputs, timings))
 
 
@@ -236,7 +291,7 @@ class Report:
     """What `ganctl evaluate` prints and writes as JSON."""
 
     run: Path
-    evaluator: dict[str, Any]  # architecture, sha256, test_accuracy
+    evaluator: dict[str, Any]  # Evaluator.describe(): name, architecture, sha256, accuracy...
     n: int
     seed: int
     metrics: tuple[str, ...]
@@ -245,6 +300,7 @@ class Report:
     scores: list[CheckpointScore]
     timings: dict[str, float] = field(default_factory=dict)
     nn_grid: np.ndarray | None = None  # generated images beside their nearest training images
+    notes: list[str] = field(default_factory=list)  # e.g. metrics skipped
 
     def to_json(self) -> dict[str, Any]:
         from ganctl import __version__
@@ -257,11 +313,13 @@ class Report:
             "n": self.n,
             "seeds": describe_seeds(range(self.seed, self.seed + self.n)),
             "metrics": list(self.metrics),
-            "real": {"folder": str(self.real.train.folder), "train_images": self.real.train.n,
+            "real": {"data": self.real.data.source, "heldout": self.real.data.heldout,
+                     "train_images": self.real.train.n,
                      "test_images": self.real.test.n if self.real.test else 0,
                      "memorisation_train_images": (self.real.all_train.n if self.real.all_train
                                                    else 0),
                      "notes": list(self.real.notes)},
+            "notes": list(self.notes),
             "reference": _json_values(self.reference),
             "checkpoints": [{"name": s.checkpoint.name, "epoch": s.checkpoint.epoch,
                              "step": s.checkpoint.step, "complete": s.checkpoint.complete,
@@ -275,22 +333,36 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
     return {key: value if math.isfinite(value) else None for key, value in values.items()}
 
 
-def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, seed: int = 0,
+def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] | None = None, all_checkpoints: bool = False,
-             nn_grid: bool = False, say: Say = quiet, warn: Say = quiet) -> Report:
-    """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)."""
-    from ganctl.evaluator import load_evaluator
+             nn_grid: bool = False, evaluator_kind: str = "auto", say: Say = quiet,
+             warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None
+             ) -> Report:
+    """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)
+    against the run's own data, or `real` (a built-in, IDX folder, .npz or image folder).
+
+    `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
+    data reports its training through `progress` the first time.
+    """
+    from ganctl.evaluator import choose_evaluator
     from ganctl.sampling import compiled_generator
 
-    check_image_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
-    metrics = metric_names() if metrics is None else tuple(metrics)
+    metrics = metric_names(loaded.cfg.conditional) if metrics is None else tuple(metrics)
     check_n(n, metrics)
     timings: dict[str, float] = {}
+    say("loading the real data")
+    with _timed(timings, "real data"):
+        real_data = real_data_for_run(loaded.cfg, real)
     say("loading the evaluator")
-    evaluator = load_evaluator()
+    with _timed(timings, "evaluator"):
+        evaluator = choose_evaluator(real_data, evaluator_kind, progress, say, warn)
+    evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
+    metrics, notes = metrics_for(evaluator, metrics)
+    metrics, class_notes = conditional_metrics_for(loaded.cfg, evaluator, real_data, metrics)
+    notes = [*evaluator.notes, *notes, *class_notes]
     with _timed(timings, "real features"):
-        real = load_real_set(evaluator, real_folder, n, all_train=nn_grid or needs_all_train(metrics),
-                             say=say, warn=warn)
+        real = load_real_set(evaluator, real_data, n,
+                             all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)
     say("scoring real test images against real train images (the reference)")
     reference = reference_metrics(metrics, real, seed, timings)
     generate = compiled_generator(loaded.generator)
@@ -313,10 +385,8 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
                 grid = nearest_training_grid(generated, real)
     if not scores:
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
-    info = {"architecture": evaluator.architecture, "sha256": evaluator.sha256,
-            "test_accuracy": evaluator.accuracy}
-    return Report(loaded.run.root, info, n, seed, tuple(metrics), real, reference, scores,
-                  timings, grid)
+    return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,
+                  scores, timings, grid, notes)
 
 
 def _class_counts(cfg: Any) -> tuple[int, ...]:
@@ -349,7 +419,7 @@ def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_P
         raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
     dist, index = generated.inputs.nearest_training
     chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
-    train_images = load_real_images(train.folder, "train", train.n)
+    train_images = real.data.images("train", train.n)
     gen = generated.samples.images[chosen]
     line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
     tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)

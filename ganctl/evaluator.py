@@ -13,12 +13,16 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ganctl.data import load_idx_folder, scale_to_unit
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import EvaluatorTraining
+
+if TYPE_CHECKING:
+    from ganctl.real_features import RealData
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 WEIGHTS_NAME = "evaluator.npz"
@@ -99,37 +103,93 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 class Evaluator:
-    """The loaded classifier: features (penultimate layer) and class probabilities of images."""
+    """A loaded evaluator network: features (penultimate layer) and, when it has classes, class
+    probabilities of images.
+
+    It owns what it takes (`image_shape`, and `prepare` turns uint8 images into its input), its
+    `name` and what the reports say about it (`describe`). `classes` is empty for an evaluator
+    trained without labels; its `accuracy` is then that of its own training task.
+    """
 
     def __init__(self, model: Any, info: dict[str, Any]):
         self._model = model
         self.info = info
+        self.name: str = info.get("name", "fashion-mnist")
         self.architecture: str = info["architecture"]
         self.sha256: str = info["sha256"]
         self.accuracy: float = float(info["test_accuracy"])
+        self.classes: tuple[str, ...] = tuple(info.get("classes", CLASS_NAMES))
+        self.image_shape: tuple[int, int, int] = tuple(  # type: ignore[assignment]
+            int(v) for v in model.inputs[0].shape[1:])
         self.feature_dim: int = int(model.outputs[0].shape[-1])
+
+    notes: tuple[str, ...] = ()  # what every report with it should say
 
     @property
     def short_sha(self) -> str:
         """First 12 hex digits of the weights' sha256, for reports."""
         return self.sha256[:12]
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def shape_text(self) -> str:
+        h, w, c = self.image_shape
+        return f"{h}x{w} {'grayscale' if c == 1 else 'colour'}"
+
+    def check_shape(self, shape: tuple[int, ...] | None, what: str) -> None:
+        """Refuse images of another shape than the evaluator takes, naming `what` makes them."""
+        if shape is None or tuple(shape) != self.image_shape:
+            made = "x".join(str(s) for s in shape) if shape else "images of unknown shape"
+            raise UsageError(f"the {self.name} evaluator takes {self.shape_text()} images and "
+                             f"{what} makes {made}")
+
+    def prepare(self, images_uint8: np.ndarray) -> np.ndarray:
+        """uint8 images as the network takes them: float32 in [-1, 1], as training scales them."""
+        return scale_to_unit(images_uint8)
+
+    def describe(self) -> dict[str, Any]:
+        """What a report says about the evaluator."""
+        accuracy = self.accuracy if np.isfinite(self.accuracy) else None
+        return {"name": self.name, "architecture": self.architecture, "sha256": self.sha256,
+                "test_accuracy": accuracy, "classes": self.num_classes,
+                "task": self.info.get("task", "classes"), "accuracy_text": self.accuracy_text()}
+
+    def accuracy_text(self) -> str:
+        """What its held-out accuracy measures, for report headers."""
+        if self.name == "fashion-mnist":
+            return f"test accuracy {self.accuracy:.2%}"
+        if self.num_classes:
+            return (f"trained on this data: held-out accuracy {self.accuracy:.2%} on its "
+                    f"{self.num_classes} classes")
+        return (f"trained on this data without labels: held-out accuracy {self.accuracy:.2%} at "
+                "telling which of 4 rotations/flips was applied, chance 25%")
+
     def features(self, images: np.ndarray, batch_size: int = 500
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (features float64 [n, d], probs float64 [n, 10]) of images in [-1, 1]."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (features float64 [n, d], probs float64 [n, classes] or None without classes)
+        of images in [-1, 1]."""
+        feats, head = self.predict(images, batch_size)
+        return feats, head if self.num_classes else None
+
+    def predict(self, images: np.ndarray, batch_size: int = 500
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(features, outputs of the network's head) of images in [-1, 1]; the head is the class
+        probabilities, or, for an evaluator without classes, those of its own training task."""
         images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        if images.ndim != 4 or images.shape[1:] != self.image_shape:
             made = "x".join(str(s) for s in images.shape[1:]) or "scalars"
-            raise UsageError("the evaluator takes 28x28 grayscale images; "
+            raise UsageError(f"the evaluator takes {self.shape_text()} images; "
                              f"this model makes {made}")
         feats = np.empty((len(images), self.feature_dim), dtype=np.float64)
-        probs = np.empty((len(images), NUM_CLASSES), dtype=np.float64)
+        head = np.empty((len(images), int(self._model.outputs[1].shape[-1])), dtype=np.float64)
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size].astype(np.float32)
             f, p = self._model(batch, training=False)
             feats[start:start + len(batch)] = np.asarray(f)
-            probs[start:start + len(batch)] = np.asarray(p)
-        return feats, probs
+            head[start:start + len(batch)] = np.asarray(p)
+        return feats, head
 
 
 def read_info(assets_dir: str | os.PathLike = ASSETS_DIR) -> dict[str, Any]:
@@ -163,3 +223,47 @@ def _load_cached(assets_dir: str) -> Evaluator:
     model = build_network(info.get("architecture", ""))
     assign_weights(model, arrays)
     return Evaluator(model, info)
+
+
+# --- which evaluator -------------------------------------------------------------------------------
+
+EVALUATORS = ("auto", "fashion-mnist", "domain", "inception")
+FINGERPRINT_IMAGES = 16
+
+
+def fingerprint(images: np.ndarray) -> list[str]:
+    """sha256 (16 hex digits) of each of the first images' pixels: recognises a dataset."""
+    return [hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()[:16]
+            for img in images[:FINGERPRINT_IMAGES]]
+
+
+def is_fashion_mnist(data: RealData) -> bool:
+    """Whether `data` is Fashion-MNIST as the shipped evaluator was trained on: 28x28
+    grayscale, its first training images those of the Fashion-MNIST training split."""
+    if data.image_shape != IMAGE_SHAPE or data.count("train") == 0:
+        return False
+    known = read_info().get("fingerprint", [])
+    mine = fingerprint(data.images("train"))
+    return bool(known) and mine == known[:len(mine)]
+
+
+def choose_evaluator(data: RealData, kind: str = "auto",
+                     progress: Callable[[EvaluatorTraining], None] | None = None,
+                     say: Callable[[str], None] | None = None,
+                     warn: Callable[[str], None] | None = None) -> Evaluator:
+    """The evaluator for `data`: `kind` 'fashion-mnist' (the shipped one), 'domain' (trained on
+    `data`, cached), 'inception' (InceptionV3, ImageNet weights) or 'auto': the shipped one for
+    Fashion-MNIST, else the domain one."""
+    from ganctl.domain_evaluator import domain_evaluator
+
+    if kind not in EVALUATORS:
+        raise UsageError(f"unknown --evaluator {kind!r}; choose one of: {', '.join(EVALUATORS)}")
+    if kind == "inception":
+        from ganctl.inception import load_inception
+
+        return load_inception(data.image_shape)
+    if kind == "fashion-mnist" or (kind == "auto" and is_fashion_mnist(data)):
+        evaluator = load_evaluator()
+        evaluator.check_shape(data.image_shape, f"the real data {data.source}")
+        return evaluator
+    return domain_evaluator(data, progress=progress, say=say, warn=warn)

@@ -1,4 +1,4 @@
-"""What the training loop reports; the CLI renders these, the core never prints."""
+"""What the training loop and evaluation report; the CLI renders these, the core never prints."""
 
 from __future__ import annotations
 
@@ -40,4 +40,15 @@ class Message:
     level: str = "info"  # "info" or "warning"
 
 
-Event = TrainStarted | StepsDone | EpochDone | Message
+@dataclass(frozen=True)
+class EvaluatorTraining:
+    """An evaluator being trained on the run's data (before its first use; then cached)."""
+
+    step: int  # batches done
+    steps: int  # batches in all
+    epoch: int  # 1-based epoch in progress
+    epochs: int
+    loss: float
+
+
+Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining

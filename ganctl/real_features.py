@@ -17,30 +17,25 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.data import (
-    IDX_FILES,
-    find_idx,
-    idx_shape,
-    is_idx_folder,
-    keras_home,
-    load_idx_folder,
-    scale_to_unit,
-)
+from ganctl.data import BUILTIN, load_dataset, load_test_split
 from ganctl.errors import UsageError
 from ganctl.fsutil import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
+    from ganctl.config import TrainConfig
     from ganctl.evaluator import Evaluator
 
 CACHE_ENV = "GANCTL_CACHE"
-SPLIT_FILES = {"train": IDX_FILES[0], "test": IDX_FILES[2]}
-IMAGE_SIZE = (28, 28)  # what the evaluator takes
+# Data without a test split holds out this share for evaluation (seeded, so always the same).
+HOLDOUT_SHARE = 0.1
+HOLDOUT_MAX = 10_000
+HOLDOUT_SEED = 0
 Say = Callable[[str], None]
 
 
@@ -52,43 +47,111 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "ganctl"
 
 
-def default_real_folder() -> Path:
-    """Fashion-MNIST as Keras caches it: `$KERAS_HOME/datasets/fashion-mnist`."""
-    return keras_home() / "datasets" / "fashion-mnist"
+@dataclass
+class RealData:
+    """Real images to compare with: the split a model learned from and a held-out split.
 
-
-def resolve_real_folder(real: str | os.PathLike | None) -> Path:
-    """The folder of IDX files to compare against: `real`, or Keras' Fashion-MNIST cache.
-
-    Both splits must be there, as 28x28 images (the evaluator's size).
+    Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
+    and `heldout` how the held-out split was made.
     """
-    folder = Path(real).expanduser() if real is not None else default_real_folder()
-    if not is_idx_folder(folder) or _idx_file(folder, "test") is None:
-        names = ", ".join(IDX_FILES)
-        if real is None:
-            raise UsageError(f"no Fashion-MNIST in {folder} (Keras' cache) to compare against; "
-                             f"put the four IDX files ({names}) there, or pass --real PATH to a "
-                             "folder of them")
-        what = "is not a folder" if not folder.is_dir() else "lacks the train or test images"
-        raise UsageError(f"--real {real} {what}; pass a folder holding the four IDX files "
-                         f"({names})")
-    for split in SPLIT_FILES:
-        shape = idx_shape(_idx_file(folder, split))
-        if tuple(shape[1:]) != IMAGE_SIZE:
-            size = "x".join(str(s) for s in shape[1:]) or "no"
-            raise UsageError(f"{folder} holds {size} {split} images; the evaluator compares "
-                             "28x28 grayscale images, like Fashion-MNIST")
-    return folder.resolve()
+
+    source: str
+    train: np.ndarray
+    test: np.ndarray | None
+    train_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+    heldout: str = "the test split"
+    _digests: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(v) for v in self.train.shape[1:])  # type: ignore[return-value]
+
+    def images(self, split: str, n: int | None = None) -> np.ndarray:
+        """The first `n` (default all) images of 'train' or 'test'."""
+        x = self.train if split == "train" else self.test
+        if x is None:
+            raise ValueError(f"{self.source} has no held-out images")
+        return x if n is None else x[:n]
+
+    def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
+        """The labels of the first `n` (default all) images of a split; None when unlabelled.
+        Features of one class: `features[data.labels(split, len(features)) == c]`."""
+        y = self.train_labels if split == "train" else self.test_labels
+        return y if y is None or n is None else y[:n]
+
+    def count(self, split: str) -> int:
+        x = self.train if split == "train" else self.test
+        return 0 if x is None else len(x)
+
+    def sha256(self, split: str) -> str:
+        """sha256 of a split's shape and pixels: changed data never reuses cached results."""
+        if split not in self._digests:
+            x = np.ascontiguousarray(self.images(split))
+            digest = hashlib.sha256(str(x.shape).encode())
+            digest.update(memoryview(x).cast("B"))
+            self._digests[split] = digest.hexdigest()
+        return self._digests[split]
 
 
-def _idx_file(folder: Path, split: str) -> Path | None:
-    return find_idx(folder, SPLIT_FILES[split])
+def check_real_source(spec: str, given: bool) -> None:
+    """Fail early, naming the path, when the data to compare with is gone (`given`: from
+    --real, else the run's own training data)."""
+    if spec in BUILTIN or Path(spec).expanduser().exists():
+        return
+    if given:
+        raise UsageError(f"--real {spec} does not exist; pass a built-in dataset "
+                         f"({', '.join(BUILTIN)}), an IDX folder, an .npz or an image folder")
+    raise UsageError(f"the run's training data {spec} is gone; put it back, or pass --real PATH "
+                     "to compare with other data of the same kind")
 
 
-def load_real_images(folder: Path, split: str, n: int | None = None) -> np.ndarray:
-    """The first `n` (default all) images of a split as uint8 [n, h, w, 1]."""
-    x = load_idx_folder(Path(folder), split).x
-    return x if n is None else x[:n]
+def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | None = None,
+                   given: bool = False) -> RealData:
+    """Real data to compare a model with, as training reads it: `spec` (a built-in, IDX folder,
+    .npz or image folder) with `limit`, converted to `image_shape`.
+
+    The held-out split is the data's own test split when it has one; otherwise a fixed, seeded
+    share of the images (`HOLDOUT_SHARE`, at most `HOLDOUT_MAX`), the rest being the train
+    split. `given`: `spec` came from --real (for the error messages).
+    """
+    check_real_source(spec, given)
+    h, w, channels = image_shape
+    size = h if h == w else None
+    try:
+        ds = load_dataset(spec, limit, size, channels)
+        test = load_test_split(spec, size, channels)
+    except UsageError as exc:  # e.g. a built-in that is not cached, offline
+        raise UsageError(str(exc).replace("--data PATH", "--real PATH")) from None
+    if ds.image_shape != tuple(image_shape):
+        raise UsageError(f"{spec} gives {'x'.join(map(str, ds.image_shape))} images, not the "
+                         f"model's {'x'.join(map(str, image_shape))}; pass --real PATH to "
+                         "square images")
+    source = spec if spec in BUILTIN else str(Path(spec).expanduser().resolve())
+    if test is not None:
+        return RealData(source, ds.x, test.x, ds.y, test.y, ds.label_names)
+    n = len(ds.x)
+    if n < 2:
+        raise UsageError(f"{spec} holds {n} image: too few to hold some out for evaluation")
+    k = min(HOLDOUT_MAX, max(1, round(HOLDOUT_SHARE * n)))
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(HOLDOUT_SEED).permutation(n)[:k]] = True
+    y = ds.y
+    heldout = (f"a seeded {HOLDOUT_SHARE:.0%} of the data held out ({k} of {n} images; training "
+               "saw them)")
+    return RealData(source, ds.x[~held], ds.x[held], None if y is None else y[~held],
+                    None if y is None else y[held], ds.label_names, heldout)
+
+
+def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:
+    """The data a run is compared with: its own (config.json's data, limit and image shape),
+    or `real` (--real) converted to the run's image shape."""
+    if cfg.image_shape is None:
+        raise UsageError(f"run {cfg.name} has no image shape in its config; it never trained")
+    if real is None:
+        return load_real_data(cfg.data, cfg.image_shape, cfg.limit)
+    return load_real_data(real, cfg.image_shape, given=True)
 
 
 @dataclass(frozen=True)
@@ -96,8 +159,8 @@ class RealFeatures:
     """Evaluator outputs for the first `len(features)` images of one split of a real dataset."""
 
     features: np.ndarray  # float64 [n, d]
-    probs: np.ndarray  # float64 [n, 10]
-    folder: Path
+    probs: np.ndarray | None  # float64 [n, classes]; None when the evaluator has no classes
+    source: str
     split: str
     available: int  # images in the split
     cached: bool  # read from the cache rather than computed
@@ -108,70 +171,66 @@ class RealFeatures:
         return len(self.features)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluator (features, probs) of uint8 images, scaled to [-1, 1] as training scales them."""
-    return evaluator.features(scale_to_unit(images_uint8))
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Evaluator (features, probs) of uint8 images, prepared as the evaluator takes them."""
+    return evaluator.features(evaluator.prepare(images_uint8))
 
 
-def real_features(evaluator: Evaluator, folder: Path, split: str, n: int,
+def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
                   say: Say | None = None, warn: Say | None = None) -> RealFeatures:
     """Features of the first `n` images of `split` (all when fewer), from the cache when there.
 
-    The cache key covers the evaluator's weights, the split file's contents and the count,
+    The cache key covers the evaluator's weights, the split's contents and the count,
     so changed data or a new evaluator never reuses stale features.
     """
     say, warn = say or (lambda text: None), warn or (lambda text: None)
-    source = _idx_file(Path(folder), split)
-    if source is None:
-        raise UsageError(f"{folder} has no {SPLIT_FILES[split]} file")
-    available = idx_shape(source)[0]
+    available = data.count(split)
+    if available == 0:
+        raise UsageError(f"{data.source} has no {split} images")
     count = min(n, available)
-    data_sha = _file_sha256(source)
+    data_sha = data.sha256(split)
     key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
     path = cache_dir() / f"{key}.npz"
     meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split}
     cached = _read_cache(path, meta, count, evaluator.feature_dim)
     if cached is not None:
-        return RealFeatures(*cached, Path(folder), split, available, True, key)
+        return RealFeatures(*cached, data.source, split, available, True, key)
     if path.exists():
         warn(f"cached real features {path} are damaged; recomputing them")
     say(f"computing features of {count} real {split} images (cached for next time)")
-    feats, probs = compute_features(evaluator, load_real_images(Path(folder), split, count))
+    feats, probs = compute_features(evaluator, data.images(split, count))
     try:
         _write_cache(path, meta, feats, probs)
     except OSError as exc:
         warn(f"cannot cache real features in {path.parent}: {exc.strerror or exc}")
-    return RealFeatures(feats, probs, Path(folder), split, available, False, key)
+    return RealFeatures(feats, probs, data.source, split, available, False, key)
 
 
 def _read_cache(path: Path, meta: dict[str, str], count: int, dim: int
-                ) -> tuple[np.ndarray, np.ndarray] | None:
+                ) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The cached (features, probs), or None when missing, damaged or not matching."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             if any(str(npz[key]) != value for key, value in meta.items()):
                 return None
-            feats, probs = npz["features"], npz["probs"]
+            feats = npz["features"]
+            probs = npz["probs"] if "probs" in npz.files else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    ok = (feats.shape == (count, dim) and probs.shape[0] == count and feats.dtype == np.float64
-          and probs.dtype == np.float64 and np.isfinite(feats).all() and np.isfinite(probs).all())
+    ok = (feats.shape == (count, dim) and feats.dtype == np.float64
+          and np.isfinite(feats).all()) and (probs is None or (
+              probs.shape[0] == count and probs.dtype == np.float64 and np.isfinite(probs).all()))
     return (feats, probs) if ok else None
 
 
-def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray, probs: np.ndarray) -> None:
+def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray,
+                 probs: np.ndarray | None) -> None:
     arrays = {key: np.array(value) for key, value in meta.items()}
+    if probs is not None:
+        arrays["probs"] = probs
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, features=feats, probs=probs, **arrays)
+        np.savez(fh, features=feats, **arrays)
 
 
 # --- nearest training images of the held-out images ----------------------------------------------

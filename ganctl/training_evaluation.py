@@ -3,55 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.errors import UsageError
-from ganctl.evaluation import Say, check_image_shape, check_n, load_real_set, quiet, score_generator
+from ganctl.evaluation import Say, check_n, load_real_set, quiet, score_generator
+from ganctl.events import EvaluatorTraining
 
 TRAINING_METRICS = ("fd", "kid")
 
 
-def training_real_folder(cfg: TrainConfig) -> Path:
-    """Real data for evaluation during training: the run's own data when it is an IDX folder of
-    28x28 images with a test split, else Fashion-MNIST in Keras' cache."""
-    from ganctl.data import BUILTIN
-    from ganctl.real_features import resolve_real_folder
+def check_training_evaluation(cfg: TrainConfig) -> None:
+    """At plan time: refuse `--eval-every` with too few images, or data that is gone."""
+    from ganctl.real_features import check_real_source
 
-    if cfg.data not in BUILTIN:
-        try:
-            return resolve_real_folder(cfg.data)
-        except UsageError:
-            pass
-    return resolve_real_folder(None)
-
-
-def check_training_evaluation(cfg: TrainConfig) -> Path | None:
-    """At plan time: refuse `--eval-every` for a model the evaluator cannot score, or without
-    real data; returns the real data folder (None when evaluation is off)."""
     if not cfg.eval_every:
-        return None
-    check_image_shape(cfg.image_shape, "this run (--eval-every)")
+        return
     check_n(cfg.eval_n, TRAINING_METRICS, option="--eval-n")
-    return training_real_folder(cfg)
+    check_real_source(cfg.data, given=False)
 
 
 class TrainingScorer:
     """FD and KID (mean and std) of a generator during training, on fixed seeds 0..n-1."""
 
-    def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet):
-        from ganctl.evaluator import load_evaluator
+    def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet,
+                 progress: Callable[[EvaluatorTraining], None] | None = None):
+        from ganctl.evaluator import choose_evaluator
+        from ganctl.real_features import real_data_for_run
 
-        folder = check_training_evaluation(cfg)
-        if folder is None:
+        if not cfg.eval_every:
             raise ValueError("evaluation is off for this run (eval_every = 0)")
+        check_training_evaluation(cfg)
         self.cfg = cfg
-        self.evaluator = load_evaluator()
-        self.real = load_real_set(self.evaluator, folder, cfg.eval_n, with_test=False,
-                                  say=say, warn=warn)
+        data = real_data_for_run(cfg)
+        self.evaluator = choose_evaluator(data, progress=progress, say=say, warn=warn)
+        self.real = load_real_set(self.evaluator, data, cfg.eval_n, with_test=False, say=say,
+                                  warn=warn)
         self._generate: Callable[[np.ndarray], np.ndarray] | None = None
         self.timings: dict[str, float] = {}
 

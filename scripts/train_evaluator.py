@@ -86,6 +86,8 @@ def main() -> None:
         "feature_layer": "features",
         "feature_dim": int(weights["fc.kernel"].shape[1]),
         "input": "28x28x1 float in [-1, 1]",
+        # sha256 (16 hex) of the first training images' pixels: how evaluate recognises this data
+        "fingerprint": ev.fingerprint(ev.load_idx_folder(args.data, "train").x),
         "training": {
             "data": "Fashion-MNIST train split (60,000 images)",
             "seed": args.seed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from pathlib import Path
@@ -18,7 +17,6 @@ from ganctl.data import load_idx_folder
 from ganctl.errors import UsageError
 from ganctl.evaluation import (
     NN_PAIR_BORDER,
-    check_image_shape,
     parse_metrics,
 )
 from ganctl.evaluator import load_evaluator
@@ -76,11 +74,11 @@ def test_parse_metrics_names_aliases_and_order():
         parse_metrics(" , ")
 
 
-def test_image_shapes_the_evaluator_refuses():
-    check_image_shape((28, 28, 1), "x")
+def test_image_shapes_the_shipped_evaluator_refuses():
+    load_evaluator().check_shape((28, 28, 1), "x")
     for shape in ((32, 32, 3), (28, 28, 3), (64, 64, 1), None):
-        with pytest.raises(UsageError, match="28x28 grayscale"):
-            check_image_shape(shape, "run r")
+        with pytest.raises(UsageError, match="takes 28x28 grayscale images and run r makes"):
+            load_evaluator().check_shape(shape, "run r")
 
 
 def test_cache_folder_from_environment(monkeypatch, tmp_path):
@@ -91,23 +89,6 @@ def test_cache_folder_from_environment(monkeypatch, tmp_path):
     assert rf.cache_dir() == tmp_path / "xdg" / "ganctl"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert rf.cache_dir() == Path.home() / ".cache" / "ganctl"
-
-
-def write_idx(folder: Path, split: str, images: np.ndarray) -> None:
-    prefix = "train" if split == "train" else "t10k"
-    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in images.shape)
-    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
-        fh.write(header + images.astype(np.uint8).tobytes())
-
-
-def test_real_folder_must_hold_28x28_images_in_both_splits(tmp_path):
-    assert rf.resolve_real_folder(FIXTURE_DATA) == FIXTURE_DATA.resolve()
-    write_idx(tmp_path, "train", np.zeros((5, 32, 32)))
-    with pytest.raises(UsageError, match="lacks the train or test images"):
-        rf.resolve_real_folder(tmp_path)
-    write_idx(tmp_path, "test", np.zeros((5, 32, 32)))
-    with pytest.raises(UsageError, match="holds 32x32 train images; the evaluator compares 28x28"):
-        rf.resolve_real_folder(tmp_path)
 
 
 def test_shared_neighbourhoods_give_what_each_metric_computes_alone():
@@ -150,9 +131,23 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
     assert reference["classes_covered"] == 10 and reference["precision"] > 0.7
     assert reference["memorisation_ratio"] == 1.0  # held-out images are the reference by design
     # Memorisation looks for copies of any of the fixture's 2000 training images.
-    assert report["real"] == {"folder": str(FIXTURE_DATA.resolve()), "train_images": 200,
-                              "test_images": 200, "memorisation_train_images": 2000, "notes": []}
+    assert report["real"] == {"data": str(FIXTURE_DATA.resolve()), "heldout": "the test split",
+                              "train_images": 200, "test_images": 200,
+                              "memorisation_train_images": 2000, "notes": []}
     assert "memorisation against all 2000 train images" in table
+
+
+def test_the_runs_own_data_is_the_default_and_real_overrides_it(cli, tmp_path, tiny_run):
+    out = tmp_path / "own.json"
+    result = cli("evaluate", "--ckpt", tiny_run, "--n", N, "--metrics", "fd,memorisation",
+                 "--json", out)
+    assert result.exit_code == 0, result.output
+    own = json.loads(out.read_text())
+    # The run trained on the fixture with --limit 256: those 256 images, and its test split.
+    assert own["real"]["data"] == str(FIXTURE_DATA.resolve())
+    assert own["real"]["memorisation_train_images"] == 256 and own["real"]["test_images"] == 200
+    _, given = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,memorisation")
+    assert given["real"]["memorisation_train_images"] == 2000  # --real: all of it
 
 
 def test_reference_beyond_the_test_split_uses_all_of_it_and_says_so(cli, tmp_path, tiny_run):
@@ -215,8 +210,9 @@ def test_memorisation_caches_the_test_images_nearest_training_distances(
     [nearest] = cache.glob("nearest-*.npz")
     with np.load(nearest, allow_pickle=False) as npz:
         distances = npz["distances"]
-    test = rf.real_features(load_evaluator(), FIXTURE_DATA, "test", 200).features
-    train = rf.real_features(load_evaluator(), FIXTURE_DATA, "train", 2000).features
+    data = rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+    test = rf.real_features(load_evaluator(), data, "test", 200).features
+    train = rf.real_features(load_evaluator(), data, "train", 2000).features
     assert np.array_equal(distances, original(test, train)[0])
     assert first["checkpoints"][0]["metrics"]["heldout_nn_median"] == float(np.median(distances))
     # A second call reads them; a damaged file is said and recomputed, to the same numbers.
@@ -305,16 +301,6 @@ def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     assert {"fd", "kid"} <= set(events.Tags()["tensors"])
 
 
-def test_training_evaluation_refuses_images_the_evaluator_cannot_take(cli, tmp_path):
-    out = tmp_path / "runs"
-    result = cli("train", "--data", REAL, "--limit", "64", "--batch-size", "32", "--epochs", "1",
-                 "--image-size", "32", "--channels", "3", "--eval-every", "1", "--out", out,
-                 "--name", "rgb", "--no-xla")
-    assert_one_line_error(result, 2, "28x28 grayscale")
-    assert "32x32x3" in result.output
-    assert not (out / "rgb" / "checkpoints").exists()  # refused before any epoch
-
-
 # --- errors --------------------------------------------------------------------------------------
 
 def make_run(tmp_path: Path, image_shape: tuple[int, int, int], name: str) -> Path:
@@ -325,13 +311,6 @@ def make_run(tmp_path: Path, image_shape: tuple[int, int, int], name: str) -> Pa
     return run.root
 
 
-def test_colour_run_is_refused_in_one_line(cli, tmp_path):
-    run = make_run(tmp_path, (32, 32, 3), "rgb")
-    result = cli("evaluate", "--ckpt", run, "--real", REAL)
-    assert_one_line_error(result, 2, "only takes 28x28 grayscale images")
-    assert "run rgb makes 32x32x3" in result.output
-
-
 @pytest.mark.parametrize(("args", "code", "fragment"), [
     (["--metrics", "fd,nope"], 2, "unknown metric 'nope' in --metrics; choose from: fd, kid,"),
     (["--n", "3", "--metrics", "density"], 2, "--n 3 is too few images for density_coverage, "
@@ -340,7 +319,7 @@ def test_colour_run_is_refused_in_one_line(cli, tmp_path):
     (["--all", "--epoch", "1"], 2, "leave out --epoch"),
     (["--all", "--nn-grid", "g.png"], 2, "--nn-grid shows one checkpoint"),
     (["--nn-grid", "g.gif"], 2, "use a .png file name"),
-    (["--real", "/no/such/folder"], 2, "--real /no/such/folder is not a folder"),
+    (["--real", "/no/such/folder"], 2, "--real /no/such/folder does not exist"),
     (["--epoch", "7"], 2, "no checkpoint of epoch 7 is kept (kept epochs: 1, 2)"),
 ])
 def test_usage_errors_are_one_line(cli, tiny_run, args, code, fragment):
@@ -356,10 +335,11 @@ def test_missing_run_and_run_without_checkpoints(cli, tmp_path):
                           "has no checkpoints yet")
 
 
-def test_missing_default_real_data_names_the_folder_and_real(cli, tmp_path, tiny_run,
-                                                             monkeypatch):
-    monkeypatch.setattr(rf, "keras_home", lambda: tmp_path / "keras")
-    result = cli("evaluate", "--ckpt", tiny_run, "--n", N)
-    folder = tmp_path / "keras" / "datasets" / "fashion-mnist"
-    assert_one_line_error(result, 2, f"no Fashion-MNIST in {folder}")
-    assert "--real PATH" in result.output
+def test_training_data_that_is_gone_names_it_and_suggests_real(cli, tmp_path):
+    gone = tmp_path / "moved-away"
+    cfg = TrainConfig(name="orphan", out=str(tmp_path), data=str(gone), image_shape=(28, 28, 1),
+                      num_images=1000)
+    RunFolder(tmp_path / "orphan").write_config(cfg, {})
+    result = cli("evaluate", "--ckpt", tmp_path / "orphan")
+    assert_one_line_error(result, 2, f"the run's training data {gone} is gone")
+    assert "pass --real PATH" in result.output

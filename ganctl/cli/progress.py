@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -14,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
+from ganctl.events import EpochDone, EvaluatorTraining, Event, Message, StepsDone, TrainStarted
 
 
 def _stats_text(stats: dict[str, float]) -> str:
@@ -31,7 +32,7 @@ class ProgressRenderer:
         self.plain_every_s = plain_every_s
         self._last_plain = 0.0
         self.progress: Progress | None = None
-        self.epoch_task = self.step_task = None
+        self.epoch_task = self.step_task = self.evaluator_task = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TrainStarted):
@@ -40,6 +41,8 @@ class ProgressRenderer:
             self._steps(event)
         elif isinstance(event, EpochDone):
             self._epoch(event)
+        elif isinstance(event, EvaluatorTraining):
+            self._evaluator(event)
         elif isinstance(event, Message):
             style = "yellow" if event.level == "warning" else "dim"
             prefix = "warning: " if event.level == "warning" else ""
@@ -87,7 +90,67 @@ class ProgressRenderer:
         else:
             self.console.print(line, highlight=False)
 
+    def _evaluator(self, ev: EvaluatorTraining) -> None:
+        """The evaluator trained on the run's data before the first evaluation: a third bar."""
+        info = f"epoch {ev.epoch}/{ev.epochs}  loss {ev.loss:.3f}"
+        if self.progress is not None:
+            if self.evaluator_task is None:
+                self.evaluator_task = self.progress.add_task("evaluator", total=ev.steps, info="")
+            self.progress.update(self.evaluator_task, completed=ev.step, info=info)
+            if ev.step >= ev.steps:
+                self.progress.remove_task(self.evaluator_task)
+                self.evaluator_task = None
+        elif time.monotonic() - self._last_plain >= self.plain_every_s or ev.step >= ev.steps:
+            self._last_plain = time.monotonic()
+            self.console.print(f"training the evaluator: step {ev.step}/{ev.steps}  {info}",
+                               highlight=False)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class EvaluationDisplay:
+    """While evaluating: a status line of what is being done, and a progress bar while an
+    evaluator is trained on the run's data (Rich shows one live display at a time)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.status = console.status("evaluating")
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> EvaluationDisplay:
+        self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_bar()
+        self.status.stop()
+
+    def say(self, text: str) -> None:
+        self.status.update(text)
+
+    def warn(self, text: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {text}", highlight=False)
+
+    def progress(self, event: EvaluatorTraining) -> None:
+        if self.bar is None:
+            self.status.stop()
+            self.bar = Progress(
+                TextColumn("[bold]training the evaluator"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), console=self.console, transient=False)
+            self.task = self.bar.add_task("evaluator", total=event.steps, info="")
+            self.bar.start()
+        self.bar.update(self.task, completed=event.step,
+                        info=f"epoch {event.epoch}/{event.epochs}  loss {event.loss:.3f}")
+        if event.step >= event.steps:
+            self._stop_bar()
+            self.status.start()
+
+    def _stop_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

@@ -4,7 +4,16 @@ Each metric lives in its own module and registers itself; `METRICS[name](inputs)
 flat dict of floats. The numeric cores (e.g. `fd.frechet_distance`) can be called directly.
 """
 
-from ganctl.metrics.base import INPUT_NAMES, METRICS, Metric, MetricInputs, metric_names, register
+from ganctl.metrics.base import (
+    INPUT_NAMES,
+    METRICS,
+    Metric,
+    MetricInputs,
+    Value,
+    metric_names,
+    register,
+    value_formats,
+)
 
 # Imported for their registration side effect; this order is the order reports list them.
 # isort: off
@@ -13,4 +22,5 @@ from ganctl.metrics import memorisation  # noqa: F401
 from ganctl.metrics import class_agreement, intra_fd  # noqa: F401  (conditional generators)
 # isort: on
 
-__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "metric_names", "register"]
+__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "Value", "metric_names", "register",
+           "value_formats"]

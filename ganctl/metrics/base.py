@@ -1,4 +1,5 @@
-"""What a metric is: a named pure function over feature arrays, its inputs and minimum n."""
+"""What a metric is: a named pure function over feature arrays, its inputs, minimum n and how
+each value it returns is shown (label, format, which way is better)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,25 @@ MetricFn = Callable[[MetricInputs], dict[str, float]]
 
 
 @dataclass(frozen=True)
+class Value:
+    """How one returned value is shown: its label, format, and which way is better.
+
+    `better` is "lower", "higher" or "" (neither: a target such as ≈1); `good` is the hint
+    printed beside it (default: `better`). `{classes}` in a label or hint is replaced by the
+    evaluator's number of classes. Values with `shown=False` are in the JSON only.
+    """
+
+    label: str
+    fmt: str = ".4g"
+    better: str = ""
+    good: str = ""
+    shown: bool = True
+
+    def hint(self, classes: int) -> str:
+        return (self.good or self.better).format(classes=classes)
+
+
+@dataclass(frozen=True)
 class Metric:
     """A registered metric; calling it checks its inputs and returns a flat dict of floats."""
 
@@ -69,6 +89,12 @@ class Metric:
     needs: tuple[str, ...]
     min_n: int
     summary: str
+    values: dict[str, Value]
+
+    @property
+    def needs_classes(self) -> bool:
+        """Whether it reads class probabilities (an evaluator without classes cannot give them)."""
+        return "gen_probs" in self.needs
 
     @property
     def conditional(self) -> bool:
@@ -89,15 +115,16 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def register(name: str, *, needs: tuple[str, ...], min_n: int, summary: str
-             ) -> Callable[[MetricFn], MetricFn]:
-    """Decorator adding a metric function to METRICS under `name`."""
+def register(name: str, *, needs: tuple[str, ...], min_n: int, summary: str,
+             values: dict[str, Value]) -> Callable[[MetricFn], MetricFn]:
+    """Decorator adding a metric function to METRICS under `name`; `values` says how each key
+    it returns is shown (keys it returns beyond them are shown with a generic format)."""
     unknown = set(needs) - set(INPUT_NAMES)
     if unknown:
         raise ValueError(f"metric {name} needs unknown inputs {sorted(unknown)}")
 
     def add(fn: MetricFn) -> MetricFn:
-        METRICS[name] = Metric(name, fn, needs, min_n, summary)
+        METRICS[name] = Metric(name, fn, needs, min_n, summary, dict(values))
         return fn
 
     return add
@@ -107,3 +134,8 @@ def metric_names(conditional: bool = False) -> tuple[str, ...]:
     """Registered metrics in report order: all of them for a conditional generator, the
     unconditional ones otherwise."""
     return tuple(name for name, metric in METRICS.items() if conditional or not metric.conditional)
+
+
+def value_formats() -> dict[str, Value]:
+    """How every registered value is shown, in report order."""
+    return {key: value for metric in METRICS.values() for key, value in metric.values.items()}

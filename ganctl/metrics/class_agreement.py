@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 
 
 def class_agreement(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -24,6 +24,8 @@ def class_agreement(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 @register("class_agreement", needs=("gen_probs", "gen_labels"), min_n=1,
           summary="share of images the evaluator assigns to the class asked for, mean over "
-                  "classes (higher is better)")
+                  "classes (higher is better)",
+          values={"class_agreement": Value("class agreement", ".3f", "higher",
+                                           "higher; real: accuracy")})
 def class_agreement_metric(inputs: MetricInputs) -> dict[str, float]:
     return class_agreement(inputs.gen_probs, inputs.gen_labels)

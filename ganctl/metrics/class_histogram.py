@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 
 
 def class_shares(probs: np.ndarray) -> np.ndarray:
@@ -31,6 +31,8 @@ def class_histogram(probs: np.ndarray) -> dict[str, float]:
 
 
 @register("class_histogram", needs=("gen_probs",), min_n=1,
-          summary="predicted-class shares, KL to uniform (lower is better), classes covered")
+          summary="predicted-class shares, KL to uniform (lower is better), classes covered",
+          values={"class_kl": Value("class KL to uniform", ".4f", "lower"),
+                  "classes_covered": Value("classes covered", ".0f", "higher", "of {classes}")})
 def class_histogram_metric(inputs: MetricInputs) -> dict[str, float]:
     return class_histogram(inputs.gen_probs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 
 
 def classifier_score(probs: np.ndarray) -> float:
@@ -21,6 +21,8 @@ def classifier_score(probs: np.ndarray) -> float:
 
 
 @register("classifier_score", needs=("gen_probs",), min_n=1,
-          summary="exp E KL(p(y|x) ‖ p(y)) on the evaluator, 1..10 (higher is better)")
+          summary="exp E KL(p(y|x) ‖ p(y)) on the evaluator, 1..classes (higher is better)",
+          values={"classifier_score": Value("classifier score", ".3f", "higher",
+                                            "higher, 1..{classes}")})
 def classifier_score_metric(inputs: MetricInputs) -> dict[str, float]:
     return {"classifier_score": classifier_score(inputs.gen_probs)}

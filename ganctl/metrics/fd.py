@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 
 
 def gaussian_fit(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,6 +40,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @register("fd", needs=("gen_features", "real_features"), min_n=2,
-          summary="Fréchet distance of evaluator features (lower is better)")
+          summary="Fréchet distance of evaluator features (lower is better)",
+          values={"fd": Value("Fréchet distance", ".3f", "lower")})
 def fd(inputs: MetricInputs) -> dict[str, float]:
     return {"fd": frechet_distance(inputs.gen_features, inputs.real_features)}

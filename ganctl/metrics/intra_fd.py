@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 from ganctl.metrics.fd import frechet_distance
 
 MIN_PER_CLASS = 2  # a covariance needs two rows
@@ -34,7 +34,9 @@ def intra_class_fd(gen: np.ndarray, gen_labels: np.ndarray, real: np.ndarray,
 
 @register("intra_fd", needs=("gen_features", "gen_labels", "real_features", "real_labels"),
           min_n=MIN_PER_CLASS,
-          summary="Fréchet distance within each class, mean over classes (lower is better)")
+          summary="Fréchet distance within each class, mean over classes (lower is better)",
+          values={"intra_fd": Value("intra-class FD", ".3f", "lower"),
+                  "intra_fd_classes": Value("classes in intra-class FD", ".0f", shown=False)})
 def intra_fd_metric(inputs: MetricInputs) -> dict[str, float]:
     return intra_class_fd(inputs.gen_features, inputs.gen_labels, inputs.real_features,
                           inputs.real_labels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 
 
 def _kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -42,7 +42,9 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, num_subsets: int = 100,
 
 
 @register("kid", needs=("gen_features", "real_features"), min_n=2,
-          summary="kernel distance of evaluator features, mean ± std (lower is better)")
+          summary="kernel distance of evaluator features, mean ± std (lower is better)",
+          values={"kid": Value("KID", ".5f", "lower"),
+                  "kid_std": Value("KID std", ".5f", shown=False)})
 def kid(inputs: MetricInputs) -> dict[str, float]:
     mean, std = kernel_distance(inputs.gen_features, inputs.real_features, seed=inputs.seed)
     return {"kid": mean, "kid_std": std}

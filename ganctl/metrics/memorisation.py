@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 from ganctl.metrics.distance import nearest_neighbours
 
 
@@ -31,7 +31,12 @@ def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray,
 
 
 @register("memorisation", needs=("gen_features", "all_train_features", "heldout_features"),
-          min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)")
+          min_n=1, summary="median NN distance to training set, generated / held-out (≈1 healthy)",
+          values={"memorisation_ratio": Value("memorisation ratio", ".3f", "",
+                                              "≈1; ≪1 copies"),
+                  "gen_nn_median": Value("generated NN median", ".4g", shown=False),
+                  "heldout_nn_median": Value("held-out NN median", ".4g", shown=False),
+                  "close_share": Value("closer than 99% of test", ".4f", "", "≈0.01")})
 def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
     gen_dist = inputs.nearest_training[0]  # shared with the nearest-neighbour picture
     held_dist = inputs.heldout_nearest

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, register
+from ganctl.metrics.base import MetricInputs, Value, register
 from ganctl.metrics.neighbours import Neighbourhoods
 
 PR_K = 3
@@ -29,14 +29,18 @@ def density_coverage(real: np.ndarray, gen: np.ndarray, k: int = DC_K) -> tuple[
 
 
 @register("precision_recall", needs=("gen_features", "real_features"), min_n=PR_K + 1,
-          summary="improved precision and recall, k=3 (higher is better)")
+          summary="improved precision and recall, k=3 (higher is better)",
+          values={"precision": Value(f"precision (k={PR_K})", ".3f", "higher"),
+                  "recall": Value(f"recall (k={PR_K})", ".3f", "higher")})
 def precision_recall_metric(inputs: MetricInputs) -> dict[str, float]:
     nb = inputs.neighbours  # shared with density/coverage
     return {"precision": nb.precision(PR_K), "recall": nb.recall(PR_K)}
 
 
 @register("density_coverage", needs=("gen_features", "real_features"), min_n=DC_K + 1,
-          summary="density (≈1 when matched) and coverage (higher is better), k=5")
+          summary="density (≈1 when matched) and coverage (higher is better), k=5",
+          values={"density": Value(f"density (k={DC_K})", ".3f", "", "≈1"),
+                  "coverage": Value(f"coverage (k={DC_K})", ".3f", "higher")})
 def density_coverage_metric(inputs: MetricInputs) -> dict[str, float]:
     nb = inputs.neighbours
     return {"density": nb.density(DC_K), "coverage": nb.coverage(DC_K)}

@@ -1,0 +1,230 @@
+"""The evaluator trained on the run's own data: known answers on drawn shapes, its cache, and
+`ganctl evaluate` on data that is not Fashion-MNIST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_DATA, train_tiny
+from ganctl import domain_evaluator as de
+from ganctl.errors import UsageError
+from ganctl.evaluator import choose_evaluator, is_fashion_mnist
+from ganctl.metrics.fd import frechet_distance
+from ganctl.metrics.prdc import precision_recall
+from ganctl.real_features import RealData, load_real_data
+
+SIZE = 16
+BUDGET = de.TrainingBudget(batch_size=64, min_steps=150)  # ~5 s on a CPU at 16x16
+
+
+def draw_shapes(n: int, classes: tuple[int, ...] = (0, 1, 2), seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [n, 16, 16, 1] images of a T (class 0), an L (1) or an upward triangle (2), of
+    random size, place and brightness on a noisy background; and their labels.
+
+    None of them looks the same rotated, so the self-supervised task can be learned too.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.asarray(classes), n)
+    x = rng.integers(0, 30, (n, SIZE, SIZE)).astype(np.int64)
+    for img, label in zip(x, labels, strict=True):
+        s = int(rng.integers(7, 11))
+        r, c = (int(v) for v in rng.integers(1, SIZE - s, 2))
+        value = int(rng.integers(170, 256))
+        if label == 0:
+            img[r:r + 2, c:c + s] = value
+            img[r:r + s, c + s // 2 - 1:c + s // 2 + 1] = value
+        elif label == 1:
+            img[r:r + s, c:c + 2] = value
+            img[r + s - 2:r + s, c:c + s] = value
+        else:
+            for row in range(s):
+                mid = c + s // 2
+                img[r + row, mid - row // 2:mid + row // 2 + 1] = value
+    return x.astype(np.uint8)[..., None], labels.astype(np.int64)
+
+
+def shapes_data(labelled: bool) -> RealData:
+    x, y = draw_shapes(600, seed=1)
+    x_test, y_test = draw_shapes(300, seed=2)
+    if not labelled:
+        return RealData("shapes", x, x_test)
+    return RealData("shapes", x, x_test, y, y_test, ("T", "L", "triangle"))
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GANCTL_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["labelled", "self-supervised"])
+def trained(request, tmp_path_factory):
+    """(data, evaluator, cache folder, progress events) for labelled and unlabelled shapes,
+    trained once."""
+    data = shapes_data(request.param)
+    folder = tmp_path_factory.mktemp("evaluators")
+    events: list = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANCTL_CACHE", str(folder))
+        evaluator = de.domain_evaluator(data, BUDGET, progress=events.append)
+    return data, evaluator, folder, events
+
+
+# --- known answers --------------------------------------------------------------------------------
+
+def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
+    data, evaluator, _, _ = trained
+    labelled = evaluator.num_classes == 3
+
+    def feats(images: np.ndarray) -> np.ndarray:
+        return evaluator.features(evaluator.prepare(images))[0]
+
+    train = feats(data.images("train", 300))
+    one_class, _ = draw_shapes(300, classes=(0,), seed=3)
+    two_classes, _ = draw_shapes(300, classes=(0, 1), seed=4)
+    noise = np.random.default_rng(5).integers(0, 256, (300, SIZE, SIZE, 1)).astype(np.uint8)
+    fd = {name: frechet_distance(feats(x), train) for name, x in
+          (("real", data.images("test")), ("one", one_class), ("two", two_classes),
+           ("noise", noise))}
+    pr = {name: precision_recall(train, feats(x)) for name, x in
+          (("real", data.images("test")), ("two", two_classes), ("noise", noise))}
+    # Real held-out images are far closer to the training images than a generator that makes
+    # one class, or noise; a missing class costs recall; noise lies off the real manifold.
+    assert fd["real"] * 4 < fd["one"] and fd["real"] * 4 < fd["noise"], fd
+    assert fd["real"] < fd["two"] < fd["one"], fd
+    assert pr["real"][0] > 0.8 and pr["real"][1] > 0.8, pr
+    assert pr["two"][1] < pr["real"][1] - 0.15, pr
+    assert pr["noise"][0] < 0.05 and pr["noise"][1] < 0.05, pr
+    # Its held-out accuracy is well above chance (1/3 for the classes, 1/4 for rotations).
+    assert evaluator.accuracy > (0.8 if labelled else 0.5)
+
+
+def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained):
+    data, evaluator, _, _ = trained
+    feats, probs = evaluator.features(evaluator.prepare(data.images("test", 50)))
+    assert feats.shape == (50, de.FEATURE_DIM) and feats.dtype == np.float64
+    if data.labels("train") is not None:
+        assert evaluator.classes == ("T", "L", "triangle") and probs.shape == (50, 3)
+        assert evaluator.describe()["task"] == "classes"
+    else:
+        assert evaluator.classes == () and probs is None
+        assert evaluator.describe()["task"] == "transforms"
+        _, head = evaluator.predict(evaluator.prepare(data.images("test", 50)))
+        assert head.shape == (50, de.TRANSFORMS)
+
+
+def test_training_reports_every_batch_up_to_the_last(trained):
+    events = trained[3]
+    # At least 150 batches of 64 out of 600 images: 16 epochs, in fit() calls of 5 epochs
+    # (47 batches, the last short) and 1 (10 batches): 151 batches.
+    assert [e.step for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].step == events[-1].steps == 151
+    assert events[0].epoch == 1 and events[-1].epoch == events[-1].epochs == 16
+    assert all(0 <= e.loss < 10 for e in events)
+
+
+def test_transforms_are_the_four_rotations_or_flips():
+    x = np.arange(2 * 3 * 3).reshape(2, 3, 3, 1).astype(np.uint8)
+    for t in range(4):
+        out = de.transform(x, np.array([t, 0]))
+        assert np.array_equal(out[0], np.rot90(x[0], t)) and np.array_equal(out[1], x[1])
+    wide = np.arange(6).reshape(1, 2, 3, 1).astype(np.uint8)
+    assert np.array_equal(de.transform(wide, np.array([1]))[0], wide[0, :, ::-1])
+    assert np.array_equal(de.transform(wide, np.array([3]))[0], wide[0, ::-1, ::-1])
+
+
+def test_network_is_sized_to_the_image():
+    for shape in ((16, 16, 1), (28, 28, 1), (64, 64, 3), (32, 48, 3)):
+        net = de.build_domain_network(shape, 5)
+        feats, probs = net(np.zeros((2, *shape), np.float32))
+        assert feats.shape == (2, de.FEATURE_DIM) and probs.shape == (2, 5)
+        last_conv = [layer for layer in net.layers if layer.name.startswith("conv")][-1]
+        assert last_conv.output.shape[1] <= 8
+
+
+# --- the cache ------------------------------------------------------------------------------------
+
+def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypatch):
+    data, evaluator, folder, _ = trained
+    monkeypatch.setenv("GANCTL_CACHE", str(folder))
+    trainings = []
+    original = de.train_network
+    monkeypatch.setattr(de, "train_network", lambda *a, **k: trainings.append(1) or original(*a, **k))
+    again = de.domain_evaluator(data, BUDGET)
+    assert trainings == [] and again.sha256 == evaluator.sha256
+    [saved] = (folder / "evaluators").glob(f"{de.ARCHITECTURE}-{de.cache_key(data, BUDGET)}")
+    info = json.loads((saved / de.INFO_NAME).read_text())
+    assert info["sha256"] == de._file_sha256(saved / de.WEIGHTS_NAME)
+    assert info["test_accuracy"] == evaluator.accuracy
+    with np.load(saved / de.WEIGHTS_NAME, allow_pickle=False) as npz:
+        assert all(npz[key].dtype == np.float32 for key in npz.files)
+    # One changed pixel of one image is other data: another key.
+    changed = data.train.copy()
+    changed[7, 3, 3, 0] ^= 1
+    other = RealData(data.source, changed, data.test, data.train_labels, data.test_labels,
+                     data.label_names)
+    assert de.cache_key(other, BUDGET) != de.cache_key(data, BUDGET)
+
+
+def test_a_damaged_cache_is_retrained_with_a_warning(cache, monkeypatch):
+    x, _ = draw_shapes(120, seed=6)
+    data = RealData("few", x[:100], x[100:])
+    small = de.TrainingBudget(batch_size=50, min_steps=4)
+    first = de.domain_evaluator(data, small)
+    [folder] = (cache / "evaluators").iterdir()
+    weights = folder / de.WEIGHTS_NAME
+    weights.write_bytes(weights.read_bytes()[:-100])
+    warnings, trainings = [], []
+    original = de.train_network
+    monkeypatch.setattr(de, "train_network", lambda *a, **k: trainings.append(1) or original(*a, **k))
+    second = de.domain_evaluator(data, small, warn=warnings.append)
+    assert trainings == [1]
+    assert len(warnings) == 1 and "is damaged" in warnings[0] and "training it again" in warnings[0]
+    assert second.sha256 == de._file_sha256(weights)  # rewritten whole
+    assert first.image_shape == second.image_shape == (SIZE, SIZE, 1)
+
+
+# --- choosing the evaluator ---------------------------------------------------------------------
+
+def test_fashion_mnist_is_recognised_by_content():
+    fmnist = load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+    assert is_fashion_mnist(fmnist)
+    assert choose_evaluator(fmnist).name == "fashion-mnist"
+    shifted = RealData("x", fmnist.train[1:], fmnist.test)
+    assert not is_fashion_mnist(shifted)
+    x, _ = draw_shapes(10)
+    assert not is_fashion_mnist(RealData("shapes", x, x))
+    with pytest.raises(UsageError, match="takes 28x28 grayscale images"):
+        choose_evaluator(RealData("shapes", x, x), "fashion-mnist")
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_evaluate_a_run_on_unlabelled_data_with_no_other_option(cli, tmp_path):
+    x, _ = draw_shapes(400, seed=7)
+    npz = tmp_path / "shapes.npz"
+    np.savez(npz, x=x)
+    run = train_tiny(tmp_path / "runs", "shapes", epochs=1, data=str(npz), limit=None)
+    result = cli("evaluate", "--ckpt", run, "--n", "100", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["evaluator"]["name"] == "domain" and report["evaluator"]["classes"] == 0
+    assert 0.25 < report["evaluator"]["test_accuracy"] <= 1
+    assert "held-out accuracy" in result.stdout and "rotations/flips" in result.stdout
+    assert report["real"]["heldout"].startswith("a seeded 10% of the data held out (40 of 400")
+    assert report["real"]["test_images"] == 40 and report["real"]["memorisation_train_images"] == 360
+    assert "classifier_score" not in report["metrics"]
+    assert any("classifier_score, class_histogram skipped" in note for note in report["notes"])
+    model, reference = report["checkpoints"][0]["metrics"], report["reference"]
+    assert reference["fd"] < model["fd"]  # one epoch is far from the real data
+    assert "training the evaluator" in result.stderr  # the progress bar
+    # A second call trains nothing: the bar does not appear again.
+    again = cli("evaluate", "--ckpt", run, "--n", "100", "--metrics", "fd")
+    assert again.exit_code == 0 and "training the evaluator" not in again.stderr
