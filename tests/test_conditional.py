@@ -285,3 +285,75 @@ def test_conditional_resume_mid_epoch_equals_straight(tmp_path, arch):
         ws, wc = _weights(straight, which), _weights(tmp_path / "cut", which)
         assert ws and ws.keys() == wc.keys()
         assert all(np.array_equal(ws[k], wc[k]) for k in ws), which
+
+
+# --- evaluate ----------------------------------------------------------------------------------------
+
+class GreyLevelEvaluator:
+    """A stub evaluator for `toy_generator`'s images: the class is the nearest of 4 grey levels,
+    the features are the mean and a trace of the pixels."""
+
+    levels = np.linspace(-1.0, 1.0, 4)
+
+    def prepare(self, images_uint8: np.ndarray) -> np.ndarray:
+        return images_uint8.astype(np.float64) / 127.5 - 1.0
+
+    def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = images.mean(axis=(1, 2, 3))
+        classes = np.abs(mean[:, None] - self.levels[None]).argmin(axis=1)
+        return np.stack([mean, images[:, 0, 0, 0]], axis=1), np.eye(4)[classes]
+
+
+def test_evaluation_draws_classes_in_proportion_and_scores_the_wiring():
+    from types import SimpleNamespace
+
+    from ganctl.evaluation import score_generator
+    from ganctl.sampling import compiled_generator
+
+    rng = np.random.default_rng(0)
+    real_labels = np.repeat(np.arange(4), 30)
+    levels = GreyLevelEvaluator.levels[real_labels]
+    real_feats = np.stack([levels, levels + rng.normal(0, .01, 120)], 1)
+    real = SimpleNamespace(train=SimpleNamespace(features=real_feats, n=120), test=None,
+                           all_train=None, heldout_nearest=None,
+                           data=SimpleNamespace(labels=lambda split, n: real_labels[:n]))
+    generate = compiled_generator(toy_generator(), batch_size=16)
+    scored = score_generator(generate, 3, GreyLevelEvaluator(), real,
+                             ["class_agreement", "intra_fd"], 40, 0, {}, (10, 0, 20, 10))
+    assert list(np.bincount(scored.samples.labels, minlength=4)) == [10, 0, 20, 10]
+    assert scored.metrics["class_agreement"] == 1.0  # every image is of the class asked for
+    assert scored.metrics["intra_fd_classes"] == 3 and scored.metrics["intra_fd"] < 0.01
+    # an evaluator that sees every class one level up: nothing agrees
+    shifted = GreyLevelEvaluator()
+    shifted.levels = np.roll(GreyLevelEvaluator.levels, 1)
+    wrong = score_generator(generate, 3, shifted, real, ["class_agreement"], 40, 0, {},
+                            (10, 0, 20, 10))
+    assert wrong.metrics["class_agreement"] == 0.0
+
+
+def test_evaluate_a_conditional_run_adds_the_class_metrics(cli, cond_run, tmp_path,
+                                                           monkeypatch):
+    from conftest import FIXTURE_DATA
+
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "report.json"
+    result = cli("evaluate", "--ckpt", cond_run, "--n", 200, "--real", FIXTURE_DATA,
+                 "--evaluator", "fashion-mnist", "--json", out)
+    assert result.exit_code == 0, result.output
+    assert "class agreement" in result.output and "intra-class FD" in result.output
+    report = json.loads(out.read_text())
+    assert report["metrics"][-2:] == ["class_agreement", "intra_fd"]
+    model, reference = report["checkpoints"][-1]["metrics"], report["reference"]
+    # the reference is the evaluator's class-balanced accuracy on real test images (~0.9)
+    assert 0.7 < reference["class_agreement"] <= 1.0 and 0 <= model["class_agreement"] <= 1
+    assert 0 < reference["intra_fd"] < model["intra_fd"]  # a 2-epoch model is far from real
+    assert all(f"class_agreement_{c}" in model for c in range(10))
+
+
+def test_class_metrics_on_an_unconditional_run(cli, tiny_run):
+    from conftest import FIXTURE_DATA
+
+    result = cli("evaluate", "--ckpt", tiny_run, "--n", 50, "--real", FIXTURE_DATA,
+                 "--metrics", "fd,class_agreement")
+    assert_one_line_error(result, 2, "class_agreement score conditional models and this run is "
+                                     "unconditional")
