@@ -50,8 +50,10 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
 class GAN:
     """Generator, discriminator, their optimizers, the random generator and the counters.
 
-    Everything that a resumed run needs lives in `checkpoint_objects()`. The training data is
-    held as a uint8 variable so that batches are gathered inside the compiled step.
+    Everything that a resumed run needs lives in `checkpoint_objects()`. The step
+    (`train_step`: one update on a given batch) is separate from what feeds it (`train_steps`:
+    many steps per compiled call on batches gathered from the data held as a uint8 variable),
+    so that other feeders (per-replica batches, labelled batches) call the same step.
     """
 
     def __init__(self, cfg: TrainConfig):
@@ -78,6 +80,7 @@ class GAN:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.losses = LOSSES["bce"]
         self._data: Any = None
+        self._labels: Any = None
         self._train_fn: Any = None
         self.trace_count = 0
 
@@ -89,8 +92,9 @@ class GAN:
                 "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
                 "epoch": self.epoch, "step": self.step}
 
-    def set_data(self, x_uint8: np.ndarray) -> None:
-        """Place the training images (uint8 [n, h, w, c]) on the device for in-graph batching.
+    def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
+        """Place the training images (uint8 [n, h, w, c]), and their labels when the model uses
+        them, on the device for in-graph batching.
 
         uint8 keeps them small (47 MB for Fashion-MNIST, on the GPU when there is one); each
         batch is converted to [-1, 1] inside the compiled step.
@@ -98,6 +102,8 @@ class GAN:
         import tensorflow as tf
 
         self._data = tf.Variable(x_uint8, trainable=False, name="data")
+        self._labels = None if labels is None else tf.Variable(
+            np.asarray(labels, np.int32), trainable=False, name="labels")
         self._train_fn = None
 
     @property
@@ -120,11 +126,25 @@ class GAN:
         steps = self.steps_per_epoch
         return tf.reshape(order[: steps * self.cfg.batch_size], [steps, self.cfg.batch_size])
 
-    def _one_step(self, images: Any) -> tuple[Any, ...]:
+    def noise(self, rows: int, offset: int = 0) -> Any:
+        """Latents [rows, d] for one step: rows `offset:offset+rows` of the step's [batch, d] draw.
+
+        The whole global batch is always drawn, so an image's latent does not depend on how a
+        step's batch is split (a tf.distribute replica takes its own rows).
+        """
+        z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
+        return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
+
+    def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+        """One G and D update on `images` (float32 in [-1, 1]); returns the `STAT_NAMES` values.
+
+        The noise is drawn inside. `labels` (int32 [batch]) is for conditional models; the
+        compiled loop (`train_steps`) gathers both from the data held on the device.
+        """
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
+        z = self.noise(int(images.shape[0]))
         # One forward pass feeds both updates: G's loss uses D before its update and D's loss
         # uses fakes from G before its update, exactly as alternating G-then-D steps compute.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
@@ -152,7 +172,8 @@ class GAN:
                 # new `start` (every call of the first epoch).
                 idx = tf.gather(order, start + i)
                 images = tf.cast(tf.gather(self._data, idx), tf.float32) / 127.5 - 1.0
-                stats = self._one_step(images)
+                labels = None if self._labels is None else tf.gather(self._labels, idx)
+                stats = self.train_step(images, labels)
                 self.step.assign_add(1)
                 return i + 1, sums + tf.stack(stats)
 
