@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.losses import LOSSES
-from ganctl.models import build_models
+from ganctl.losses import make_loss
+from ganctl.models import ARCHS, build_for
 
 # Per-call statistics returned by `train_steps`, summed over the steps of the call.
 STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -67,8 +67,7 @@ class GAN:
         if self.mixed:
             keras.mixed_precision.set_dtype_policy("mixed_float16")
         try:
-            self.generator, self.discriminator = build_models(
-                cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=self.mixed, seed=cfg.seed)
+            self.generator, self.discriminator = build_for(cfg, mixed=self.mixed)
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
         self.g_opt = _adam(cfg, self.mixed)
@@ -78,7 +77,7 @@ class GAN:
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.losses = LOSSES["bce"]
+        self.loss = make_loss("bce", ARCHS[cfg.arch].d_output)
         self._data: Any = None
         self._labels: Any = None
         self._train_fn: Any = None
@@ -151,7 +150,8 @@ class GAN:
             fake = g(z, training=True)
             d_real = d(images, training=True)
             d_fake = d(fake, training=True)
-            g_loss, d_loss = self.losses(d_real, d_fake)
+            g_loss = self.loss.g_loss(d_fake)
+            d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
             d_scaled = self.d_opt.scale_loss(d_loss)
         g_vars, d_vars = g.trainable_variables, d.trainable_variables

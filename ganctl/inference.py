@@ -9,7 +9,7 @@ from typing import Any
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError
-from ganctl.models import build_models
+from ganctl.models import build_for
 from ganctl.runs import DEFAULT_RUNS, RunFolder, find_run
 
 
@@ -36,7 +36,7 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
     if cfg.image_shape is None:
         raise GanctlError(f"{run.config} has no image_shape; the run never started training")
     try:
-        generator, _ = build_models(cfg.arch, cfg.latent_dim, cfg.image_shape)
+        generator, _ = build_for(cfg)
     except (ValueError, TypeError) as exc:
         raise GanctlError(f"{run.config} describes a model that cannot be built: {exc}") from None
     store = CheckpointStore(run.checkpoints)

@@ -1,24 +1,51 @@
 """Model builders, one module per architecture family, keyed by name in `ARCHS`.
 
-Each builder returns (generator, discriminator); adding an architecture is one module and one
-entry here.
+Each builder returns (generator, discriminator). Adding an architecture is one module and one
+`Arch` entry here, which also says what D outputs and which settings default differently for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ganctl.models.mlp import build_mlp
 
 ModelPair = tuple[Any, Any]
 
-ARCHS: dict[str, Callable[..., ModelPair]] = {
-    "mlp": build_mlp,
+
+@dataclass(frozen=True)
+class Arch:
+    """An architecture: its builder and what the rest of training needs to know about it."""
+
+    build: Callable[..., ModelPair]
+    d_output: str = "logits"  # or "probability" (D ends in a sigmoid)
+    # Settings whose default depends on the architecture (TrainConfig fields left as None).
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # Raises ValueError (one line, naming the fix) for an image shape it cannot build.
+    check_shape: Callable[[tuple[int, int, int]], None] = lambda shape: None
+    options: tuple[str, ...] = ()  # TrainConfig fields the builder takes as keyword arguments
+
+
+ARCHS: dict[str, Arch] = {
+    "mlp": Arch(build_mlp, d_output="probability",
+                defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True}),
 }
 
 
 def build_models(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
-                 mixed: bool = False, seed: int = 0) -> ModelPair:
-    """Build the (generator, discriminator) pair of architecture `arch`, initialised from `seed`."""
-    return ARCHS[arch](latent_dim, tuple(image_shape), mixed=mixed, seed=seed)
+                 mixed: bool = False, seed: int = 0, **options: Any) -> ModelPair:
+    """Build the (generator, discriminator) pair of architecture `arch`, initialised from `seed`.
+
+    `options` are the architecture's own settings (see `Arch.options`), e.g. `width`.
+    """
+    return ARCHS[arch].build(latent_dim, tuple(image_shape), mixed=mixed, seed=seed, **options)
+
+
+def build_for(cfg: Any, mixed: bool = False) -> ModelPair:
+    """Build the models of a `TrainConfig` (its architecture, shape, seed and options)."""
+    spec = ARCHS[cfg.arch]
+    options = {name: getattr(cfg, name) for name in spec.options}
+    return build_models(cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=mixed, seed=cfg.seed,
+                        **options)
