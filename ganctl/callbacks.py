@@ -42,7 +42,7 @@ class SampleGrid(Callback):
     def on_train_start(self, gan, run):
         # The same compiled generator as `ganctl sample`: seed i gives the same pixels in the
         # grid of epoch N as `ganctl sample --ckpt run --epoch N` does.
-        self.generate = compiled_generator(gan.generator)
+        self.generate = compiled_generator(gan.shown_generator)
 
     def on_epoch_end(self, gan, run, epoch, record):
         z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
@@ -77,7 +77,7 @@ class Evaluate(Callback):
 
     def on_epoch_end(self, gan, run, epoch, record):
         if epoch % self.cfg.eval_every == 0 or epoch == self.cfg.epochs:
-            record.update(self.scorer(gan.generator))
+            record.update(self.scorer(gan.shown_generator))
 
 
 class TensorBoard(Callback):

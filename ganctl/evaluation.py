@@ -294,7 +294,7 @@ def evaluate(loaded: LoadedGenerator, real_folder: Path, n: int = DEFAULT_N, see
     for info in checkpoints:
         if all_checkpoints:
             try:
-                store.restore({"generator": loaded.generator}, info, partial=True)
+                store.restore({loaded.key: loaded.generator}, info, partial=True)
             except GanctlError as exc:
                 warn(f"{exc}; skipping it")
                 continue

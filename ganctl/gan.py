@@ -21,6 +21,12 @@ STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
 UNROLL = 2
 
 
+def shown_generator_key(cfg: TrainConfig, ema: bool = True) -> str:
+    """The checkpoint name of "the generator to show": its EMA copy when the run keeps one
+    (unless `ema` is False), else the trained generator itself."""
+    return "generator_ema" if ema and getattr(cfg, "ema", False) else "generator"
+
+
 def _adam(cfg: TrainConfig, mixed: bool) -> Any:
     import keras
 
@@ -82,6 +88,11 @@ class GAN:
         self._labels: Any = None
         self._train_fn: Any = None
         self.trace_count = 0
+
+    @property
+    def shown_generator(self) -> Any:
+        """The generator that grids, evaluation and sampling use: the EMA copy when there is one."""
+        return getattr(self, shown_generator_key(self.cfg))
 
     # --- state -----------------------------------------------------------------------------------
 

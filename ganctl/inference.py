@@ -21,16 +21,20 @@ class LoadedGenerator:
     cfg: TrainConfig
     run: RunFolder
     checkpoint: CheckpointInfo
+    key: str = "generator"  # its name in the checkpoint: "generator_ema" for the EMA copy
 
 
 def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None = None,
-                   warn: Callable[[str], None] | None = None) -> LoadedGenerator:
+                   warn: Callable[[str], None] | None = None, ema: bool = True) -> LoadedGenerator:
     """Build the run's generator from `config.json` and load weights from a checkpoint.
 
     `ckpt` is a run name under `runs_root`, a run folder, or one checkpoint inside a run.
     Without a specific checkpoint or `epoch`, the newest loadable checkpoint is used (damaged
-    ones are skipped with a warning). Only weights are read: no code is loaded.
+    ones are skipped with a warning). The generator is the one to show: the run's EMA copy
+    when it has one, unless `ema` is False. Only weights are read: no code is loaded.
     """
+    from ganctl.gan import shown_generator_key
+
     run, name = find_run(ckpt, runs_root)
     cfg = run.read_config()
     if cfg.image_shape is None:
@@ -40,7 +44,8 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
     except (ValueError, TypeError) as exc:
         raise GanctlError(f"{run.config} describes a model that cannot be built: {exc}") from None
     store = CheckpointStore(run.checkpoints)
-    objects = {"generator": generator}
+    key = shown_generator_key(cfg, ema)
+    objects = {key: generator}
     if name is not None or epoch is not None:
         info = store.find(name=name, epoch=epoch)
         store.restore(objects, info, partial=True)
@@ -48,4 +53,4 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
         info = store.restore_latest_good(objects, warn or (lambda text: None), partial=True)
         if info is None:
             raise GanctlError(f"run {run.root} has no checkpoints yet; train it first")
-    return LoadedGenerator(generator, cfg, run, info)
+    return LoadedGenerator(generator, cfg, run, info, key)
