@@ -13,7 +13,13 @@ from typing import Any
 from ganctl.errors import UsageError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-PRECISIONS = ("float32", "mixed")
+PRECISIONS = ("float32", "mixed", "bf16", "auto")
+AUGMENTS = ("auto", "on", "off")
+# `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
+# thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
+AUGMENT_AUTO_BELOW = 30_000
+# Settings left as None take the architecture's default (`ganctl.models.ARCHS[arch].defaults`).
+ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,17 @@ class TrainConfig:
     # Model
     arch: str = "mlp"
     latent_dim: int = 100
+    width: int | None = None  # dcgan: channels of the largest feature maps
+    spectral_norm: bool = False  # dcgan: spectral normalisation in D
+    # Loss
+    loss: str | None = None  # bce, hinge or wgan-gp
+    d_steps: int = 1  # D (critic) updates per G update
+    # Exponential moving average of G, the generator shown and sampled
+    ema: bool | None = None
+    ema_half_life: float = 10_000.0  # in images
+    ema_ramp: float = 0.05  # half-life at most this × images seen (0: no ramp)
+    # Differentiable augmentation of everything D sees
+    augment: str | None = None  # auto, on or off
     # Optimisation
     epochs: int = 100
     batch_size: int = 128
@@ -42,8 +59,9 @@ class TrainConfig:
     sample_grid: int = 64  # images in the fixed per-epoch grid (seeds 0..N-1)
     # Performance
     steps_per_call: int = 25
-    xla: bool = True
-    precision: str = "float32"
+    xla: bool | None = None
+    precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (bf16 with AMX)
+    minutes: float | None = None  # stop after this many minutes of training in a session
     # Evaluation during training
     eval_every: int = 0
     eval_n: int = 2000
@@ -51,6 +69,27 @@ class TrainConfig:
     image_shape: tuple[int, int, int] | None = None
     num_images: int | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # Fill the architecture's defaults and resolve --precision auto, so that a config
+        # always says what the run does (and config.json keeps it).
+        from ganctl.models import ARCHS
+
+        spec = ARCHS.get(self.arch)
+        for name in ARCH_DEFAULTED:
+            if getattr(self, name) is None and spec is not None and name in spec.defaults:
+                object.__setattr__(self, name, spec.defaults[name])
+        if self.precision == "auto":
+            from ganctl.tfsetup import cpu_has_amx
+
+            object.__setattr__(self, "precision", "bf16" if cpu_has_amx() else "float32")
+
+    @property
+    def augment_on(self) -> bool:
+        """Whether D sees augmented images (`auto`: for datasets under AUGMENT_AUTO_BELOW)."""
+        if self.augment == "auto":
+            return self.num_images is not None and self.num_images < AUGMENT_AUTO_BELOW
+        return self.augment == "on"
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON types."""
@@ -93,15 +132,18 @@ def _positive(name: str, value: int | float | None, allow_none: bool = False) ->
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
+    from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid"):
+                 "sample_grid", "d_steps"):
         _positive(name, getattr(cfg, name))
-    for name in ("limit", "image_size"):
+    for name in ("limit", "image_size", "width", "minutes"):
         _positive(name, getattr(cfg, name), allow_none=True)
-    for name in ("lr",):
+    for name in ("lr", "ema_half_life"):
         _positive(name, getattr(cfg, name))
+    if cfg.ema_ramp < 0:
+        raise UsageError(f"--ema-ramp must be 0 (no ramp) or positive, got {cfg.ema_ramp}")
     for name in ("beta1", "beta2"):
         value = getattr(cfg, name)
         if not 0.0 <= value < 1.0:
@@ -112,6 +154,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"--channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
+    _check_model(cfg, ARCHS)
+    if cfg.loss not in LOSSES:
+        raise UsageError(f"unknown --loss {cfg.loss!r}; choose one of: {', '.join(LOSSES)}")
+    if ARCHS[cfg.arch].d_output == "probability" and cfg.loss != "bce":
+        raise UsageError(f"--loss {cfg.loss} needs a discriminator that outputs logits, and "
+                         f"--arch {cfg.arch}'s ends in a sigmoid; use --arch dcgan or --loss bce")
+    if cfg.augment not in AUGMENTS:
+        raise UsageError(f"unknown --augment {cfg.augment!r}; choose one of: {', '.join(AUGMENTS)}")
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"unknown --precision {cfg.precision!r}; choose one of: "
                          f"{', '.join(PRECISIONS)}")
@@ -124,6 +174,24 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
                          f"({cfg.num_images} images); use a smaller --batch-size")
     return cfg
+
+
+def _check_model(cfg: TrainConfig, archs: dict[str, Any]) -> None:
+    """Options the architecture does not take, and image shapes it cannot build."""
+    spec = archs[cfg.arch]
+    for name, unset in (("width", None), ("spectral_norm", False)):
+        if getattr(cfg, name) != unset and name not in spec.options:
+            flag = "--" + name.replace("_", "-")
+            takers = ", ".join(sorted(a for a, s in archs.items() if name in s.options))
+            raise UsageError(f"{flag} does not apply to --arch {cfg.arch} (only to: {takers})")
+    shape = cfg.image_shape
+    if shape is None and cfg.image_size is not None:
+        shape = (cfg.image_size, cfg.image_size, cfg.channels or 1)
+    if shape is not None:
+        try:
+            spec.check_shape(tuple(shape))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ class TrainStarted:
     steps_per_epoch: int
     num_images: int
     resumed_from: str | None
+    notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
 
 
 @dataclass(frozen=True)

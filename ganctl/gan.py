@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.augment import diff_augment, policy_for
 from ganctl.config import TrainConfig
+from ganctl.ema import ema_beta, update_ema
 from ganctl.losses import make_loss
 from ganctl.models import ARCHS, build_for
 
@@ -24,16 +26,23 @@ UNROLL = 2
 def shown_generator_key(cfg: TrainConfig, ema: bool = True) -> str:
     """The checkpoint name of "the generator to show": its EMA copy when the run keeps one
     (unless `ema` is False), else the trained generator itself."""
-    return "generator_ema" if ema and getattr(cfg, "ema", False) else "generator"
+    return "generator_ema" if ema and cfg.ema else "generator"
 
 
-def _adam(cfg: TrainConfig, mixed: bool) -> Any:
+# Dtype policies of --precision; float32 outputs and losses under both mixed ones.
+POLICIES = {"float32": "float32", "mixed": "mixed_float16", "bf16": "mixed_bfloat16"}
+# Purposes of the step's stateless seeds (augmentations, α): D step k uses k·4 + 0..2.
+_G_PURPOSE = 1023
+
+
+def _adam(cfg: TrainConfig, loss_scale: bool) -> Any:
     import keras
 
     # beta_1 = 0.5 instead of Keras' 0.9 matters: a long momentum makes the two players
     # overshoot each other and training oscillates.
     opt = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+    # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+    return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
 
 
 def _normal(rng: Any, rows: int, cols: int) -> Any:
@@ -53,8 +62,17 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
     return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :cols]
 
 
+def _as_probability(out: Any, loss: Any) -> Any:
+    """D's mean output as a probability, for the D(x) and D(G(z)) statistics."""
+    import tensorflow as tf
+
+    out = tf.cast(out, tf.float32)
+    return tf.reduce_mean(out if loss.on_probabilities else tf.sigmoid(out))
+
+
 class GAN:
-    """Generator, discriminator, their optimizers, the random generator and the counters.
+    """Generator, discriminator, their optimizers, the EMA generator, the random generator and
+    the counters.
 
     Everything that a resumed run needs lives in `checkpoint_objects()`. The step
     (`train_step`: one update on a given batch) is separate from what feeds it (`train_steps`:
@@ -69,21 +87,26 @@ class GAN:
         if cfg.image_shape is None:
             raise ValueError("config has no image_shape; load the data first")
         self.cfg = cfg
-        self.mixed = cfg.precision == "mixed"
-        if self.mixed:
-            keras.mixed_precision.set_dtype_policy("mixed_float16")
+        self.mixed = cfg.precision != "float32"
+        keras.mixed_precision.set_dtype_policy(POLICIES[cfg.precision])
         try:
             self.generator, self.discriminator = build_for(cfg, mixed=self.mixed)
+            # The average starts as G itself (build_for is deterministic, and it is assigned
+            # below too); it is never trained, only averaged.
+            self.generator_ema = build_for(cfg, mixed=self.mixed)[0] if cfg.ema else None
         finally:
             keras.mixed_precision.set_dtype_policy("float32")
-        self.g_opt = _adam(cfg, self.mixed)
-        self.d_opt = _adam(cfg, self.mixed)
+        if self.generator_ema is not None:
+            self.generator_ema.set_weights(self.generator.get_weights())
+        self.g_opt = _adam(cfg, cfg.precision == "mixed")
+        self.d_opt = _adam(cfg, cfg.precision == "mixed")
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.loss = make_loss("bce", ARCHS[cfg.arch].d_output)
+        self.loss = make_loss(cfg.loss, ARCHS[cfg.arch].d_output)
+        self.augment = policy_for(cfg.image_shape[2]) if cfg.augment_on else ()
         self._data: Any = None
         self._labels: Any = None
         self._train_fn: Any = None
@@ -97,10 +120,13 @@ class GAN:
     # --- state -----------------------------------------------------------------------------------
 
     def checkpoint_objects(self) -> dict[str, Any]:
-        """What a checkpoint holds: weights, optimizer slots, RNG state, counters."""
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
-                "epoch": self.epoch, "step": self.step}
+        """What a checkpoint holds: weights, optimizer slots, the EMA, RNG state, counters."""
+        objects = {"generator": self.generator, "discriminator": self.discriminator,
+                   "g_opt": self.g_opt, "d_opt": self.d_opt, "rng": self.rng,
+                   "epoch": self.epoch, "step": self.step}
+        if self.generator_ema is not None:
+            objects["generator_ema"] = self.generator_ema
+        return objects
 
     def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
         """Place the training images (uint8 [n, h, w, c]), and their labels when the model uses
@@ -145,22 +171,55 @@ class GAN:
         z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
         return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
 
-    def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
-        """One G and D update on `images` (float32 in [-1, 1]); returns the `STAT_NAMES` values.
+    def _seed(self, purpose: int) -> Any:
+        """A stateless seed for this step and `purpose` (so resuming replays it exactly)."""
+        import tensorflow as tf
 
-        The noise is drawn inside. `labels` (int32 [batch]) is for conditional models; the
-        compiled loop (`train_steps`) gathers both from the data held on the device.
+        return tf.stack([tf.constant(self.cfg.seed, tf.int64),
+                         self.step * (_G_PURPOSE + 1) + purpose])
+
+    def _view(self, images: Any, purpose: int) -> Any:
+        """Images as D sees them: augmented when augmentation is on (never for samples)."""
+        if not self.augment:
+            return images
+        return diff_augment(images, self._seed(purpose), self.augment,
+                            total=self.cfg.batch_size)
+
+    def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+        """One training step on `images` (float32 in [-1, 1]): `d_steps` D updates and one G
+        update, then the EMA; returns the `STAT_NAMES` values.
+
+        The noise is drawn inside. `labels` (int32 [batch]) are for conditional models (none
+        yet use them); the compiled loop (`train_steps`) gathers both from the data on the
+        device.
         """
+        if self.cfg.d_steps == 1 and not self.loss.has_penalty:
+            stats = self._joint_step(images)
+        else:
+            stats = self._alternating_step(images)
+        if self.generator_ema is not None:
+            import tensorflow as tf
+
+            images_seen = tf.cast(self.step + 1, tf.float32) * self.cfg.batch_size
+            beta = ema_beta(images_seen, self.cfg.batch_size, self.cfg.ema_half_life,
+                            self.cfg.ema_ramp)
+            update_ema(self.generator_ema, self.generator, beta)
+        return stats
+
+    def _joint_step(self, images: Any) -> tuple[Any, ...]:
+        """G and D updated from one forward pass (one D step per G step, no penalty)."""
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
         z = self.noise(int(images.shape[0]))
-        # One forward pass feeds both updates: G's loss uses D before its update and D's loss
-        # uses fakes from G before its update, exactly as alternating G-then-D steps compute.
+        # G's loss uses D before its update and D's loss uses fakes from G before its update,
+        # exactly as alternating G-then-D steps compute, with one forward pass fewer. D sees
+        # real and fake images in separate calls: a BatchNorm over a mixed batch leaks which
+        # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(z, training=True)
-            d_real = d(images, training=True)
-            d_fake = d(fake, training=True)
+            d_real = d(self._view(images, 0), training=True)
+            d_fake = d(self._view(fake, 1), training=True)
             g_loss = self.loss.g_loss(d_fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
@@ -168,8 +227,37 @@ class GAN:
         g_vars, d_vars = g.trainable_variables, d.trainable_variables
         self.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         self.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
-        return (g_loss, d_loss, tf.reduce_mean(tf.cast(d_real, tf.float32)),
-                tf.reduce_mean(tf.cast(d_fake, tf.float32)))
+        return (g_loss, d_loss, _as_probability(d_real, self.loss),
+                _as_probability(d_fake, self.loss))
+
+    def _alternating_step(self, images: Any) -> tuple[Any, ...]:
+        """`d_steps` D updates on the same real batch (fresh noise each, as keras-io's
+        wgan_gp.py does), each with the loss's penalty, then one G update."""
+        import tensorflow as tf
+
+        g, d = self.generator, self.discriminator
+        rows = int(images.shape[0])
+        d_vars = d.trainable_variables
+        critic = lambda x: d(x, training=True)  # noqa: E731
+        for k in range(self.cfg.d_steps):
+            fake = tf.stop_gradient(g(self.noise(rows), training=True))
+            with tf.GradientTape() as tape:
+                real_view, fake_view = self._view(images, 4 * k), self._view(fake, 4 * k + 1)
+                d_real, d_fake = critic(real_view), critic(fake_view)
+                d_loss = self.loss.d_loss(d_real, d_fake)
+                alpha = tf.random.stateless_uniform([rows, 1, 1, 1], self._seed(4 * k + 2))
+                penalty = self.loss.penalty(critic, real_view, fake_view, alpha)
+                total = d_loss if penalty is None else d_loss + penalty
+                scaled = self.d_opt.scale_loss(total)
+            self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
+        g_vars = g.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = g(self.noise(rows), training=True)
+            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE)))
+            scaled = self.g_opt.scale_loss(g_loss)
+        self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
+        return (g_loss, total, _as_probability(d_real, self.loss),
+                _as_probability(d_fake, self.loss))
 
     def _build_train_fn(self) -> Any:
         import tensorflow as tf

@@ -31,8 +31,9 @@ class TrainResult:
     run: RunFolder
     epochs_done: int
     step: int
-    interrupted: bool
+    interrupted: bool  # stopped on request (Ctrl-C)
     last_checkpoint: CheckpointInfo | None
+    out_of_time: bool = False  # stopped after `--minutes`
 
 
 def device_description() -> str:
@@ -73,6 +74,11 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
+        self.deadline: float | None = None  # time.monotonic() at which --minutes run out
+        self.out_of_time = False
+
+    def time_is_up(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def warn(self, text: str) -> None:
         self.emit(Message(text, "warning"))
@@ -104,22 +110,25 @@ class Trainer:
                               f"{done_epochs} of {steps} steps; was the data changed?")
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
-                               resumed.name if resumed else None))
+                               resumed.name if resumed else None, training_notes(cfg)))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
-        interrupted = False
+        if cfg.minutes is not None:
+            self.deadline = time.monotonic() + 60.0 * cfg.minutes
+        stopped = False
         try:
             for epoch in range(done_epochs + 1, cfg.epochs + 1):
                 record = self._epoch(epoch, step_in_epoch)
                 step_in_epoch = 0
                 if record is None:
-                    interrupted = True
+                    stopped = True
                     break
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(gan, self.run)
-        return TrainResult(self.run, int(gan.epoch.numpy()), int(gan.step.numpy()), interrupted,
-                           self.last_checkpoint)
+        return TrainResult(self.run, int(gan.epoch.numpy()), int(gan.step.numpy()),
+                           stopped and not self.out_of_time, self.last_checkpoint,
+                           self.out_of_time)
 
     def _epoch(self, epoch: int, start: int) -> dict[str, Any] | None:
         """One epoch from step `start`; the record, or None when stopped (after a checkpoint)."""
@@ -130,8 +139,11 @@ class Trainer:
         t0 = time.perf_counter()
         done = start
         while done < steps:
-            if self.should_stop():
-                self.save(complete=False)
+            interrupted = self.should_stop()
+            if interrupted or self.time_is_up():
+                self.out_of_time = not interrupted
+                if self.last_checkpoint is None or self.last_checkpoint.step != int(gan.step.numpy()):
+                    self.save(complete=False)  # none when nothing ran since the last one
                 return None
             count = min(cfg.steps_per_call, steps - done)
             call_sums = gan.train_steps(order, done, count)
@@ -169,7 +181,27 @@ class Trainer:
 # --- preparing a run -----------------------------------------------------------------------------
 
 # Settings that may change when a run is resumed; the others define the run and must match.
-RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name")
+RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
+             "minutes")
+
+
+def training_notes(cfg: TrainConfig) -> tuple[str, ...]:
+    """What the progress header says about the model beyond its size: architecture, loss,
+    EMA, augmentation (and why), precision."""
+    from ganctl.config import AUGMENT_AUTO_BELOW
+
+    notes = [f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else ""), f"loss {cfg.loss}"
+             + (f" ({cfg.d_steps} D steps)" if cfg.d_steps > 1 else "")]
+    if cfg.ema:
+        notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
+    if cfg.augment_on:
+        why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
+        notes.append("augmentation on" + why)
+    if cfg.precision != "float32":
+        notes.append(cfg.precision)
+    if cfg.minutes is not None:
+        notes.append(f"for {cfg.minutes:g} minutes")
+    return tuple(notes)
 
 
 @dataclass

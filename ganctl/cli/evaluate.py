@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganctl.cli import app
-from ganctl.cli.sample import ckpt_option, epoch_option, load_for_cli, runs_option
+from ganctl.cli.sample import ckpt_option, ema_option, epoch_option, load_for_cli, runs_option
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
 from ganctl.metrics import METRICS
 
@@ -74,6 +74,7 @@ def evaluate(
                                     show_default="$KERAS_HOME/datasets/fashion-mnist"),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
+    ema: bool = ema_option(),
 ) -> None:
     """Score a trained generator offline, each metric beside the same number for real data.
 
@@ -110,7 +111,7 @@ def evaluate(
     check_image_shape(run.read_config().image_shape, f"run {run.name}")
     real_folder = resolve_real_folder(real)
 
-    loaded = load_for_cli(ckpt, runs, epoch, console)
+    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     with console.status("evaluating") as status:
         report = evaluate(loaded, real_folder, n, seed, chosen, all_checkpoints,
                           nn_grid is not None, say=status.update,

@@ -6,7 +6,14 @@ import typer
 from rich.console import Console
 
 from ganctl.cli import app
-from ganctl.cli.sample import checkpoint_label, ckpt_option, epoch_option, load_for_cli, runs_option
+from ganctl.cli.sample import (
+    checkpoint_label,
+    ckpt_option,
+    ema_option,
+    epoch_option,
+    load_for_cli,
+    runs_option,
+)
 from ganctl.walks import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_POINTS, DEFAULT_SCALE
 
 EXAMPLES = """
@@ -47,6 +54,7 @@ def interpolate(
                               "S×S block (nearest neighbour)."),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
+    ema: bool = ema_option(),
 ) -> None:
     """Animate a loop through keyframe latents, morphing each seed's image into the next.
 
@@ -65,7 +73,7 @@ def interpolate(
                       frames, method, parse_grid(grid), pair)
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    loaded = load_for_cli(ckpt, runs, epoch, console)
+    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     generate = compiled_generator(loaded.generator)
     pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale)
     write_animation(target, pictures, fps)

@@ -50,6 +50,8 @@ class ProgressRenderer:
         self.console.print(f"[bold]ganctl train[/] run [cyan]{ev.run}[/] on {ev.device}: "
                            f"{ev.num_images} images/epoch, {ev.steps_per_epoch} steps/epoch, "
                            f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}", highlight=False)
+        if ev.notes:
+            self.console.print("  " + "; ".join(ev.notes), highlight=False)
         if not self.live:
             return
         self.progress = Progress(

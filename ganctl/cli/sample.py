@@ -47,7 +47,13 @@ def epoch_option() -> Any:
                         show_default="the newest checkpoint that loads")
 
 
-def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console) -> LoadedGenerator:
+def ema_option() -> Any:
+    return typer.Option(True, "--ema/--no-ema", help="Use the run's EMA generator where it kept "
+                                                     "one (--no-ema: the trained weights).")
+
+
+def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console,
+                 ema: bool = True) -> LoadedGenerator:
     """Load the generator for a command: find the run first (cheap), then import TensorFlow.
 
     Warnings about skipped damaged checkpoints are shown only when a good one loads; when
@@ -64,7 +70,7 @@ def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console) -> L
                          "pass the run instead")
     import_tensorflow()
     warnings: list[str] = []
-    loaded = load_generator(ckpt, runs, epoch, warn=warnings.append)
+    loaded = load_generator(ckpt, runs, epoch, warn=warnings.append, ema=ema)
     for text in warnings:
         console.print(f"[yellow]warning:[/] {text}", highlight=False)
     return loaded
@@ -72,7 +78,8 @@ def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console) -> L
 
 def checkpoint_label(loaded: LoadedGenerator) -> str:
     """'runs/run1/checkpoints/ckpt-e0003-s00001404 (epoch 3)' for success lines."""
-    return f"{loaded.run.checkpoints / loaded.checkpoint.name} (epoch {loaded.checkpoint.epoch})"
+    ema = ", EMA" if loaded.key == "generator_ema" else ""
+    return f"{loaded.run.checkpoints / loaded.checkpoint.name} (epoch {loaded.checkpoint.epoch}{ema})"
 
 
 @app.command(epilog=EXAMPLES)
@@ -96,6 +103,7 @@ def sample(
                                    "seeds.", show_default="none"),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
+    ema: bool = ema_option(),
 ) -> None:
     """Draw images from a trained generator: a grid, one PNG per seed, or an .npz of arrays.
 
@@ -116,7 +124,7 @@ def sample(
     if rows is not None and rows > len(chosen):
         raise UsageError(f"--rows {rows} is more than the {len(chosen)} images asked for")
     targets = plan_sample_outputs(out, npz)
-    loaded = load_for_cli(ckpt, runs, epoch, console)
+    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     generate = compiled_generator(loaded.generator)
     samples = generate_samples(generate, loaded.cfg.latent_dim, chosen)
     label = checkpoint_label(loaded)

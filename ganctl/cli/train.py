@@ -12,6 +12,7 @@ from ganctl.cli import app
 from ganctl.config import TrainConfig
 
 D = TrainConfig()  # defaults, shown in --help
+DCGAN = TrainConfig(arch="dcgan")
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -23,6 +24,12 @@ EXAMPLES = """
   ganctl train --data ./my_images --image-size 28 --limit 5000
 
   ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
+
+  ganctl train --arch dcgan --minutes 10               [dim]# a convolutional GAN, 10 minutes[/]
+
+  ganctl train --arch dcgan --data ./photos --image-size 64 --channels 3
+
+  ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
   ganctl train --config examples/quick.toml --dry-run
 """
@@ -42,7 +49,31 @@ def train(
     beta2: float | None = typer.Option(None, help=f"Adam beta2. \\[default: {D.beta2}]"),
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
                                                         f"\\[default: {D.latent_dim}]"),
-    arch: str | None = typer.Option(None, help=f"Architecture: mlp. \\[default: {D.arch}]"),
+    arch: str | None = typer.Option(None, help="Architecture: mlp (the seed article's) or dcgan "
+                                                  "(convolutional; square images of 28 to 128 "
+                                                  f"pixels). \\[default: {D.arch}]"),
+    width: int | None = typer.Option(None, help="dcgan: channels of the largest feature maps (G "
+                                                   "and D double them as the grid halves, up to 8x)."
+                                                   f" \\[default: {DCGAN.width}]"),
+    spectral_norm: bool | None = typer.Option(None, "--spectral-norm/--no-spectral-norm",
+                                              help="dcgan: spectral normalisation in D (it then "
+                                                   "has no BatchNorm). \\[default: off]"),
+    loss: str | None = typer.Option(None, help="bce (non-saturating), hinge, or wgan-gp "
+                                                  "(gradient penalty 10). \\[default: bce]"),
+    d_steps: int | None = typer.Option(None, help="D updates per G update (5 is usual for "
+                                                     f"wgan-gp). \\[default: {D.d_steps}]"),
+    ema: bool | None = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving "
+                                       "average of G and show it in grids, sample, interpolate "
+                                       "and evaluate. \\[default: on for dcgan, off for mlp]"),
+    ema_half_life: float | None = typer.Option(None, help="The EMA's half-life in images (ramped "
+                                                             "up from 0 early on). "
+                                                             f"\\[default: {D.ema_half_life:g}]"),
+    augment: str | None = typer.Option(None, help="Differentiable augmentation of what D sees: "
+                                                     "auto (on under 30,000 images), on, off. "
+                                                     "\\[default: auto for dcgan, off for mlp]"),
+    minutes: float | None = typer.Option(None, help="Stop after M minutes of training, saving a "
+                                                       "checkpoint; run again for M more. "
+                                                       "\\[default: no limit]"),
     seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
                                                   f"\\[default: {D.seed}]"),
     out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
@@ -61,10 +92,12 @@ def train(
                                                         f"\\[default: {D.eval_every}]"),
     eval_n: int | None = typer.Option(None, help=f"Images per evaluation during training. "
                                                     f"\\[default: {D.eval_n}]"),
-    precision: str | None = typer.Option(None, help="float32, or mixed (float16 compute, for "
-                                                       f"GPUs). \\[default: {D.precision}]"),
+    precision: str | None = typer.Option(None, help="float32, mixed (float16 compute, for GPUs), "
+                                                       "bf16 (bfloat16 compute, for CPUs with AMX),"
+                                                       " or auto (bf16 where the CPU has AMX). "
+                                                       f"\\[default: {D.precision}]"),
     xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
-                                       "with XLA. \\[default: on]"),
+                                       "with XLA. \\[default: on for mlp, off for dcgan]"),
     steps_per_call: int | None = typer.Option(None, help="Training steps per compiled call. "
                                                             f"\\[default: {D.steps_per_call}]"),
     config: Path | None = typer.Option(None, "--config", help="TOML file of these options "
@@ -89,7 +122,9 @@ def train(
                    beta2=beta2, latent_dim=latent_dim, arch=arch, seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
                    eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
-                   steps_per_call=steps_per_call)
+                   steps_per_call=steps_per_call, width=width, spectral_norm=spectral_norm,
+                   loss=loss, d_steps=d_steps, ema=ema, ema_half_life=ema_half_life,
+                   augment=augment, minutes=minutes)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
@@ -108,6 +143,12 @@ def train(
             result = run_training(plan, emit=renderer, should_stop=stop)
     finally:
         renderer.close()
+    if result.out_of_time:
+        ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
+        console.print(f"stopped after {plan.cfg.minutes:g} minutes at epoch {result.epochs_done + 1}"
+                      f", step {result.step}; saved {ckpt}. Run the same command for "
+                      f"{plan.cfg.minutes:g} more minutes.", highlight=False)
+        return
     if result.interrupted:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
         console.print(f"stopped at epoch {result.epochs_done + 1}, step {result.step}; saved "

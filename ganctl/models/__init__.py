@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganctl.models import dcgan
 from ganctl.models.mlp import build_mlp
 
 ModelPair = tuple[Any, Any]
@@ -31,6 +32,10 @@ class Arch:
 ARCHS: dict[str, Arch] = {
     "mlp": Arch(build_mlp, d_output="probability",
                 defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True}),
+    "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape,
+                  options=("width", "spectral_norm", "loss"),
+                  defaults={"width": dcgan.DEFAULT_WIDTH, "loss": "bce", "ema": True,
+                            "augment": "auto", "xla": False}),
 }
 
 
