@@ -105,6 +105,10 @@ def test_the_ema_is_resumed_from_checkpoints(tmp_path, tiny_dcgan_run):
     run = train_tiny(tmp_path, "dcgan", epochs=1, **DCGAN_TINY)
     train_tiny(tmp_path, "dcgan", epochs=2, **DCGAN_TINY)
     resumed, straight = _trained_state(run), _trained_state(tiny_dcgan_run)
+    from ganctl.gan import GAN
+
+    untrained = GAN(straight.cfg)
+    assert not _same(straight.generator_ema, untrained.generator_ema)  # it was read back
     for name in ("generator_ema", "generator", "discriminator"):
         assert _same(getattr(resumed, name), getattr(straight, name)), name
     assert int(resumed.step.numpy()) == 8
