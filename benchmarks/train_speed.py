@@ -260,6 +260,8 @@ def dcgan_main(args: argparse.Namespace, x: np.ndarray, tf: object) -> dict:
         "plain": plain_dcgan_loop(x, batch, width), "ganctl": ganctl_loop(x, batch, **options)}
     if args.bf16:
         loops["ganctl_bf16"] = ganctl_loop(x, batch, precision="bf16", **options)
+    if args.xla_too:  # its warm-up line is the first call's compile time
+        loops["ganctl_xla"] = ganctl_loop(x, batch, **{**options, "xla": True})
     cfg = TrainConfig(**options)
     print(cpu_header())
     print(f"TensorFlow {tf.__version__}; {len(x)} images; batch {batch}; dcgan width {width}; "
@@ -292,6 +294,11 @@ def dcgan_main(args: argparse.Namespace, x: np.ndarray, tf: object) -> dict:
             [b / g for b, g in zip(rates["ganctl_bf16"], rates["ganctl"], strict=True)])
         print(f"ganctl dcgan loop, bf16:                         {med['ganctl_bf16']:7.0f} "
               f"images/s = {result['ratio_bf16_over_float32']:.2f}x float32")
+    if "ganctl_xla" in med:
+        result["ratio_xla_over_no_xla"] = statistics.median(
+            [a / g for a, g in zip(rates["ganctl_xla"], rates["ganctl"], strict=True)])
+        print(f"ganctl dcgan loop, XLA:                          {med['ganctl_xla']:7.0f} "
+              f"images/s = {result['ratio_xla_over_no_xla']:.2f}x without")
     print(f"one Fashion-MNIST epoch at ganctl's rate: {60000 / med['ganctl']:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -411,6 +418,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--width", type=int, default=None, help="dcgan's width [default: ganctl's]")
     parser.add_argument("--bf16", action="store_true",
                         help="also time ganctl's loop with --precision bf16 (fast only with AMX)")
+    parser.add_argument("--xla-too", action="store_true",
+                        help="dcgan: also time ganctl's loop with XLA (its first call compiles for "
+                             "minutes on a CPU)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
