@@ -8,6 +8,14 @@ alone (an upper bound for any loop that does the same arithmetic with TensorFlow
 
     python benchmarks/train_speed.py                       # defaults: 96 steps x 7 rounds
     python benchmarks/train_speed.py --rounds 11 --json /tmp/speed.json
+    python benchmarks/train_speed.py --arch dcgan --steps 25 --rounds 5 --bf16
+
+With `--arch dcgan` the reference is a plain loop of the same networks (ganctl's builders): the
+images in a tf.data pipeline (shuffle the whole set, batch), one `@tf.function` call per step,
+two tapes, as the TensorFlow DCGAN tutorial trains; ganctl's loop runs with its dcgan defaults
+(EMA on, no XLA; augmentation is off at 60,000 images). `--bf16` adds ganctl's loop under
+`--precision bf16` beside the others. The CPU model and its vector/matrix ISA flags are printed
+first: bfloat16 is fast only with AMX.
 """
 
 from __future__ import annotations
@@ -183,6 +191,120 @@ def side_by_side(runs: list[Callable[[int], None]]) -> Callable[[int], None]:
     return run
 
 
+# --- (c) dcgan: ganctl's loop against a plain loop of the same networks -----------------------------
+
+def plain_dcgan_loop(x_uint8: np.ndarray, batch: int, width: int, seed: int = 0,
+                     latent_dim: int = 100) -> Callable[[int], None]:
+    """The TensorFlow DCGAN tutorial's loop around ganctl's dcgan networks: tf.data shuffle and
+    batch, one `@tf.function` call per step, two tapes, BCE on logits, Adam(2e-4, 0.5)."""
+    import keras
+    import tensorflow as tf
+
+    from ganctl.models import build_models
+
+    generator, discriminator = build_models("dcgan", latent_dim, x_uint8.shape[1:], seed=seed,
+                                            width=width)
+    g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    images = x_uint8.astype(np.float32) / 127.5 - 1.0
+    dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
+               .batch(batch, drop_remainder=True).repeat().prefetch(2))
+    batches = iter(dataset)
+
+    @tf.function
+    def step(real):
+        z = tf.random.normal([batch, latent_dim])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = generator(z, training=True)
+            real_out = discriminator(real, training=True)
+            fake_out = discriminator(fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out)
+            d_loss = (bce(tf.ones_like(real_out), real_out)
+                      + bce(tf.zeros_like(fake_out), fake_out)) / 2
+        g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        return g_loss
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            loss = step(next(batches))
+        float(loss)
+
+    return run
+
+
+def cpu_header() -> str:
+    """The CPU model and the ISA flags that decide bfloat16's speed."""
+    from ganctl.tfsetup import cpu_flags, cpu_model
+
+    flags = cpu_flags()
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+    have = " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
+    return f"CPU {cpu_model()} ({os.cpu_count()} CPUs): {have}"
+
+
+def dcgan_main(args: argparse.Namespace, x: np.ndarray, tf: object) -> dict:
+    """`--arch dcgan`: ganctl's dcgan loop against the plain loop, alternating rounds."""
+    from ganctl.config import TrainConfig
+
+    batch = args.batch_size
+    width = args.width or TrainConfig(arch="dcgan").width
+    options = {"arch": "dcgan", "width": width}
+    if args.no_xla:
+        options["xla"] = False
+    if args.steps_per_call:
+        options["steps_per_call"] = args.steps_per_call
+    loops: dict[str, Callable[[int], None]] = {
+        "plain": plain_dcgan_loop(x, batch, width), "ganctl": ganctl_loop(x, batch, **options)}
+    if args.bf16:
+        loops["ganctl_bf16"] = ganctl_loop(x, batch, precision="bf16", **options)
+    if args.xla_too:  # its warm-up line is the first call's compile time
+        loops["ganctl_xla"] = ganctl_loop(x, batch, **{**options, "xla": True})
+    cfg = TrainConfig(**options)
+    print(cpu_header())
+    print(f"TensorFlow {tf.__version__}; {len(x)} images; batch {batch}; dcgan width {width}; "
+          f"{args.steps} steps x {args.rounds} rounds; ganctl xla={cfg.xla} ema={cfg.ema}",
+          flush=True)
+    for name, run in loops.items():
+        t0 = time.perf_counter()
+        run(args.warmup)
+        print(f"  warm-up {name} ({args.warmup} steps, with tracing): "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    names = list(loops)
+    for r in range(args.rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            rates[name].append(timed(loops[name], args.steps, batch))
+        print(f"round {r + 1}: img/s  " + "  ".join(f"{n} {rates[n][-1]:6.0f}" for n in names),
+              flush=True)
+    med = {n: statistics.median(v) for n, v in rates.items()}
+    result = {"cpu": cpu_header(), "images_per_s": med, "width": width, "batch": batch,
+              "rounds": args.rounds, "steps": args.steps, "xla": cfg.xla,
+              "ratio_ganctl_over_plain": statistics.median(
+                  [g / p for g, p in zip(rates["ganctl"], rates["plain"], strict=True)])}
+    print()
+    print(f"plain loop (tf.data, one @tf.function per step): {med['plain']:7.0f} images/s")
+    print(f"ganctl dcgan loop:                               {med['ganctl']:7.0f} images/s")
+    print(f"ratio ganctl / plain (median of rounds):         "
+          f"{result['ratio_ganctl_over_plain']:7.2f}x")
+    if "ganctl_bf16" in med:
+        result["ratio_bf16_over_float32"] = statistics.median(
+            [b / g for b, g in zip(rates["ganctl_bf16"], rates["ganctl"], strict=True)])
+        print(f"ganctl dcgan loop, bf16:                         {med['ganctl_bf16']:7.0f} "
+              f"images/s = {result['ratio_bf16_over_float32']:.2f}x float32")
+    if "ganctl_xla" in med:
+        result["ratio_xla_over_no_xla"] = statistics.median(
+            [a / g for a, g in zip(rates["ganctl_xla"], rates["ganctl"], strict=True)])
+        print(f"ganctl dcgan loop, XLA:                          {med['ganctl_xla']:7.0f} "
+              f"images/s = {result['ratio_xla_over_no_xla']:.2f}x without")
+    print(f"one Fashion-MNIST epoch at ganctl's rate: {60000 / med['ganctl']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
 # --- FLOPs and the ceilings ----------------------------------------------------------------------
 
 def dense_shapes(model) -> list[tuple[int, int]]:
@@ -290,6 +412,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--side-by-side", action="store_true",
                         help="also time two ganctl loops running at once (their images/s summed): "
                              "how much idle CPU one loop leaves")
+    parser.add_argument("--arch", choices=("mlp", "dcgan"), default="mlp",
+                        help="mlp: against the seed article's loop; dcgan: against a plain loop of "
+                             "the same networks")
+    parser.add_argument("--width", type=int, default=None, help="dcgan's width [default: ganctl's]")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time ganctl's loop with --precision bf16 (fast only with AMX)")
+    parser.add_argument("--xla-too", action="store_true",
+                        help="dcgan: also time ganctl's loop with XLA (its first call compiles for "
+                             "minutes on a CPU)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
@@ -300,6 +431,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     tf = import_tensorflow()
     x = load_dataset(args.data).x
+    if args.arch == "dcgan":
+        return dcgan_main(args, x, tf)
     batch = args.batch_size
     options = {"xla": not args.no_xla}
     if args.steps_per_call:
@@ -313,6 +446,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.side_by_side:
         loops["ganctl_x2"] = side_by_side([ganctl_loop(x, batch, seed=seed, **options)
                                            for seed in (1, 2)])
+    if args.bf16:
+        loops["ganctl_bf16"] = ganctl_loop(x, batch, precision="bf16", **options)
     generator, discriminator = build_seed_models()
     mms = step_matmuls(generator, discriminator, batch)
     loops["matmuls_alone"] = matmuls_alone(mms)
@@ -320,6 +455,7 @@ def main(argv: list[str] | None = None) -> dict:
     ceiling = matmul_ceiling()
 
     devices = ", ".join(d.device_type for d in tf.config.list_physical_devices())
+    print(cpu_header())
     print(f"TensorFlow {tf.__version__} on {devices}; {os.cpu_count()} CPUs; {len(x)} images; "
           f"batch {batch}; {args.steps} steps x {args.rounds} rounds; "
           f"ganctl xla={options['xla']}", flush=True)
@@ -359,7 +495,7 @@ def main(argv: list[str] | None = None) -> dict:
         "bound_ratio_matmuls_alone_over_seed": statistics.median(
             [m / s for m, s in zip(rates["matmuls_alone"], rates["seed"], strict=True)]),
         "rounds": args.rounds, "steps": args.steps, "batch": batch, "xla": options["xla"],
-        "cpus": os.cpu_count(), "tensorflow": tf.__version__,
+        "cpus": os.cpu_count(), "cpu": cpu_header(), "tensorflow": tf.__version__,
     }
     print()
     print(f"seed loop (two tapes, tf.data, @tf.function): {med['seed']:8.0f} images/s")
@@ -375,6 +511,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"one step's matmuls alone: {med['matmuls_alone']:.0f} images/s = "
           f"{result['bound_ratio_matmuls_alone_over_seed']:.2f}x the seed loop (the bound for the "
           "same arithmetic with these kernels)")
+    if "ganctl_bf16" in med:
+        result["ratio_bf16_over_float32"] = statistics.median(
+            [b / g for b, g in zip(rates["ganctl_bf16"], rates["ganctl"], strict=True)])
+        print(f"ganctl loop, bf16: {med['ganctl_bf16']:.0f} images/s = "
+              f"{result['ratio_bf16_over_float32']:.2f}x float32 ({cpu_header()})")
     if "ganctl_x2" in med:
         result["side_by_side_over_ganctl"] = statistics.median(
             [t / g for t, g in zip(rates["ganctl_x2"], rates["ganctl"], strict=True)])

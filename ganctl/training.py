@@ -74,11 +74,12 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
-        self.deadline: float | None = None  # time.monotonic() at which --minutes run out
+        self.deadline: float | None = None  # clock() at which --minutes run out
+        self.clock: Callable[[], float] = time.monotonic
         self.out_of_time = False
 
     def time_is_up(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.deadline is not None and self.clock() >= self.deadline
 
     def warn(self, text: str) -> None:
         self.emit(Message(text, "warning"))
@@ -114,7 +115,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
         if cfg.minutes is not None:
-            self.deadline = time.monotonic() + 60.0 * cfg.minutes
+            self.deadline = self.clock() + 60.0 * cfg.minutes
         stopped = False
         try:
             for epoch in range(done_epochs + 1, cfg.epochs + 1):

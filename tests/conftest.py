@@ -77,3 +77,13 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | No
 def tiny_run(tmp_path_factory) -> Path:
     """A run folder trained for 2 epochs on 256 fixture images (shared; do not modify it)."""
     return train_tiny(tmp_path_factory.mktemp("runs"))
+
+
+DCGAN_TINY = dict(arch="dcgan", width=4, limit=128, batch_size=32)  # 4 steps per epoch
+
+
+@pytest.fixture(scope="session")
+def tiny_dcgan_run(tmp_path_factory) -> Path:
+    """A dcgan run (width 4, EMA and augmentation on by default) trained for 2 epochs on 128
+    fixture images (shared; do not modify it)."""
+    return train_tiny(tmp_path_factory.mktemp("runs"), "dcgan", **DCGAN_TINY)

@@ -156,3 +156,33 @@ def test_mixed_precision_runs_on_cpu(images):
 
     out = compiled_generator(gan.generator, batch_size=16)(z)
     assert out.dtype == np.float32 and out.shape == (8, 28, 28, 1) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 2)])
+def test_every_loss_trains_dcgan(images, loss, d_steps):
+    gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False)
+    start = snapshot(gan)
+    sums = train(gan, [(1, 0, 2)])
+    assert np.isfinite(sums).all() and int(gan.step.numpy()) == 2
+    assert 0 < sums[2] / 2 < 1 and 0 < sums[3] / 2 < 1  # D(x), D(G(z)) as probabilities
+    assert int(gan.d_opt.iterations.numpy()) == 2 * d_steps  # --d-steps D updates per G update
+    assert int(gan.g_opt.iterations.numpy()) == 2
+    after = snapshot(gan)
+    moved = {n.split("/")[0] for n in start if "kernel" in n and "opt" not in n
+             and not np.array_equal(start[n], after[n])}
+    assert moved == {"G", "D"}
+
+
+def test_bf16_keeps_float32_outputs_and_variables(images):
+    import keras
+
+    gan = make_gan(images, arch="dcgan", width=4, precision="bf16", xla=False)
+    assert gan.generator.get_layer("up1").compute_dtype == "bfloat16"
+    assert all(v.dtype == "float32" for v in gan.generator.variables)
+    assert not isinstance(gan.g_opt, keras.optimizers.LossScaleOptimizer)  # bfloat16 needs none
+    assert keras.mixed_precision.global_policy().name == "float32"
+    sums = train(gan, [(1, 0, 2)])
+    assert np.isfinite(sums).all()
+    z = np.zeros((2, gan.cfg.latent_dim), np.float32)
+    assert gan.generator(z, training=False).dtype == "float32"
+    assert gan.discriminator(gan.generator(z), training=False).dtype == "float32"

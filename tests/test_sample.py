@@ -228,3 +228,24 @@ def test_help_shows_defaults_and_examples(cli):
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert "Examples" in text and "--seeds" in text and "[default: runs]" in text
+
+
+def test_a_dcgan_run_needs_nothing_repeated(cli, tiny_dcgan_run, tmp_path, monkeypatch):
+    from conftest import FIXTURE_DATA
+    from ganctl.images import read_image
+
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    run = str(tiny_dcgan_run)
+    result = cli("sample", "--ckpt", run, "--seeds", "0-15", "--out", tmp_path / "grid.png")
+    assert result.exit_code == 0, result.output
+    # the per-epoch grid shows the same generator (the EMA) on the same seeds
+    assert np.array_equal(read_image(tmp_path / "grid.png"),
+                          read_image(tiny_dcgan_run / "samples" / "epoch_0002.png"))
+    result = cli("interpolate", "--ckpt", run, "--out", tmp_path / "walk.gif", "--points", "2",
+                 "--frames", "3")
+    assert result.exit_code == 0, result.output
+    result = cli("evaluate", "--ckpt", run, "--n", "200", "--real", FIXTURE_DATA, "--metrics",
+                 "fd", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["checkpoints"][0]["metrics"]["fd"] > 0

@@ -171,3 +171,43 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_run, copy)
     assert CheckpointStore(copy / "checkpoints").latest().epoch == 2
+
+
+def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
+    from ganctl.training import Trainer
+
+    # A clock that advances one minute each time it is read: the deadline is read once at the
+    # start, then before every compiled call; 2.5 minutes allow two calls of one step.
+    now = {"t": 0.0}
+
+    def clock():
+        now["t"] += 60.0
+        return now["t"]
+
+    real_init = Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.clock = clock
+
+    monkeypatch.setattr(Trainer, "__init__", init)
+    opts = _opts(tmp_path, "timed", epochs=2, steps_per_call=1, minutes=2.5)
+    first = run_training(plan_training(opts))
+    assert first.out_of_time and not first.interrupted and first.step == 2
+    assert first.last_checkpoint.step == 2 and not first.last_checkpoint.complete
+    second = run_training(plan_training(opts))  # the same command: two more steps
+    assert second.out_of_time and second.step == 4 and second.epochs_done == 1
+    assert [c.step for c in CheckpointStore(tmp_path / "timed" / "checkpoints").list()] == [2, 4]
+    third = run_training(plan_training(_opts(tmp_path, "timed", epochs=2, minutes=60.0)))
+    assert not third.out_of_time and third.epochs_done == 2 and third.step == 8
+
+
+def test_minutes_on_the_command_line(cli, tmp_path):
+    result = cli("train", "--data", FIXTURE_DATA, "--limit", "256", "--batch-size", "64",
+                 "--out", tmp_path, "--name", "m", "--no-xla", "--minutes", "0.00001")
+    assert result.exit_code == 0, result.output
+    assert "stopped after 1e-05 minutes" in result.output
+    assert "Run the same command for 1e-05 more minutes." in result.output
+    assert CheckpointStore(tmp_path / "m" / "checkpoints").latest() is not None
+    bad = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path, "--minutes", "0")
+    assert bad.exit_code == 2 and "--minutes must be a positive number" in bad.output

@@ -1,0 +1,131 @@
+"""Differentiable augmentation: what it does to images, that it is off when off, that real and
+fake images alike go through it, and when `auto` turns it on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ganctl.augment import CUTOUT, diff_augment, policy_for
+from ganctl.config import AUGMENT_AUTO_BELOW, TrainConfig
+
+
+def _batch(n=16, size=16, channels=1, seed=0):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.uniform(0.1, 1.0, (n, size, size, channels)).astype(np.float32))
+
+
+def _seed(k=0):
+    import tensorflow as tf
+
+    return tf.constant([7, k], tf.int64)
+
+
+def test_translation_moves_whole_images_by_at_most_an_eighth():
+    import tensorflow as tf
+
+    x = np.zeros((32, 16, 16, 1), np.float32)
+    x[:, 8, 8] = 1.0  # one bright pixel in the middle
+    out = diff_augment(tf.constant(x), _seed(), ("translation",)).numpy()
+    shifts = set()
+    for image in out:
+        (ys, xs, _), = [np.nonzero(image)]
+        assert len(ys) == 1 and image.sum() == 1.0  # moved, not blurred or lost
+        dy, dx = int(ys[0]) - 8, int(xs[0]) - 8
+        assert max(abs(dy), abs(dx)) <= 2  # 16 / 8
+        shifts.add((dy, dx))
+    assert len(shifts) > 5  # each image its own shift
+
+
+def test_cutout_blanks_a_square_of_half_the_size():
+    out = diff_augment(_batch(), _seed(), ("cutout",)).numpy()
+    side = int(16 * CUTOUT)
+    for image in out:
+        zeros = image[..., 0] == 0
+        rows, cols = np.nonzero(zeros)
+        assert 0 < zeros.sum() <= side * side  # clipped at the borders
+        assert rows.max() - rows.min() < side and cols.max() - cols.min() < side
+
+
+def test_colour_policy_only_for_colour_images_and_deterministic_per_seed():
+    assert policy_for(1) == ("translation", "cutout")
+    assert policy_for(3) == ("colour", "translation", "cutout")
+    x = _batch(channels=3)
+    a = diff_augment(x, _seed(1), policy_for(3)).numpy()
+    b = diff_augment(x, _seed(1), policy_for(3)).numpy()
+    c = diff_augment(x, _seed(2), policy_for(3)).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_rows_of_a_split_batch_are_augmented_as_in_the_whole_batch():
+    x = _batch(n=8)
+    whole = diff_augment(x, _seed(), ("translation", "cutout")).numpy()
+    part = diff_augment(x[4:], _seed(), ("translation", "cutout"), offset=4, total=8).numpy()
+    np.testing.assert_array_equal(part, whole[4:])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_differentiable(channels):
+    import tensorflow as tf
+
+    x = _batch(channels=channels)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = diff_augment(x, _seed(), policy_for(channels))
+        total = tf.reduce_sum(out * out)
+    grad = tape.gradient(total, x).numpy()
+    assert np.isfinite(grad).all() and (grad != 0).mean() > 0.5
+    if channels == 1:  # cut-out pixels get no gradient (colour mixes every pixel in)
+        assert (grad == 0).any()
+
+
+def _gan(**options):
+    from conftest import FIXTURE_DATA
+    from ganctl.data import load_dataset
+    from ganctl.gan import GAN
+
+    x = load_dataset(str(FIXTURE_DATA), limit=64).x
+    cfg = TrainConfig(batch_size=32, image_shape=x.shape[1:], num_images=len(x), xla=False,
+                      **options)
+    gan = GAN(cfg)
+    gan.set_data(x)
+    return gan
+
+
+def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
+    import ganctl.gan
+
+    off = _gan(augment="off")
+    assert off.augment == ()
+    images = _batch(n=4, size=28)
+    assert off._view(images, 0) is images
+    sums = off.train_steps(off.epoch_order(1), 0, 2)
+    assert sums[2] != sums[3]  # D(x) and D(G(z)) differ: D tells them apart
+
+    # An augmentation that blanks every image: if it reached both real and fake images, the
+    # MLP's D (no BatchNorm, no dropout) sees the same input for both and scores them equally.
+    monkeypatch.setattr(ganctl.gan, "diff_augment", lambda x, *args, **kwargs: x * 0.0)
+    on = _gan(augment="on")
+    assert on.augment == ("translation", "cutout")
+    sums = on.train_steps(on.epoch_order(1), 0, 2)
+    assert sums[2] == sums[3]
+
+
+def test_auto_follows_the_dataset_size_and_the_architecture():
+    small, large = AUGMENT_AUTO_BELOW - 1, AUGMENT_AUTO_BELOW
+    assert TrainConfig(arch="dcgan", num_images=small).augment_on
+    assert not TrainConfig(arch="dcgan", num_images=large).augment_on
+    assert TrainConfig(arch="dcgan", augment="on", num_images=large).augment_on
+    assert not TrainConfig(arch="dcgan", augment="off", num_images=small).augment_on
+    assert TrainConfig().augment == "off"  # the seed MLP as it always was
+
+
+@pytest.mark.parametrize("num_images,said", [(256, True), (60_000, False)])
+def test_the_progress_header_says_when_auto_turned_it_on(num_images, said):
+    from ganctl.training import training_notes
+
+    notes = "; ".join(training_notes(TrainConfig(arch="dcgan", num_images=num_images)))
+    assert ("augmentation on (auto: under 30,000 images)" in notes) == said

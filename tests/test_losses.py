@@ -1,0 +1,126 @@
+"""Losses: known values on known logits, the gradient penalty in closed form, the registry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ganctl.losses import GP_EPS, LOSSES, Hinge, NonSaturating, WassersteinGP, gradient_penalty, make_loss
+
+
+def _f(x) -> float:
+    return float(np.asarray(x))
+
+
+def _t(values):
+    import tensorflow as tf
+
+    return tf.constant(np.asarray(values, np.float32).reshape(-1, 1))
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_non_saturating_on_logits():
+    loss = NonSaturating()
+    real, fake = [2.0, 0.0, -1.0], [-3.0, 0.5]
+    # D: 0.5 (mean -log sigmoid(real) + mean -log(1 - sigmoid(fake)))
+    want_d = 0.5 * (np.mean([softplus(-r) for r in real]) + np.mean([softplus(f) for f in fake]))
+    assert _f(loss.d_loss(_t(real), _t(fake))) == pytest.approx(want_d, rel=1e-6)
+    # G: mean -log sigmoid(fake), non-saturating
+    assert _f(loss.g_loss(_t(fake))) == pytest.approx(np.mean([softplus(-f) for f in fake]),
+                                                      rel=1e-6)
+    assert _f(loss.g_loss(_t([0.0]))) == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_non_saturating_on_probabilities_is_the_seed_bce():
+    loss = make_loss("bce", "probability")
+    assert loss.on_probabilities
+    real, fake = [0.9, 0.6], [0.2, 0.5]
+    want_d = 0.5 * (-np.mean(np.log(real)) - np.mean(np.log(1 - np.array(fake))))
+    assert _f(loss.d_loss(_t(real), _t(fake))) == pytest.approx(want_d, rel=1e-6)
+    assert _f(loss.g_loss(_t(fake))) == pytest.approx(-np.mean(np.log(fake)), rel=1e-6)
+    assert np.isfinite(_f(loss.g_loss(_t([0.0]))))  # clipped like Keras' BCE
+
+
+def test_hinge():
+    loss = Hinge()
+    real, fake = [2.0, 0.5, -1.0], [-2.0, 0.0, 1.0]
+    # mean relu(1 - real) = (0 + 0.5 + 2) / 3, mean relu(1 + fake) = (0 + 1 + 2) / 3
+    assert _f(loss.d_loss(_t(real), _t(fake))) == pytest.approx(2.5 / 3 + 1.0, rel=1e-6)
+    assert _f(loss.g_loss(_t(fake))) == pytest.approx(1 / 3, rel=1e-6)  # -mean(fake)
+    assert _f(loss.g_loss(_t([1.0, 2.0]))) == pytest.approx(-1.5, rel=1e-6)
+
+
+def test_wasserstein():
+    loss = WassersteinGP()
+    assert _f(loss.d_loss(_t([3.0, 1.0]), _t([0.5]))) == pytest.approx(0.5 - 2.0)
+    assert _f(loss.g_loss(_t([0.5, 1.5]))) == pytest.approx(-1.0)
+
+
+def _images(seed: int, n: int = 4):
+    import tensorflow as tf
+
+    return tf.constant(np.random.default_rng(seed).uniform(-1, 1, (n, 6, 6, 1)).astype(np.float32))
+
+
+def test_gradient_penalty_of_a_linear_critic_is_known_in_closed_form():
+    import tensorflow as tf
+
+    # critic(x) = <w, x>: its gradient is w everywhere, so the penalty is (|w| - 1)^2 for any
+    # interpolate.
+    w = np.random.default_rng(0).standard_normal((6, 6, 1)).astype(np.float32)
+    w *= 3.0 / np.linalg.norm(w)
+
+    def critic(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None]
+
+    alpha = tf.constant(np.linspace(0, 1, 4, dtype=np.float32).reshape(4, 1, 1, 1))
+    gp = _f(gradient_penalty(critic, _images(1), _images(2), alpha))
+    assert gp == pytest.approx((3.0 - 1.0) ** 2, rel=1e-5)
+    assert _f(WassersteinGP().penalty(critic, _images(1), _images(2), alpha)) == \
+        pytest.approx(10 * 4.0, rel=1e-5)
+
+
+def test_gradient_penalty_interpolates_between_real_and_fake():
+    import tensorflow as tf
+
+    # critic(x) = |x|^2 / 2 has gradient x: the norm at α is |real + α (fake - real)|.
+    real, fake = _images(3, 1), _images(4, 1)
+
+    def critic(x):
+        return 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3])[:, None]
+
+    for a in (0.0, 0.25, 1.0):
+        point = real.numpy() + a * (fake.numpy() - real.numpy())
+        want = (np.linalg.norm(point) - 1.0) ** 2
+        got = _f(gradient_penalty(critic, real, fake, tf.fill([1, 1, 1, 1], a)))
+        assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_gradient_penalty_is_finite_where_the_critic_is_flat():
+    import tensorflow as tf
+
+    # Flat at every interpolate (relu is 0 on [-1, 1] - 5): the gradient norm is 0, where
+    # sqrt has an infinite derivative; eps inside the root keeps D's update finite.
+    v = tf.Variable(2.0)
+
+    def critic(x):
+        return v * tf.reduce_sum(tf.nn.relu(x - 5.0), axis=[1, 2, 3])[:, None]
+
+    with tf.GradientTape() as tape:
+        gp = gradient_penalty(critic, _images(5), _images(6), tf.fill([4, 1, 1, 1], 0.5))
+    grad = tape.gradient(gp, v)
+    assert _f(gp) == pytest.approx((math.sqrt(GP_EPS) - 1) ** 2)
+    assert np.isfinite(_f(grad))
+
+
+def test_registry_and_logits_only_losses():
+    assert set(LOSSES) == {"bce", "hinge", "wgan-gp"}
+    assert isinstance(make_loss("hinge"), Hinge) and not make_loss("bce").on_probabilities
+    assert make_loss("wgan-gp").has_penalty and not make_loss("hinge").has_penalty
+    with pytest.raises(ValueError, match="needs a discriminator that outputs logits"):
+        make_loss("hinge", "probability")
