@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 ARCHITECTURE = "domain-cnn-v1"
 FEATURE_DIM = 128
 TRANSFORMS = 4
+# Keras' default 0.99 leaves the inference statistics a third of the way from their initial
+# values after 100 batches: short trainings (small data) then scored 40% instead of 70%.
+BN_MOMENTUM = 0.9
 FIT_STEPS = 50  # at least this many batches per fit() call when epochs are short
 WEIGHTS_NAME = "weights.npz"
 INFO_NAME = "evaluator.json"
@@ -50,7 +53,7 @@ class TrainingBudget:
 
     epochs: int = 3
     batch_size: int = 256
-    min_steps: int = 300
+    min_steps: int = 200
     max_images: int = 60_000
     learning_rate: float = 2e-3
     seed: int = 0
@@ -76,7 +79,7 @@ def build_domain_network(image_shape: tuple[int, int, int], outputs: int, seed: 
         i += 1
         x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False,
                           kernel_initializer=init(i), name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         size = math.ceil(size / 2)
         if size <= 8:
@@ -85,11 +88,11 @@ def build_domain_network(image_shape: tuple[int, int, int], outputs: int, seed: 
     i += 1
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init(i),
                       name=f"conv{i}")(x)
-    x = layers.BatchNormalization(name=f"bn{i}")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
     x = layers.ReLU(name=f"relu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(FEATURE_DIM, use_bias=False, kernel_initializer=init(90), name="fc")(x)
-    x = layers.BatchNormalization(name="bn_fc")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="bn_fc")(x)
     features = layers.ReLU(name="features")(x)
     x = layers.Dropout(0.3, seed=seed, name="drop_fc")(features)
     probs = layers.Dense(outputs, activation="softmax", kernel_initializer=init(91),
@@ -179,6 +182,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
+    from ganctl.evaluator import file_sha256
     from ganctl.real_features import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
@@ -203,7 +207,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
     try:
         with atomic_path(folder / WEIGHTS_NAME) as tmp:
             np.savez(tmp, **weights)
-        info["sha256"] = _file_sha256(folder / WEIGHTS_NAME)
+        info["sha256"] = file_sha256(folder / WEIGHTS_NAME)
         atomic_write_json(folder / INFO_NAME, info)
         return load_cached(folder)
     except OSError as exc:
@@ -267,10 +271,12 @@ def _progress_callback(progress: Progress | None, steps: int, epochs: int, image
 
 def load_cached(folder: Path) -> Evaluator:
     """A cached evaluator, its weights checked against their recorded sha256."""
+    from ganctl.evaluator import file_sha256
+
     info_path, weights_path = folder / INFO_NAME, folder / WEIGHTS_NAME
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        digest = _file_sha256(weights_path)
+        digest = file_sha256(weights_path)
         if digest != info.get("sha256"):
             raise GanctlError(f"cached evaluator {weights_path} is damaged (sha256 "
                               f"{digest[:12]}, expected {str(info.get('sha256'))[:12]})")
@@ -291,11 +297,3 @@ def _evaluator_from(weights: dict[str, np.ndarray], info: dict[str, Any]) -> Eva
                                int(info.get("budget", {}).get("seed", 0)))
     assign_weights(net, weights)
     return Evaluator(net, info)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,9 +1,11 @@
-"""Score generators with the shipped evaluator, beside the same metrics between real train and test.
+"""Score generators on an evaluator's features, beside the same metrics between real train and
+held-out images.
 
 `evaluate` scores one checkpoint (or every kept one) of a run on `n` images generated from
-seeds SEED..SEED+n-1, against the first `n` training images of a real dataset (the
+seeds SEED..SEED+n-1, against the first `n` training images of the run's real data (the
 memorisation check: against all of them); the reference is each metric with the first `n`
-test images in the generator's place.
+held-out images in the generator's place. The evaluator is the shipped Fashion-MNIST
+classifier, one trained on the data, or Inception (`evaluator.choose_evaluator`).
 `ganctl.training_evaluation` does the same for FD and KID during training.
 """
 

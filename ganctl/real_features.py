@@ -1,11 +1,15 @@
 """Real images for evaluation: where they come from, and what is cached about them on disk.
 
+Real data (`RealData`) is the run's own by default, loaded as training loaded it, with a
+held-out split: the data's test split, or a fixed seeded 10% (at most 10,000) of the images.
+
 The cache, in `$GANCTL_CACHE`, else `$XDG_CACHE_HOME/ganctl`, else `~/.cache/ganctl`, holds
 one .npz of evaluator features (plain arrays, no pickle) per evaluator checksum, real-data
-file contents, split and image count; one JSON of reference scores per set of those and
+pixels, split and image count; one JSON of reference scores per set of those and
 version of the metrics' code; and one .npz of the test images' distances to their nearest
 training images per pair of feature sets and version of that code. A damaged or mismatching
-file is recomputed and rewritten.
+file is recomputed and rewritten. Evaluators trained on the data are cached there too (see
+`ganctl.domain_evaluator`).
 """
 
 from __future__ import annotations

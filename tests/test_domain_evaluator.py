@@ -12,7 +12,7 @@ import pytest
 from conftest import FIXTURE_DATA, train_tiny
 from ganctl import domain_evaluator as de
 from ganctl.errors import UsageError
-from ganctl.evaluator import choose_evaluator, is_fashion_mnist
+from ganctl.evaluator import choose_evaluator, file_sha256, is_fashion_mnist
 from ganctl.metrics.fd import frechet_distance
 from ganctl.metrics.prdc import precision_recall
 from ganctl.real_features import RealData, load_real_data
@@ -160,7 +160,7 @@ def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypat
     assert trainings == [] and again.sha256 == evaluator.sha256
     [saved] = (folder / "evaluators").glob(f"{de.ARCHITECTURE}-{de.cache_key(data, BUDGET)}")
     info = json.loads((saved / de.INFO_NAME).read_text())
-    assert info["sha256"] == de._file_sha256(saved / de.WEIGHTS_NAME)
+    assert info["sha256"] == file_sha256(saved / de.WEIGHTS_NAME)
     assert info["test_accuracy"] == evaluator.accuracy
     with np.load(saved / de.WEIGHTS_NAME, allow_pickle=False) as npz:
         assert all(npz[key].dtype == np.float32 for key in npz.files)
@@ -186,7 +186,7 @@ def test_a_damaged_cache_is_retrained_with_a_warning(cache, monkeypatch):
     second = de.domain_evaluator(data, small, warn=warnings.append)
     assert trainings == [1]
     assert len(warnings) == 1 and "is damaged" in warnings[0] and "training it again" in warnings[0]
-    assert second.sha256 == de._file_sha256(weights)  # rewritten whole
+    assert second.sha256 == file_sha256(weights)  # rewritten whole
     assert first.image_shape == second.image_shape == (SIZE, SIZE, 1)
 
 
