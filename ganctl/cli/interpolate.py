@@ -60,7 +60,7 @@ def interpolate(
                               "S×S block (nearest neighbour)."),
     class_: str | None = class_option(
         "For a conditional run: the class every walk stays in (a name, unique prefix or "
-        "index)."),
+        "index).", "walk w of the grid shows class w"),
     classes: str | None = typer.Option(
         None, "--classes", help="For a conditional run: morph through these classes (names, "
         "prefixes or indices, e.g. sneaker,sandal,bag; or 'all') at the fixed latent of --seed, "

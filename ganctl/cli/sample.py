@@ -84,9 +84,9 @@ def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console,
     return loaded
 
 
-def class_option(help_text: str = CLASS_HELP) -> Any:
-    return typer.Option(None, "--class", help=help_text,
-                        show_default="a row per class for a conditional run")
+def class_option(help_text: str = CLASS_HELP,
+                 default_text: str = "a row per class for a conditional run") -> Any:
+    return typer.Option(None, "--class", help=help_text, show_default=default_text)
 
 
 def classes_for_cli(text: str | None, ckpt: str, runs: str, option: str = "--class"
