@@ -6,12 +6,12 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import Say
 from ganctl.fsutil import atomic_write_json
 
 INDEX = "index.json"
@@ -155,7 +155,7 @@ class CheckpointStore:
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise GanctlError(f"checkpoint {prefix} cannot be loaded: {reason}") from None
 
-    def restore_latest_good(self, objects: dict[str, Any], warn: Callable[[str], None],
+    def restore_latest_good(self, objects: dict[str, Any], warn: Say,
                             partial: bool = False) -> CheckpointInfo | None:
         """Restore the newest checkpoint that loads, warning about and skipping damaged ones."""
         entries = self.list()

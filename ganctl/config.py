@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganctl.errors import UsageError
+from ganctl.errors import UsageError, check_positive
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRECISIONS = ("float32", "mixed", "bf16", "auto")
@@ -127,26 +127,18 @@ USER_FIELDS = tuple(n for n in FIELD_NAMES
                     if n not in ("image_shape", "num_images", "labels", "class_counts"))
 
 
-def _positive(name: str, value: int | float | None, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(f"{flag} must be a positive number, got {value}")
-
-
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
     from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid", "d_steps"):
-        _positive(name, getattr(cfg, name))
-    for name in ("limit", "image_size", "width", "minutes"):
-        _positive(name, getattr(cfg, name), allow_none=True)
-    for name in ("lr", "ema_half_life"):
-        _positive(name, getattr(cfg, name))
+                 "sample_grid", "d_steps", "limit", "image_size", "width", "minutes", "lr",
+                 "ema_half_life"):
+        value = getattr(cfg, name)
+        if value is not None or name not in ("limit", "image_size", "width", "minutes"):
+            check_positive("--" + name.replace("_", "-"), value,  # those four may be unset
+                           whole=name not in ("lr", "minutes", "ema_half_life"))
     if cfg.ema_ramp < 0:
         raise UsageError(f"--ema-ramp must be 0 (no ramp) or positive, got {cfg.ema_ramp}")
     for name in ("beta1", "beta2"):

@@ -33,8 +33,9 @@ class Dataset:
         return tuple(int(v) for v in self.x.shape[1:])  # type: ignore[return-value]
 
 
-def scale_to_unit(x: np.ndarray) -> np.ndarray:
-    """uint8 pixels 0..255 → float32 in [-1, 1]."""
+def scale_to_signed_unit(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 → float32 in the signed unit interval [-1, 1] (`images.to_uint8`
+    maps them back)."""
     return x.astype(np.float32) / 127.5 - 1.0
 
 

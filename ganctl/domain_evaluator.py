@@ -221,7 +221,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     """Fit the network to `data`'s training split; its weights and the seconds it took."""
     import keras
 
-    from ganctl.data import scale_to_unit
+    from ganctl.data import scale_to_signed_unit
     from ganctl.evaluator import weights_to_arrays
 
     x = data.images("train")[:budget.max_images]
@@ -244,7 +244,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     for i, count in enumerate(calls):
         parts = [_epoch_batch(x, y, rng) for _ in range(count)]
         report.first_epoch, report.first_step = i * group, report.step
-        head.fit(scale_to_unit(np.concatenate([p[0] for p in parts])),
+        head.fit(scale_to_signed_unit(np.concatenate([p[0] for p in parts])),
                  np.concatenate([p[1] for p in parts]), batch_size=batch, epochs=1,
                  shuffle=False, verbose=0, callbacks=[report])
     return weights_to_arrays(net), time.perf_counter() - start

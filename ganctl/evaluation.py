@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
-from ganctl.errors import GanctlError, UsageError
-from ganctl.events import EvaluatorTraining
+from ganctl.errors import GanctlError, UsageError, check_positive
+from ganctl.events import EvaluatorTraining, Say, quiet
 from ganctl.metrics import METRICS, MetricInputs, metric_names
 from ganctl.real_features import (
     RealData,
@@ -54,11 +54,6 @@ ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_re
 NN_PAIRS = 16
 NN_PAIRS_PER_ROW = 4
 NN_PAIR_BORDER = 3
-Say = Callable[[str], None]
-
-
-def quiet(text: str) -> None:
-    """The default progress and warning sink: says nothing."""
 
 
 # --- checking options -----------------------------------------------------------------------------
@@ -91,8 +86,7 @@ def default_metrics(conditional: bool, over_epochs: bool = False) -> tuple[str, 
 
 def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
     """Refuse an image count below what a chosen metric needs."""
-    if n < 1:
-        raise UsageError(f"{option} must be a positive number of images, got {n}")
+    check_positive(option, n)
     for name in metrics:
         if n < METRICS[name].min_n:
             raise UsageError(f"{option} {n} is too few images for {name}, which needs at least "

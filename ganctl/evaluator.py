@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.data import load_idx_folder, scale_to_unit
+from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import EvaluatorTraining
+from ganctl.fsutil import file_sha256
 
 if TYPE_CHECKING:
     from ganctl.real_features import RealData
@@ -38,7 +39,7 @@ def load_fashion_mnist(root: str | os.PathLike, split: str) -> tuple[np.ndarray,
     ds = load_idx_folder(Path(root), split)
     if ds.y is None:
         raise GanctlError(f"{root} has no {split} labels; the evaluator needs labelled images")
-    return scale_to_unit(ds.x), ds.y.astype(np.int64)
+    return scale_to_signed_unit(ds.x), ds.y.astype(np.int64)
 
 
 def _build_fmnist_cnn_v1() -> Any:
@@ -97,11 +98,6 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
         var.assign(arrays[key])
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class Evaluator:
     """A loaded evaluator network: features (penultimate layer) and, when it has classes, class
     probabilities of images.
@@ -147,7 +143,7 @@ class Evaluator:
 
     def prepare(self, images_uint8: np.ndarray) -> np.ndarray:
         """uint8 images as the network takes them: float32 in [-1, 1], as training scales them."""
-        return scale_to_unit(images_uint8)
+        return scale_to_signed_unit(images_uint8)
 
     def describe(self) -> dict[str, Any]:
         """What a report says about the evaluator."""

@@ -1,7 +1,12 @@
-"""What the training loop and evaluation report; the CLI renders these, the core never prints."""
+"""What the core reports; the CLI renders these, the core never prints.
+
+The training loop emits events; other work takes `Say` sinks, one for progress and one for
+warnings, that default to `quiet`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,3 +57,10 @@ class EvaluatorTraining:
 
 
 Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining
+
+# A sink for one line of progress or warning text.
+Say = Callable[[str], None]
+
+
+def quiet(text: str) -> None:
+    """The default progress and warning sink: says nothing."""

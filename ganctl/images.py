@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganctl.errors import GanctlError, UsageError
+from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.fsutil import atomic_path
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -79,8 +79,8 @@ def make_grid(
     if n == 0:
         raise UsageError("cannot make a grid of zero images: ask for at least one")
     rows = auto_rows(n) if rows is None else rows
-    _check_positive_int("rows", rows)
-    _check_positive_int("scale", scale)
+    check_positive("rows", rows)
+    check_positive("scale", scale)
     if not isinstance(border, (int, np.integer)) or border < 0:
         raise UsageError(f"bad border {border!r}: expected a whole number >= 0")
     if not 0 <= int(border_value) <= 255:
@@ -99,11 +99,6 @@ def make_grid(
         x = border + k * (tw + border)
         grid[y : y + th, x : x + tw] = tile
     return grid[..., 0] if c == 1 else grid
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise UsageError(f"bad {name} {value!r}: expected a whole number >= 1")
 
 
 def _as_picture(array: np.ndarray) -> np.ndarray:
@@ -130,9 +125,7 @@ def _as_frames(frames: Frames) -> np.ndarray:
 
 
 def _check_fps(fps: float) -> float:
-    is_number = isinstance(fps, (int, float, np.integer, np.floating)) and not isinstance(fps, bool)
-    if not is_number or not math.isfinite(fps) or fps <= 0:
-        raise UsageError(f"bad fps {fps!r}: expected a number of frames per second > 0")
+    check_positive("fps", fps, whole=False)
     return float(fps)
 
 

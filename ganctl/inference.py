@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError
+from ganctl.events import Say, quiet
 from ganctl.models import build_for
 from ganctl.runs import DEFAULT_RUNS, RunFolder, find_run
 
@@ -25,7 +25,7 @@ class LoadedGenerator:
 
 
 def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None = None,
-                   warn: Callable[[str], None] | None = None, ema: bool = True) -> LoadedGenerator:
+                   warn: Say = quiet, ema: bool = True) -> LoadedGenerator:
     """Build the run's generator from `config.json` and load weights from a checkpoint.
 
     `ckpt` is a run name under `runs_root`, a run folder, or one checkpoint inside a run.
@@ -50,7 +50,7 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
         info = store.find(name=name, epoch=epoch)
         store.restore(objects, info, partial=True)
     else:
-        info = store.restore_latest_good(objects, warn or (lambda text: None), partial=True)
+        info = store.restore_latest_good(objects, warn, partial=True)
         if info is None:
             raise GanctlError(f"run {run.root} has no checkpoints yet; train it first")
     return LoadedGenerator(generator, cfg, run, info, key)

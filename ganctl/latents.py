@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from ganctl.errors import UsageError
+from ganctl.errors import UsageError, check_positive
 
 SEED_LIMIT = 2**32  # np.random.RandomState takes seeds in [0, 2**32)
 MAX_SEEDS = 1_000_000  # a typo like 0-10000000 should fail fast, not fill memory
@@ -72,8 +72,7 @@ def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int) -> np.nda
     legacy RandomState stream is frozen by numpy, so it is the same on every platform
     and version, and a seed gives the same latent alone or in any batch.
     """
-    if not _is_positive_int(latent_dim):
-        raise UsageError(f"bad latent size {latent_dim!r}: expected a whole number >= 1")
+    check_positive("the latent size", latent_dim)
     rows = np.empty((len(seeds), int(latent_dim)), dtype=np.float32)
     # Re-seeding one RandomState gives the same numbers as a new RandomState(seed) (seed()
     # also clears the cached Gaussian) and is ~20x faster: the constructor first seeds
@@ -86,10 +85,6 @@ def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int) -> np.nda
         state.seed(seed)
         rows[i] = state.standard_normal(int(latent_dim))
     return rows
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _prepare(a: np.ndarray, b: np.ndarray, t: float | np.ndarray):
@@ -153,8 +148,7 @@ def walk(keyframes: np.ndarray, frames_per_segment: int, method: str = "slerp") 
         raise UsageError(f"unknown interpolation method '{method}': use one of "
                          + ", ".join(METHODS))
     frames = frames_per_segment
-    if not _is_positive_int(frames):
-        raise UsageError(f"bad frames per segment {frames!r}: expected a whole number >= 1")
+    check_positive("frames per segment", frames)
     keys = np.asarray(keyframes)
     if keys.ndim < 2:
         raise ValueError(f"keyframes must be shaped [..., K, d], got {keys.shape}")

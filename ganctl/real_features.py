@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ import numpy as np
 
 from ganctl.data import BUILTIN, load_dataset, load_test_split
 from ganctl.errors import UsageError
+from ganctl.events import Say, quiet
 from ganctl.fsutil import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ CACHE_ENV = "GANCTL_CACHE"
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MAX = 10_000
 HOLDOUT_SEED = 0
-Say = Callable[[str], None]
 
 
 def cache_dir() -> Path:
@@ -239,8 +239,8 @@ def _write_cache(path: Path, meta: dict[str, str], feats: np.ndarray,
 
 # --- nearest training images of the held-out images ----------------------------------------------
 
-def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Callable[[str], None] | None = None,
-                    warn: Callable[[str], None] | None = None) -> np.ndarray:
+def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Say = quiet,
+                    warn: Say = quiet) -> np.ndarray:
     """Each held-out row's distance to its nearest row of `train` (float64 [heldout.n]).
 
     The memorisation check compares every generated image with these; they depend on real data
@@ -249,7 +249,6 @@ def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Callable[[s
     """
     from ganctl.metrics.distance import nearest_neighbours
 
-    say, warn = say or (lambda text: None), warn or (lambda text: None)
     text = "|".join([train.key, heldout.key, metrics_code_digest()])
     path = cache_dir() / f"nearest-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
     try:

@@ -8,6 +8,7 @@ or in any batch.
 from __future__ import annotations
 
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ganctl.errors import GanctlError, UsageError
+from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.fsutil import atomic_path
 from ganctl.images import make_grid, to_uint8, write_png
 from ganctl.latents import latents_from_seeds, parse_seeds
@@ -59,8 +60,7 @@ def resolve_seeds(n: int | None, seeds: str | None, default_n: int = DEFAULT_N) 
     if seeds is not None:
         return parse_seeds(seeds)
     n = default_n if n is None else n
-    if n < 1:
-        raise UsageError(f"bad --n {n}: expected a number of images >= 1")
+    check_positive("--n", n)
     return list(range(n))
 
 
@@ -152,7 +152,8 @@ def is_folder_target(out: str) -> bool:
 def check_writable(path: Path, what: str = "output") -> None:
     """Fail early, before any work, when `path` (a folder, made if missing) cannot be written.
 
-    Nothing is created here: the nearest existing ancestor must be a writable folder.
+    The nearest existing ancestor must be a folder where a file can be created; nothing is
+    left behind (the probe file is deleted at once), and no folder is made here.
     """
     probe = path
     while not probe.exists():
@@ -161,9 +162,15 @@ def check_writable(path: Path, what: str = "output") -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise GanctlError(f"cannot write {what} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise GanctlError(f"cannot write {what} {path}: {probe} is not writable "
-                          "(permission denied)")
+    # Create (and at once delete) a file there rather than ask os.access: that says yes to root
+    # wherever permission bits allow, even where nothing can be created (/sys, /proc).
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise GanctlError(f"cannot write {what} {path}: {probe} is not writable ({reason})"
+                          ) from None
 
 
 def plan_sample_outputs(out: str | None, npz: str | None) -> SampleOutputs:
@@ -210,8 +217,7 @@ def seed_filename(seed: int, label: int | None = None) -> str:
 
 def upscale(images: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upscaling of uint8 images [n, h, w, c] by a whole factor."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise UsageError(f"bad scale {scale!r}: expected a whole number >= 1")
+    check_positive("scale", scale)
     return images if scale == 1 else images.repeat(scale, axis=1).repeat(scale, axis=2)
 
 

@@ -34,6 +34,8 @@ class TrainResult:
     interrupted: bool  # stopped on request (Ctrl-C)
     last_checkpoint: CheckpointInfo | None
     out_of_time: bool = False  # stopped after `--minutes`
+    # The checkpoints already held `cfg.epochs` complete epochs: nothing was trained.
+    already_complete: bool = False
 
 
 def device_description() -> str:
@@ -99,7 +101,10 @@ class Trainer:
         return self.last_checkpoint
 
     def fit(self) -> TrainResult:
-        """Train until `cfg.epochs` epochs are complete, or until asked to stop."""
+        """Train until `cfg.epochs` epochs are complete, or until asked to stop.
+
+        A run whose checkpoints already hold `cfg.epochs` epochs trains nothing and keeps its
+        config.json; the result says `already_complete`."""
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
         resumed = self.resume()
@@ -109,6 +114,12 @@ class Trainer:
         if not 0 <= step_in_epoch < steps:
             raise GanctlError(f"checkpoint step {int(gan.step.numpy())} does not fit epoch "
                               f"{done_epochs} of {steps} steps; was the data changed?")
+        # Whether the run is complete is decided here, from the checkpoint just restored, never
+        # from metrics.jsonl: its line for an epoch is written before the epoch's checkpoint.
+        if done_epochs >= cfg.epochs:
+            return TrainResult(self.run, done_epochs, int(gan.step.numpy()), False, resumed,
+                               already_complete=True)
+        self.run.write_config(cfg, version_info())
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, training_notes(cfg)))
@@ -277,6 +288,5 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
             emit(Message(text, "warning"))
         gan = GAN(plan.cfg)
         gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
-        plan.run.write_config(plan.cfg, version_info())
         trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
         return trainer.fit()

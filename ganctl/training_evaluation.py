@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.evaluation import Say, check_n, load_real_set, quiet, score_generator
-from ganctl.events import EvaluatorTraining
+from ganctl.evaluation import check_n, load_real_set, score_generator
+from ganctl.events import EvaluatorTraining, Say, quiet
 
 TRAINING_METRICS = ("fd", "kid")
 

@@ -7,14 +7,13 @@ from `--seed 0 --points 4` passes exactly through the images `sample --seeds 0-3
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ganctl.errors import UsageError
+from ganctl.errors import UsageError, check_positive
 from ganctl.images import ANIMATION_SUFFIXES, FFMPEG_MISSING, has_ffmpeg_plugin, make_grid, to_uint8
 from ganctl.latents import METHODS, SEED_LIMIT, latents_from_seeds, walk
 from ganctl.sampling import check_writable
@@ -52,9 +51,8 @@ def plan_walks(seed: int, points: int, frames: int, method: str = "slerp",
     """
     if method not in METHODS:
         raise UsageError(f"unknown --method '{method}': use one of {', '.join(METHODS)}")
-    for name, value in (("--frames", frames), ("--points", points)):
-        if value < 1:
-            raise UsageError(f"bad {name} {value}: expected a whole number >= 1")
+    check_positive("--frames", frames)
+    check_positive("--points", points)
     rows, cols = grid
     if between is not None:
         if (rows, cols) != (1, 1):
@@ -92,8 +90,7 @@ def walk_latents(plan: WalkPlan, latent_dim: int) -> np.ndarray:
 
 def check_animation_target(out: str, fps: float) -> Path:
     """Check `--out` (.gif, or .mp4 with the ffmpeg plugin) and `--fps` before any work."""
-    if isinstance(fps, bool) or not math.isfinite(fps) or fps <= 0:
-        raise UsageError(f"bad --fps {fps}: expected a number of frames per second > 0")
+    check_positive("--fps", fps, whole=False)
     path = Path(out).expanduser()
     suffix = path.suffix.lower()
     if suffix not in ANIMATION_SUFFIXES or path.name.startswith("."):

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ganctl import evaluator as ev  # noqa: E402
-from ganctl.fsutil import atomic_path, atomic_write_json  # noqa: E402
+from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256  # noqa: E402
 
 ARCHITECTURE = "fmnist-cnn-v1"
 
@@ -81,7 +81,7 @@ def main() -> None:
     info = {
         "architecture": ARCHITECTURE,
         "version": 1,
-        "sha256": ev.file_sha256(npz_path),
+        "sha256": file_sha256(npz_path),
         "test_accuracy": round(accuracy, 4),
         "feature_layer": "features",
         "feature_dim": int(weights["fc.kernel"].shape[1]),

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from conftest import FIXTURE_DATA
-from ganctl.data import load_dataset, read_idx, scale_to_unit
+from ganctl.data import load_dataset, read_idx, scale_to_signed_unit
 from ganctl.errors import UsageError
+from ganctl.images import to_uint8
 
 
 def test_idx_folder_loads_fixture_with_labels():
@@ -29,11 +30,13 @@ def test_limit_takes_first_images():
     assert np.array_equal(ds.y, full.y[:100])
 
 
-def test_scale_to_unit_range():
+def test_scale_to_signed_unit_range():
     x = np.array([0, 127, 128, 255], np.uint8)
-    y = scale_to_unit(x)
+    y = scale_to_signed_unit(x)
     assert y.dtype == np.float32 and y[0] == -1.0 and y[-1] == 1.0
     assert abs(y[1]) < 0.01 and abs(y[2]) < 0.01
+    every = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(to_uint8(scale_to_signed_unit(every)), every)  # the round trip
 
 
 def test_builtin_through_keras_cache(tmp_path, monkeypatch):

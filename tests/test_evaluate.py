@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,14 +14,17 @@ from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
 from ganctl import real_features as rf
 from ganctl.checkpoints import CheckpointStore
 from ganctl.config import TrainConfig
-from ganctl.data import load_idx_folder
+from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import UsageError
 from ganctl.evaluation import (
     NN_PAIR_BORDER,
+    load_real_set,
     parse_metrics,
+    score_generator,
 )
-from ganctl.evaluator import load_evaluator
+from ganctl.evaluator import ASSETS_DIR, WEIGHTS_NAME, Evaluator, load_evaluator, read_info
 from ganctl.events import Message
+from ganctl.fsutil import file_sha256
 from ganctl.images import read_image
 from ganctl.metrics import METRICS, MetricInputs, metric_names
 from ganctl.metrics.memorisation import memorisation
@@ -41,18 +45,59 @@ def cache(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+INFO = read_info()  # the shipped evaluator's metadata: what reports and cache names must show
+
+
+def fixture_images(split: str) -> np.ndarray:
+    """The fixture's images of `split` as the evaluator is given them (float32 in [-1, 1])."""
+    return scale_to_signed_unit(load_idx_folder(FIXTURE_DATA, split).x)
+
+
 @pytest.fixture
-def real_calls(monkeypatch) -> list[int]:
-    """Counts the images of every real-feature computation (generated ones are not counted)."""
-    calls: list[int] = []
-    original = rf.compute_features
+def real_calls(monkeypatch) -> list[tuple[str, int]]:
+    """Real-feature computations as (split, images), counted at the evaluator itself (every
+    evaluation passes through `Evaluator.features`, whichever module asks) and told apart from
+    generated images by their content: real ones are the first n images of a fixture split."""
+    splits = {split: fixture_images(split) for split in ("train", "test")}
+    calls: list[tuple[str, int]] = []
+    original = Evaluator.features
 
-    def spy(evaluator, images):
-        calls.append(len(images))
-        return original(evaluator, images)
+    def spy(self, images, *args, **kwargs):
+        for split, real in splits.items():
+            if len(images) <= len(real) and np.array_equal(images, real[:len(images)]):
+                calls.append((split, len(images)))
+                break
+        return original(self, images, *args, **kwargs)
 
-    monkeypatch.setattr(rf, "compute_features", spy)
+    monkeypatch.setattr(Evaluator, "features", spy)
     return calls
+
+
+class HeldoutSearches:
+    """Searches of the whole training split for the held-out (test) features' nearest rows,
+    counted where every distance computation passes (`distance.distance_blocks`, which
+    `nearest_neighbours` calls), whoever asks, recognised by the rows searched for."""
+
+    def __init__(self, monkeypatch):
+        from ganctl.metrics import distance
+
+        self.seen: list[tuple[str, int]] = []  # (digest of the query rows, rows searched)
+        original = distance.distance_blocks
+
+        def spy(a, b, *args, **kwargs):
+            self.seen.append((self.digest(a), len(b)))
+            return original(a, b, *args, **kwargs)
+
+        monkeypatch.setattr(distance, "distance_blocks", spy)
+
+    @staticmethod
+    def digest(rows: np.ndarray) -> str:
+        return hashlib.sha256(np.ascontiguousarray(rows, np.float64).tobytes()).hexdigest()
+
+    def count(self) -> int:
+        data = rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+        test = rf.real_features(load_evaluator(), data, "test", int(N)).features
+        return self.seen.count((self.digest(test), 2000))
 
 
 def evaluate_json(cli, tmp_path: Path, run: Path, *args: str) -> tuple[object, dict]:
@@ -110,7 +155,10 @@ def test_shared_neighbourhoods_give_what_each_metric_computes_alone():
 def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
     result, report = evaluate_json(cli, tmp_path, tiny_run)
     table = result.stdout
-    assert "test accuracy 94.18%" in table and "sha256 a0195fa5014b" in table
+    # What the shipped metadata says, and the checksum is that of the shipped weights.
+    assert file_sha256(ASSETS_DIR / WEIGHTS_NAME) == INFO["sha256"]
+    assert f"test accuracy {100 * INFO['test_accuracy']:.2f}%" in table
+    assert f"sha256 {INFO['sha256'][:12]}" in table
     assert "n = 200 generated (seeds 0-199)" in table and "200 train, 200 test images" in table
     for label in ("Fréchet distance", "KID", "classifier score", "precision", "recall", "density",
                   "coverage", "classes covered", "memorisation ratio", "class shares %"):
@@ -129,7 +177,11 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
     # Real test images against real train images look like real data; 2 epochs do not.
     assert reference["fd"] < model["fd"] / 5
     assert reference["classes_covered"] == 10 and reference["precision"] > 0.7
-    assert reference["memorisation_ratio"] == 1.0  # held-out images are the reference by design
+    # Both rows measure against the same held-out distances (what the cache test checks);
+    # whether the check catches copies is test_memorisation_catches_copies_of_training_images.
+    assert model["heldout_nn_median"] == reference["heldout_nn_median"] > 0
+    assert model["memorisation_ratio"] == pytest.approx(
+        model["gen_nn_median"] / model["heldout_nn_median"], rel=1e-12)
     # Memorisation looks for copies of any of the fixture's 2000 training images.
     assert report["real"] == {"data": str(FIXTURE_DATA.resolve()), "heldout": "the test split",
                               "train_images": 200, "test_images": 200,
@@ -160,16 +212,16 @@ def test_reference_beyond_the_test_split_uses_all_of_it_and_says_so(cli, tmp_pat
 def test_second_call_reads_real_features_from_the_cache(cli, tmp_path, tiny_run, cache,
                                                          real_calls):
     _, first = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,kid")
-    assert real_calls == [200, 200]  # train and test split, once each
+    assert real_calls == [("train", 200), ("test", 200)]  # once each
     assert "reference fd" in first["seconds"]
     files = sorted(p.name for p in cache.glob("*.npz"))
-    assert len(files) == 2 and all(f.startswith("real-a0195fa5014b-") for f in files)
+    assert len(files) == 2 and all(f.startswith(f"real-{INFO['sha256'][:12]}-") for f in files)
     with np.load(cache / files[0], allow_pickle=False) as npz:
         assert npz["features"].shape == (200, 128) and npz["probs"].shape == (200, 10)
     [reference] = cache.glob("reference-*.json")
     assert set(json.loads(reference.read_text())) == {"fd", "kid"}
     _, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd,kid")
-    assert real_calls == [200, 200]
+    assert real_calls == [("train", 200), ("test", 200)]
     assert "reference fd" not in second["seconds"]  # the reference scores are cached too
     assert second["reference"] == first["reference"]
     assert second["checkpoints"] == first["checkpoints"]
@@ -187,7 +239,7 @@ def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real
     reference = next(cache.glob("reference-*.json"))
     reference.write_text('{"fd": {"fd": "oops"')
     result, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "fd")
-    assert real_calls == [200, 200, 200]
+    assert real_calls == [("train", 200), ("test", 200), ("train", 200)]
     assert "are damaged; recomputing them" in result.stderr
     assert "reference fd" in second["seconds"]
     assert second["reference"] == first["reference"]
@@ -198,30 +250,51 @@ def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real
 
 def test_memorisation_caches_the_test_images_nearest_training_distances(
         cli, tmp_path, tiny_run, cache, real_calls, monkeypatch):
-    from ganctl.metrics import distance
-
-    searches = []  # held-out searches of the training set (the metric's own calls not counted)
-    original = distance.nearest_neighbours
-    monkeypatch.setattr(distance, "nearest_neighbours",
-                        lambda a, b: searches.append((len(a), len(b))) or original(a, b))
+    searches = HeldoutSearches(monkeypatch)
     _, first = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
-    assert real_calls == [200, 200, 2000]  # n train, n test, and the whole train split
-    assert searches == [(200, 2000)]
+    # n train, n test, and the whole train split
+    assert real_calls == [("train", 200), ("test", 200), ("train", 2000)]
+    # One search for the cached distances, and one by the reference, where the test images
+    # stand in for generated ones (its scores are cached too, so only on a cold cache).
+    assert searches.count() == 2
     [nearest] = cache.glob("nearest-*.npz")
     with np.load(nearest, allow_pickle=False) as npz:
         distances = npz["distances"]
     data = rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
     test = rf.real_features(load_evaluator(), data, "test", 200).features
     train = rf.real_features(load_evaluator(), data, "train", 2000).features
-    assert np.array_equal(distances, original(test, train)[0])
+    brute = np.concatenate([np.linalg.norm(rows[:, None] - train[None], axis=2).min(axis=1)
+                            for rows in np.array_split(test, 20)])  # not through the seam
+    assert distances == pytest.approx(brute, rel=1e-9, abs=1e-6)
     assert first["checkpoints"][0]["metrics"]["heldout_nn_median"] == float(np.median(distances))
     # A second call reads them; a damaged file is said and recomputed, to the same numbers.
     _, second = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
-    assert searches == [(200, 2000)] and second["checkpoints"] == first["checkpoints"]
+    assert searches.count() == 2 and second["checkpoints"] == first["checkpoints"]
     nearest.write_bytes(nearest.read_bytes()[:100])
     result, third = evaluate_json(cli, tmp_path, tiny_run, "--metrics", "memorisation")
-    assert "are damaged; recomputing them" in result.stderr and len(searches) == 2
+    assert "are damaged; recomputing them" in result.stderr and searches.count() == 3
     assert third["checkpoints"] == first["checkpoints"]
+
+
+def test_memorisation_catches_copies_of_training_images():
+    """The memorisation check wired as `evaluate` wires it, on stand-in generators whose answer
+    is known: one returns training images (beyond the first n that the other metrics use),
+    one returns test images that the held-out reference does not use."""
+    evaluator = load_evaluator()
+    real = load_real_set(evaluator, rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1)), int(N),
+                         all_train=True)
+    train, test = fixture_images("train"), fixture_images("test")
+
+    def score(images: np.ndarray) -> dict[str, float]:
+        generate = lambda latents: images[:len(latents)]  # noqa: E731
+        return score_generator(generate, 100, evaluator, real, ["memorisation"], int(N), 0,
+                               {}).metrics
+
+    copies, fresh = score(train[1500:1700]), score(test[300:500])
+    assert copies["memorisation_ratio"] < 1e-3 and copies["close_share"] == 1.0
+    assert 0.7 < fresh["memorisation_ratio"] < 1.4 and fresh["close_share"] < 0.1
+    assert copies["heldout_nn_median"] == fresh["heldout_nn_median"] == float(
+        np.median(real.heldout_nearest))
 
 
 def test_all_scores_every_kept_checkpoint(cli, tmp_path, tiny_run):
@@ -239,6 +312,23 @@ def test_all_scores_every_kept_checkpoint(cli, tmp_path, tiny_run):
         assert column in header
     fds = [c["metrics"]["fd"] for c in report["checkpoints"]]
     assert fds[0] != fds[1]
+
+
+def test_all_skips_a_damaged_checkpoint_with_a_warning(cli, tmp_path, tiny_run):
+    import shutil
+
+    run = tmp_path / "damaged"
+    shutil.copytree(tiny_run, run)
+    first, second = CheckpointStore(RunFolder(run).checkpoints).list()
+    data = run / "checkpoints" / f"{first.name}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    result, report = evaluate_json(cli, tmp_path, run, "--all", "--metrics", "fd")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert first.name in warnings[0] and "cannot be loaded" in warnings[0]
+    assert warnings[0].endswith("; skipping it")
+    assert [c["name"] for c in report["checkpoints"]] == [second.name]
+    assert math.isfinite(report["checkpoints"][0]["metrics"]["fd"])
 
 
 def test_metrics_selects_what_is_computed_and_shown(cli, tmp_path, tiny_run):
@@ -277,7 +367,8 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
 
 def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     events = []
-    run = train_tiny(tmp_path / "runs", "scored", epochs=3, eval_every=2, eval_n=200,
+    # keep=1: each save prunes all but the newest checkpoint and the best-scored one.
+    run = train_tiny(tmp_path / "runs", "scored", epochs=3, eval_every=2, eval_n=200, keep=1,
                      events=events)
     # The first evaluation computes the real features (the cache is empty): it says so.
     said = [e.text for e in events if isinstance(e, Message)]
@@ -286,10 +377,15 @@ def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     assert ["fd" in r for r in records] == [False, True, True]  # every 2nd epoch and the last
     for r in records[1:]:
         assert r["fd"] > 0 and math.isfinite(r["kid"]) and r["kid_std"] >= 0
-    entries = CheckpointStore(RunFolder(run).checkpoints).list()
-    [best] = [e for e in entries if e.best]
-    assert best.score == min(r["fd"] for r in records[1:])
-    assert [e.score for e in entries] == [None, records[1]["fd"], records[2]["fd"]]
+    folder = RunFolder(run).checkpoints
+    entries = CheckpointStore(folder).list()
+    best_epoch = min(records[1:], key=lambda r: r["fd"])["epoch"]
+    assert [e.epoch for e in entries] == sorted({best_epoch, 3})
+    assert [e.best for e in entries] == [e.epoch == best_epoch for e in entries]
+    assert [e.score for e in entries] == [records[e.epoch - 1]["fd"] for e in entries]
+    on_disk = {p.name.split(".")[0] for p in folder.glob("ckpt-*")}
+    assert on_disk == {e.name for e in entries}  # the pruned ones' files are gone
+    # (a best checkpoint older than the kept ones: tests/test_checkpoints.py)
     # The same numbers as `ganctl evaluate` at the same n: same seeds, real data and cache.
     _, report = evaluate_json(cli, tmp_path, run, "--metrics", "fd,kid")
     assert report["checkpoints"][0]["metrics"] == {k: records[2][k] for k in ("fd", "kid",

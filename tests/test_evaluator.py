@@ -11,6 +11,7 @@ import pytest
 
 from ganctl import evaluator as ev
 from ganctl.errors import GanctlError, UsageError
+from ganctl.fsutil import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -33,7 +34,7 @@ def evaluator() -> ev.Evaluator:
 
 def test_weights_checksum_matches_metadata():
     info = ev.read_info()
-    assert ev.file_sha256(ev.ASSETS_DIR / ev.WEIGHTS_NAME) == info["sha256"]
+    assert file_sha256(ev.ASSETS_DIR / ev.WEIGHTS_NAME) == info["sha256"]
     assert info["architecture"] in ev.ARCHITECTURES
     assert info["test_accuracy"] >= 0.92
     assert (ev.ASSETS_DIR / ev.WEIGHTS_NAME).stat().st_size < 5_000_000

@@ -74,7 +74,7 @@ def test_slerp_keeps_norms_and_linear_does_not():
 
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(points=1), "at least 2 keyframes"),
-    (dict(frames=0), "bad --frames 0"),
+    (dict(frames=0), "--frames must be a positive whole number, got 0"),
     (dict(method="cubic"), "unknown --method 'cubic'"),
     (dict(between=(3, 3)), "names the same seed twice"),
     (dict(between=(3, 4), grid=(2, 2)), "cannot be combined with --grid"),
@@ -187,7 +187,7 @@ def test_mp4(cli, tiny_run, tmp_path):
     (["--between", "3,4", "--seed", "2"], 2, "leave out --seed and --points"),
     (["--between", "3,4", "--grid", "2x2"], 2, "cannot be combined with --grid"),
     (["--seed", "-1"], 2, "'--seed'"),
-    (["--fps", "0"], 2, "bad --fps 0"),
+    (["--fps", "0"], 2, "--fps must be a positive number, got 0"),
     (["--scale", "0"], 2, "'--scale'"),
     (["--out", "{tmp}/walk.avi"], 2, "use a .gif or .mp4 file name"),
     (["--out", "{tmp}/walk"], 2, "use a .gif or .mp4 file name"),

@@ -181,14 +181,23 @@ def test_memorisation_flags_copies_and_passes_fresh_samples():
     assert fresh["heldout_nn_median"] == copied["heldout_nn_median"] > 0
 
 
-def test_memorisation_takes_the_held_out_distances_computed_beforehand():
-    train, gen, test = rng(23).normal(size=(300, 8)), rng(24).normal(size=(80, 8)), rng(
-        25).normal(size=(60, 8))
-    inputs = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=test)
-    given = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=test,
-                         heldout_nearest=distance.nearest_neighbours(test, train)[0])
-    assert METRICS["memorisation"](given) == METRICS["memorisation"](inputs)
-    assert METRICS["memorisation"](given) == memorisation(gen, train, test)[0]
+def test_memorisation_known_answer_and_the_held_out_distances_given_beforehand():
+    # Training points on a line 10 apart; held-out and generated points at known distances
+    # from one of them (less than 5, so that one is the nearest).
+    train = np.stack([np.arange(10) * 10.0, np.zeros(10)], axis=1)
+    held = train[[1, 3, 5, 7]] + [[0, 1], [0, 2], [3, 0], [0, -4]]  # distances 1, 2, 3, 4
+    gen = train[[2, 4, 6, 9]] + [[0.5, 0], [0, 2], [0, 0], [0, -0.25]]  # 0.5, 2, 0, 0.25
+    values, index = memorisation(gen, train, held)
+    assert index.tolist() == [2, 4, 6, 9]
+    # medians 0.375 and 2.5; 1% quantile of [1, 2, 3, 4] is 1.03, which 3 of 4 are below
+    assert values == pytest.approx({"memorisation_ratio": 0.15, "gen_nn_median": 0.375,
+                                    "heldout_nn_median": 2.5, "close_share": 0.75}, rel=1e-12)
+    # Given distances are used as they are, not searched again: twice the true ones here.
+    inputs = MetricInputs(gen_features=gen, all_train_features=train, heldout_features=held,
+                          heldout_nearest=np.array([2.0, 4.0, 6.0, 8.0]))
+    assert METRICS["memorisation"](inputs) == pytest.approx(
+        {"memorisation_ratio": 0.075, "gen_nn_median": 0.375, "heldout_nn_median": 5.0,
+         "close_share": 1.0}, rel=1e-12)
 
 
 def test_memorisation_finds_copies_of_training_images_beyond_the_first_n():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,10 +91,25 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
             proc.kill()
     assert proc.returncode == 130, err.decode()
     text = out.decode()
-    assert "stopped at epoch" in text and "Run the same command to continue" in text
     assert "Traceback" not in err.decode()
-    latest = CheckpointStore(run.checkpoints).latest()
-    assert latest.epoch >= 1 and latest.step > 0
+    # The line names the checkpoint it saved and the step where training stopped; that
+    # checkpoint is the newest, mid-epoch, and holds that step (not an earlier epoch's).
+    m = re.search(r"stopped at epoch (\d+), step (\d+); saved (ckpt-\S+)\. Run the same command "
+                  r"to continue", text)
+    assert m, text
+    epoch, step, name = int(m.group(1)), int(m.group(2)), m.group(3)
+    steps_per_epoch = 1024 // 32
+    assert epoch >= 2 and (epoch - 1) * steps_per_epoch <= step < epoch * steps_per_epoch
+    store = CheckpointStore(run.checkpoints)
+    latest = store.latest()
+    assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, epoch - 1, step,
+                                                                         False)
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(store.prefix(latest))
+    assert int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == step
+    assert int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) == epoch - 1
+    assert len(run.read_metrics()) == epoch - 1
     assert not run.lock.exists()
     _assert_run_readable(run)
 
@@ -140,3 +156,41 @@ def test_no_pickle_or_code_in_a_run_folder(tiny_run):
     suffixes = {p.suffix for p in Path(tiny_run).rglob("*") if p.is_file()}
     assert not suffixes & {".pkl", ".pickle", ".pb", ".keras", ".h5"}
     assert os.path.exists(Path(tiny_run) / "checkpoints" / "index.json")
+
+
+class _Crash(Exception):
+    """Stands in for the process dying (power cut, OOM kill) at a chosen point."""
+
+
+def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_path, monkeypatch):
+    # The epoch's metrics line is written before its checkpoint. A crash between the two in
+    # the last epoch leaves metrics.jsonl saying 3 epochs and the newest checkpoint at 2: the
+    # same command must then train epoch 3 again, not call the run done.
+    args = ["train", "--data", FIXTURE_DATA, "--limit", 256, "--batch-size", 64, "--epochs", 3,
+            "--out", tmp_path, "--name", "crash", "--no-xla", "--seed", 4]
+    run = RunFolder(tmp_path / "crash")
+    real_save = CheckpointStore.save
+
+    def save_or_crash(self, objects, epoch, step, complete, score=None):
+        if epoch == 3:
+            assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]  # logged, not saved
+            raise _Crash("killed between the log line and the checkpoint")
+        return real_save(self, objects, epoch, step, complete, score)
+
+    monkeypatch.setattr(CheckpointStore, "save", save_or_crash)
+    r = cli(*args)
+    assert r.exit_code == 1 and "_Crash" in r.stderr, r.output
+    assert CheckpointStore(run.checkpoints).latest().epoch == 2
+    monkeypatch.setattr(CheckpointStore, "save", real_save)
+
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert "already has" not in r.stdout
+    assert "resuming from ckpt-e0002-s00000008 at epoch 3/3" in r.stdout
+    assert "epoch 3 done" in r.stdout and "done: 3 epochs" in r.stdout
+    latest = CheckpointStore(run.checkpoints).latest()
+    assert (latest.epoch, latest.step, latest.complete) == (3, 12, True)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert run.sample_path(3).is_file()
+    r = cli(*args)  # now it is done
+    assert r.exit_code == 0 and "already has 3 epochs" in r.stdout, r.output

@@ -33,7 +33,7 @@ def test_resolve_seeds():
     assert resolve_seeds(None, "1,5,9,20-23") == [1, 5, 9, 20, 21, 22, 23]
     with pytest.raises(UsageError, match="not both"):
         resolve_seeds(3, "1-2")
-    with pytest.raises(UsageError, match="bad --n 0"):
+    with pytest.raises(UsageError, match="--n must be a positive whole number, got 0"):
         resolve_seeds(0, None)
 
 
@@ -137,11 +137,14 @@ def test_folder_of_pngs(cli, tiny_run, tmp_path):
     assert stat.S_IMODE((folder / "seed0005.png").stat().st_mode) == 0o666 & ~umask
 
 
-def test_npz_arrays(cli, tiny_run, tmp_path):
+def test_npz_arrays(cli, tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "s.npz"
     result = cli("sample", "--ckpt", tiny_run, "--seeds", "4,2,0-1", "--npz", out)
     assert result.exit_code == 0, result.output
-    assert not (Path.cwd() / "samples.png").exists() or "samples.png" not in result.stdout
+    # --npz alone writes no grid (the default samples.png goes to the working folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+    assert "samples.png" not in result.stdout and str(out) in result.stdout
     with np.load(out, allow_pickle=False) as npz:
         assert sorted(npz.files) == ["checkpoint", "images", "latents", "outputs", "seeds"]
         assert npz["seeds"].tolist() == [4, 2, 0, 1]
@@ -211,16 +214,31 @@ def test_errors(cli, tiny_run, tmp_path, broken_runs, args, code, fragment):
     assert not (tmp_path / "grid.jpg").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_read_only_folder(cli, tiny_run, tmp_path):
+def test_folder_nobody_can_write_is_refused_before_any_work(cli, tiny_run, tmp_path):
+    # /sys takes no new files from anyone, root included (CI runs as root): the check must try
+    # to create a file rather than trust permission bits.
+    for args in (["--out", "/sys/ganctl-test/sub/"], ["--out", "/sys/ganctl-test.png"],
+                 ["--npz", "/sys/ganctl-test/a.npz"]):
+        result = cli("sample", "--ckpt", tiny_run, *args)
+        assert_one_line_error(result, 1, "/sys is not writable (")
+    assert not Path("/sys/ganctl-test").exists()
+
+
+def test_read_only_folder_is_refused_unless_root(cli, tiny_run, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        result = cli("sample", "--ckpt", tiny_run, "--out", f"{folder}/sub/")
-        assert_one_line_error(result, 1, "not writable")
+        result = cli("sample", "--ckpt", tiny_run, "--n", 2, "--out", f"{folder}/sub/")
     finally:
         folder.chmod(0o700)
+    if os.geteuid() == 0:  # root may write there, so the check must not refuse it
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in (folder / "sub").iterdir()) == ["seed0000.png",
+                                                                      "seed0001.png"]
+    else:
+        assert_one_line_error(result, 1, f"{folder} is not writable (permission denied)")
+    assert [p.name for p in folder.iterdir()] == (["sub"] if os.geteuid() == 0 else [])
 
 
 def test_help_shows_defaults_and_examples(cli):

@@ -94,6 +94,12 @@ def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
     result = run_training(plan, should_stop=stop_after_three_checks)
     assert result.interrupted and result.last_checkpoint is not None
     assert not result.last_checkpoint.complete and result.step == 6
+    # One epoch and part of the next are done: --epochs 1 is complete and trains nothing
+    # (config.json keeps the session that trained); --epochs 2 finishes epoch 2.
+    result = run_training(plan_training(_opts(tmp_path, "cut", epochs=1)))
+    assert result.already_complete and (result.epochs_done, result.step) == (1, 6)
+    assert [r["epoch"] for r in plan.run.read_metrics()] == [1]
+    assert plan.run.read_config().epochs == 2
     plan = plan_training(_opts(tmp_path, "cut", epochs=2))
     result = run_training(plan)
     assert not result.interrupted and result.epochs_done == 2 and result.step == 8
@@ -168,9 +174,24 @@ def test_lock_held_by_live_process_refuses(tmp_path):
 
 
 def test_copy_of_run_is_independent(tiny_run, tmp_path):
-    copy = tmp_path / "copy"
-    shutil.copytree(tiny_run, copy)
-    assert CheckpointStore(copy / "checkpoints").latest().epoch == 2
+    # A copied run folder, under another name and folder, with the original gone: it resumes
+    # from its own checkpoints and logs, and training it leaves the original untouched.
+    original = tmp_path / "orig" / "tiny"
+    shutil.copytree(tiny_run, original)
+    before = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(original, copy)
+    moved = tmp_path / "moved-away"
+    original.rename(moved)  # the copy must not read the original's folder
+    result = run_training(plan_training(_opts(tmp_path / "elsewhere", "copy", epochs=3)))
+    assert (result.epochs_done, result.step, result.already_complete) == (3, 12, False)
+    assert result.last_checkpoint.name == "ckpt-e0003-s00000012"
+    assert [c.epoch for c in CheckpointStore(copy / "checkpoints").list()] == [1, 2, 3]
+    assert [r["epoch"] for r in RunFolder(copy).read_metrics()] == [1, 2, 3]
+    assert json.loads((copy / "config.json").read_text())["name"] == "copy"
+    moved.rename(original)
+    after = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):

@@ -139,11 +139,6 @@ def train(
         typer.echo(config_json_text(plan.cfg, {"run_folder": str(plan.run.root),
                                                "resume": plan.resuming}))
         return
-    done = int(plan.resuming and _epochs_done(plan))
-    if plan.resuming and done >= plan.cfg.epochs:
-        console.print(f"run {plan.run.name} already has {done} epochs; pass a larger --epochs "
-                      "to continue", highlight=False)
-        return
     stop = _StopRequest()
     renderer = ProgressRenderer(console)
     try:
@@ -151,6 +146,12 @@ def train(
             result = run_training(plan, emit=renderer, should_stop=stop)
     finally:
         renderer.close()
+    if result.already_complete:
+        ckpt = result.last_checkpoint
+        part = "" if ckpt is None or ckpt.complete else f" and part of epoch {ckpt.epoch + 1}"
+        console.print(f"run {plan.run.name} already has {result.epochs_done} epochs{part}; pass a "
+                      "larger --epochs to continue", highlight=False)
+        return
     if result.out_of_time:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
         console.print(f"stopped after {plan.cfg.minutes:g} minutes at epoch {result.epochs_done + 1}"
@@ -164,11 +165,6 @@ def train(
         raise typer.Exit(130)
     console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
-
-
-def _epochs_done(plan) -> int:
-    records = plan.run.read_metrics()
-    return max((r["epoch"] for r in records), default=0)
 
 
 class _StopRequest:
