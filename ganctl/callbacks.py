@@ -1,5 +1,5 @@
-"""Side effects of training, run at the end of every epoch: sample grids, the GIF, evaluation
-scores, TensorBoard."""
+"""Side effects of training: at every epoch end, evaluation scores and TensorBoard scalars; at
+every snapshot (see ganctl.snapshots), the sample grid, its GIF frame and TensorBoard images."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.events import Event, Message
 from ganctl.gan import GAN
-from ganctl.images import make_grid, read_image, to_uint8, write_gif, write_png
+from ganctl.images import make_grid, to_uint8, write_png
 from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
 from ganctl.sampling import class_rows, compiled_generator
+from ganctl.timelapse import DEFAULT_MAX_FRAMES, Timelapse
 
 
 class Callback:
@@ -28,12 +29,17 @@ class Callback:
     def on_epoch_end(self, gan: GAN, run: RunFolder, epoch: int, record: dict[str, Any]) -> None:
         """Called after epoch `epoch` (1-based) with its metrics record (which it may extend)."""
 
+    def on_snapshot(self, gan: GAN, run: RunFolder, epoch: int) -> None:
+        """Called at a snapshot, before its checkpoint: after epoch `epoch`, or during it when
+        training stops mid-epoch (then `epoch` is the epoch in progress)."""
+
     def on_train_end(self, gan: GAN, run: RunFolder) -> None:
         """Called once when this session stops, normally or not."""
 
 
 class SampleGrid(Callback):
-    """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and `progress.gif`.
+    """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and its frame in
+    `progress.gif` (a timelapse of at most `max_frames` frames), at every snapshot.
 
     A conditional run's grid has one row per class (the first `MAX_CLASS_ROWS`), with the same
     seeds in every row, so each column keeps its style across classes: the row is as wide as
@@ -42,18 +48,21 @@ class SampleGrid(Callback):
 
     MAX_CLASS_ROWS = 10
 
-    def __init__(self, n: int, gif_fps: float = 4.0):
+    def __init__(self, n: int, gif_fps: float = 4.0, max_frames: int = DEFAULT_MAX_FRAMES):
         self.n = n
         self.gif_fps = gif_fps
+        self.max_frames = max_frames
         self.latest: np.ndarray | None = None
         self.generate: Any = None
+        self.timelapse: Timelapse | None = None
 
     def on_train_start(self, gan, run):
         # The same compiled generator as `ganctl sample`: seed i gives the same pixels in the
         # grid of epoch N as `ganctl sample --ckpt run --epoch N` does.
         self.generate = compiled_generator(gan.shown_generator)
+        self.timelapse = Timelapse(run.progress_gif, run.samples, self.gif_fps, self.max_frames)
 
-    def on_epoch_end(self, gan, run, epoch, record):
+    def on_snapshot(self, gan, run, epoch):
         classes = model_classes(gan.cfg)[:self.MAX_CLASS_ROWS]
         if classes:
             seeds, labels = class_rows(range(math.ceil(math.sqrt(self.n))), range(len(classes)))
@@ -64,17 +73,13 @@ class SampleGrid(Callback):
             grid = make_grid(to_uint8(self.generate(z)))
         write_png(run.sample_path(epoch), grid)
         self.latest = grid
-        frames = []
-        for path in sorted(run.samples.glob("epoch_*.png")):
-            frame = read_image(path)
-            if frame.shape == grid.shape:
-                frames.append(frame)
-        write_gif(run.progress_gif, frames, fps=self.gif_fps)
+        self.timelapse.add(epoch, grid)
 
 
 class Evaluate(Callback):
     """FD and KID (with kid_std) every `cfg.eval_every` epochs and at the last, added to the
-    epoch record: so they reach metrics.jsonl and TensorBoard, and FD scores the checkpoint.
+    epoch record: so they reach metrics.jsonl and TensorBoard, and FD scores the checkpoint
+    (an evaluated epoch is always a snapshot, so that a best checkpoint can be kept).
 
     `emit` receives what it has to say (computing the real features the first time takes a
     while, and a damaged feature cache is worth a warning)."""
@@ -97,7 +102,10 @@ class Evaluate(Callback):
 
 
 class TensorBoard(Callback):
-    """Scalars of every record and the sample grid, under `tensorboard/`."""
+    """Scalars of every epoch's record, and the sample grid at snapshots, under `tensorboard/`.
+
+    The file is flushed at snapshots (and at the end); between them the writer buffers, so a
+    short epoch costs a few in-memory summaries, not a disk write."""
 
     def __init__(self, grid: SampleGrid | None = None):
         self.grid = grid
@@ -115,9 +123,14 @@ class TensorBoard(Callback):
             for key, value in record.items():
                 if key not in ("epoch", "step", "time") and isinstance(value, int | float):
                     tf.summary.scalar(key, value)
-            if self.grid is not None and self.grid.latest is not None:
-                image = self.grid.latest
-                image = image[None, ..., None] if image.ndim == 2 else image[None]
+
+    def on_snapshot(self, gan, run, epoch):
+        import tensorflow as tf
+
+        if self.grid is not None and self.grid.latest is not None:
+            image = self.grid.latest
+            image = image[None, ..., None] if image.ndim == 2 else image[None]
+            with self.writer.as_default(step=epoch):
                 tf.summary.image("samples", image)
         self.writer.flush()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,17 @@ class CheckpointInfo:
 
 def checkpoint_name(epoch: int, step: int) -> str:
     return f"ckpt-e{epoch:04d}-s{step:08d}"
+
+
+def _missing_epoch(epoch: int, kept: list[int]) -> str:
+    """The error for `--epoch N` without a checkpoint: the kept epochs and the nearest ones.
+
+    Checkpoints exist only at snapshots (see ganctl.snapshots) and the last `--keep` of them."""
+    text = f"no checkpoint of epoch {epoch} is kept (kept epochs: {', '.join(map(str, kept)) or 'none'})"
+    before = [e for e in kept if e < epoch][-1:]
+    after = [e for e in kept if e > epoch][:1]
+    nearest = " or ".join(f"--epoch {e}" for e in before + after)
+    return f"{text}; the nearest: {nearest}" if nearest else text
 
 
 class CheckpointStore:
@@ -82,8 +94,8 @@ class CheckpointStore:
         if epoch is not None:
             match = [e for e in entries if e.epoch == epoch and e.complete]
             if not match:
-                kept = ", ".join(str(e.epoch) for e in entries if e.complete) or "none"
-                raise UsageError(f"no checkpoint of epoch {epoch} is kept (kept epochs: {kept})")
+                raise UsageError(_missing_epoch(epoch, sorted({e.epoch for e in entries
+                                                               if e.complete})))
             return match[-1]
         return entries[-1]
 
@@ -128,11 +140,15 @@ class CheckpointStore:
             path.unlink(missing_ok=True)
 
     def remove_unlisted(self) -> None:
-        """Delete checkpoint files no index entry names (left by a crash mid-save)."""
+        """Delete checkpoint files no index entry names (left by a crash mid-save), and the
+        `NAME_temp/` folders TensorFlow writes a checkpoint's shards into before it renames them."""
         names = {e.name for e in self.list()}
         for path in self.folder.glob("ckpt-*"):
             if path.name.split(".")[0] not in names:
-                path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def forget(self, info: CheckpointInfo) -> None:
         """Drop a damaged checkpoint from the index (its files are left for inspection)."""

@@ -57,7 +57,8 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None
     keep: int = 3
-    sample_grid: int = 64  # images in the fixed per-epoch grid (seeds 0..N-1)
+    sample_grid: int = 64  # images in the fixed sample grid (seeds 0..N-1)
+    snapshot_every: str = "auto"  # grid + GIF frame + checkpoint; see ganctl.snapshots
     # Performance
     steps_per_call: int = 25
     xla: bool | None = None
@@ -131,6 +132,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
     from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
+    from ganctl.snapshots import parse_snapshot_every
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
                  "sample_grid", "d_steps", "limit", "image_size", "width", "minutes", "lr",
@@ -145,6 +147,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         value = getattr(cfg, name)
         if not 0.0 <= value < 1.0:
             raise UsageError(f"--{name} must be in [0, 1), got {value}")
+    parse_snapshot_every(cfg.snapshot_every)
     if cfg.eval_every < 0:
         raise UsageError(f"--eval-every must be 0 (off) or a positive number, got {cfg.eval_every}")
     if cfg.channels not in (None, 1, 3):
@@ -224,6 +227,8 @@ def resolve(cli_options: dict[str, Any], config_file: str | Path | None = None) 
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     for key, value in options.items():
         expected = types[key]
+        if key == "snapshot_every" and isinstance(value, int) and not isinstance(value, bool):
+            options[key] = value = str(value)  # TOML `snapshot_every = 60000`: images
         if "float" in expected and isinstance(value, int) and not isinstance(value, bool):
             options[key] = float(value)
         elif "int" in expected and "float" not in expected and not isinstance(value, int) \

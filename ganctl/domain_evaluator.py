@@ -28,7 +28,7 @@ import numpy as np
 
 from ganctl.errors import GanctlError
 from ganctl.events import EvaluatorTraining
-from ganctl.fsutil import atomic_path, atomic_write_json
+from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
     from ganctl.evaluator import Evaluator
@@ -182,7 +182,6 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
-    from ganctl.evaluator import file_sha256
     from ganctl.real_features import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
@@ -271,7 +270,6 @@ def _progress_callback(progress: Progress | None, steps: int, epochs: int, image
 
 def load_cached(folder: Path) -> Evaluator:
     """A cached evaluator, its weights checked against their recorded sha256."""
-    from ganctl.evaluator import file_sha256
 
     info_path, weights_path = folder / INFO_NAME, folder / WEIGHTS_NAME
     try:

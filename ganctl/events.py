@@ -1,7 +1,7 @@
 """What the core reports; the CLI renders these, the core never prints.
 
-The training loop emits events; other work takes `Say` sinks, one for progress and one for
-warnings, that default to `quiet`.
+The training loop emits events (and evaluation the training of its evaluator); other work takes
+`Say` sinks, one for progress and one for warnings, that default to `quiet`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class TrainStarted:
     num_images: int
     resumed_from: str | None
     notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
+    snapshots: str = ""  # when snapshots are taken: "every epoch", "every 30 s (at epoch ends)"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class StepsDone:
 class EpochDone:
     epoch: int
     record: dict[str, Any] = field(default_factory=dict)
+    snapshot: bool = False  # a grid, GIF frame and checkpoint were written at its end
 
 
 @dataclass(frozen=True)

@@ -182,13 +182,12 @@ def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
 
 
 def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
-                  say: Say | None = None, warn: Say | None = None) -> RealFeatures:
+                  say: Say = quiet, warn: Say = quiet) -> RealFeatures:
     """Features of the first `n` images of `split` (all when fewer), from the cache when there.
 
     The cache key covers the evaluator's weights, the split's contents and the count,
     so changed data or a new evaluator never reuses stale features.
     """
-    say, warn = say or (lambda text: None), warn or (lambda text: None)
     available = data.count(split)
     if available == 0:
         raise UsageError(f"{data.source} has no {split} images")

@@ -106,13 +106,15 @@ class RunFolder:
                 seen.add(record["epoch"])
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
-    def append_metrics(self, record: dict[str, Any]) -> None:
-        """Append one record as a single line, flushed to disk."""
+    def append_metrics(self, record: dict[str, Any], sync: bool = True) -> None:
+        """Append one record as a single line; `sync` waits until it is on disk (the line is in
+        the file either way: a killed process loses nothing, only a power cut could)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.metrics, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
 
     # --- lifecycle -------------------------------------------------------------------------------
 

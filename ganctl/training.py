@@ -1,4 +1,5 @@
-"""The training loop: epochs of compiled multi-step calls, checkpoints, resume and interruption."""
+"""The training loop: epochs of compiled multi-step calls, snapshots on a schedule, resume and
+interruption."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ganctl.errors import GanctlError, UsageError
 from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
 from ganctl.gan import GAN, STAT_NAMES
 from ganctl.runs import RunFolder
+from ganctl.snapshots import SnapshotSchedule, parse_snapshot_every
 
 
 class Diverged(GanctlError):
@@ -79,6 +81,9 @@ class Trainer:
         self.deadline: float | None = None  # clock() at which --minutes run out
         self.clock: Callable[[], float] = time.monotonic
         self.out_of_time = False
+        self.schedule = SnapshotSchedule(parse_snapshot_every(self.cfg.snapshot_every),
+                                         gan.steps_per_epoch * self.cfg.batch_size,
+                                         self.cfg.num_images or 0)
 
     def time_is_up(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -122,17 +127,20 @@ class Trainer:
         self.run.write_config(cfg, version_info())
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
-                               resumed.name if resumed else None, training_notes(cfg)))
+                               resumed.name if resumed else None, notes=training_notes(cfg),
+                               snapshots=self.schedule.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
         if cfg.minutes is not None:
             self.deadline = self.clock() + 60.0 * cfg.minutes
+        self.schedule.taken()  # the first snapshot's time counts from here, after the setup
         stopped = False
         try:
             for epoch in range(done_epochs + 1, cfg.epochs + 1):
                 record = self._epoch(epoch, step_in_epoch)
                 step_in_epoch = 0
                 if record is None:
+                    self.snapshot_at_stop()
                     stopped = True
                     break
         finally:
@@ -143,7 +151,7 @@ class Trainer:
                            self.out_of_time)
 
     def _epoch(self, epoch: int, start: int) -> dict[str, Any] | None:
-        """One epoch from step `start`; the record, or None when stopped (after a checkpoint)."""
+        """One epoch from step `start`; the record, or None when asked to stop."""
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
         order = gan.epoch_order(epoch)
@@ -154,8 +162,6 @@ class Trainer:
             interrupted = self.should_stop()
             if interrupted or self.time_is_up():
                 self.out_of_time = not interrupted
-                if self.last_checkpoint is None or self.last_checkpoint.step != int(gan.step.numpy()):
-                    self.save(complete=False)  # none when nothing ran since the last one
                 return None
             count = min(cfg.steps_per_call, steps - done)
             call_sums = gan.train_steps(order, done, count)
@@ -177,12 +183,39 @@ class Trainer:
                   "seconds": round(seconds, 3), "time": round(time.time(), 3)}
         for cb in self.callbacks:  # they may add to the record (evaluation scores)
             cb.on_epoch_end(gan, self.run, epoch, record)
-        # The log line goes first: a crash before the checkpoint re-runs this epoch, and resuming
-        # drops log lines past the checkpoint, so the log never has gaps or duplicates.
-        self.run.append_metrics(record)
-        self.save(complete=True, score=record.get("fd"))
-        self.emit(EpochDone(epoch, record))
+        # A scored epoch snapshots so that its checkpoint can be kept as the best.
+        snapshot = epoch == cfg.epochs or "fd" in record or self.schedule.due(epoch)
+        if snapshot:
+            self.snapshot(epoch, complete=True, record=record)
+        else:  # on disk at the next snapshot's sync
+            self.run.append_metrics(record, sync=False)
+        self.emit(EpochDone(epoch, record, snapshot))
         return record
+
+    def snapshot(self, epoch: int, complete: bool, record: dict[str, Any] | None = None) -> None:
+        """Grid, GIF frame and TensorBoard images labelled `epoch`, the epoch's log line when
+        given, then the checkpoint (scored by the record's FD, where evaluated)."""
+        if epoch >= 1:
+            for cb in self.callbacks:
+                cb.on_snapshot(self.gan, self.run, epoch)
+        # The log line goes before the checkpoint: a crash re-runs the epochs since the last
+        # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
+        if record is not None:
+            self.run.append_metrics(record, sync=True)
+        self.save(complete=complete, score=record.get("fd") if record else None)
+        self.schedule.taken()
+
+    def snapshot_at_stop(self) -> None:
+        """Snapshot where training stopped, unless that step already has one.
+
+        Mid-epoch, the pictures carry the number of the epoch in progress (the end of that epoch,
+        if it snapshots later, replaces them) and the checkpoint is marked incomplete."""
+        step = int(self.gan.step.numpy())
+        if self.last_checkpoint is not None and self.last_checkpoint.step == step:
+            return
+        done = int(self.gan.epoch.numpy())
+        at_epoch_end = step == done * self.gan.steps_per_epoch
+        self.snapshot(done if at_epoch_end else done + 1, complete=at_epoch_end)
 
     @staticmethod
     def _means(sums: np.ndarray, n: int) -> dict[str, float]:
@@ -194,7 +227,7 @@ class Trainer:
 
 # Settings that may change when a run is resumed; the others define the run and must match.
 RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "minutes")
+             "minutes", "snapshot_every")
 
 
 def training_notes(cfg: TrainConfig) -> tuple[str, ...]:

@@ -23,7 +23,18 @@ from PIL import Image, ImageDraw
 FASHION_NAMES = ("T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle_boot")
 SHAPES = ("circle", "square", "triangle")
-DEFAULT_IDX = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+
+
+def _shared_fashion_mnist() -> Path:
+    """The nearest `shared/data/fashion-mnist` above this checkout (a clone or a worktree)."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "fashion-mnist"
+        if candidate.is_dir():
+            return candidate
+    return Path("shared/data/fashion-mnist")
+
+
+DEFAULT_IDX = _shared_fashion_mnist()
 
 
 def write_fashion(out: Path, n: int, idx_folder: Path, split: str = "train") -> int:

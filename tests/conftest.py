@@ -64,8 +64,9 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | No
     import_tensorflow()
     # XLA off by default: its compile costs ~10 s per process on this CPU; the tests that are
     # about the compiled step turn it on.
+    # A snapshot every epoch (not `auto`, every 30 s): the tests look at each epoch's files.
     opts = dict(data=str(FIXTURE_DATA), limit=256, epochs=epochs, batch_size=64, out=str(out),
-                name=name, seed=1, sample_grid=16, xla=False)
+                name=name, seed=1, sample_grid=16, xla=False, snapshot_every="1ep")
     opts.update(options)
     plan = plan_training(opts)
     result = run_training(plan, emit=None if events is None else events.append)
@@ -75,7 +76,8 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | No
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder trained for 2 epochs on 256 fixture images (shared; do not modify it)."""
+    """A run folder trained for 2 epochs on 256 fixture images, a snapshot after each (shared;
+    do not modify it)."""
     return train_tiny(tmp_path_factory.mktemp("runs"))
 
 

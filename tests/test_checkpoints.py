@@ -50,3 +50,15 @@ def test_keep_one_without_scores_keeps_only_the_newest(tmp_path):
     [only] = store.list()
     assert (only.epoch, only.best) == (3, False)
     assert _on_disk(tmp_path) == {only.name}
+
+
+def test_remove_unlisted_deletes_leftovers_of_a_killed_save(tmp_path):
+    # A process killed inside tf.train.Checkpoint.write leaves its shards in NAME_temp/ (a
+    # folder) and no index entry; resuming must clear it, not fail on it.
+    store = CheckpointStore(tmp_path)
+    (tmp_path / "index.json").write_text('{"checkpoints": []}')
+    temp = tmp_path / "ckpt-e0001-s00000032_temp"
+    temp.mkdir()
+    (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    store.remove_unlisted()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json"]

@@ -12,7 +12,8 @@ import pytest
 from conftest import FIXTURE_DATA, train_tiny
 from ganctl import domain_evaluator as de
 from ganctl.errors import UsageError
-from ganctl.evaluator import choose_evaluator, file_sha256, is_fashion_mnist
+from ganctl.evaluator import choose_evaluator, is_fashion_mnist
+from ganctl.fsutil import file_sha256
 from ganctl.metrics.fd import frechet_distance
 from ganctl.metrics.prdc import precision_recall
 from ganctl.real_features import RealData, load_real_data
@@ -228,3 +229,75 @@ def test_evaluate_a_run_on_unlabelled_data_with_no_other_option(cli, tmp_path):
     # A second call trains nothing: the bar does not appear again.
     again = cli("evaluate", "--ckpt", run, "--n", "100", "--metrics", "fd")
     assert again.exit_code == 0 and "training the evaluator" not in again.stderr
+
+
+@pytest.mark.slow
+def test_eval_every_on_other_data_trains_the_evaluator_once_and_evaluate_reuses_it(
+        cli, tmp_path):
+    from ganctl.events import EvaluatorTraining
+    from ganctl.runs import RunFolder
+
+    x, y = draw_shapes(300, seed=8)
+    npz = tmp_path / "labelled.npz"
+    np.savez(npz, x=x, y=y)
+    events: list = []
+    run = train_tiny(tmp_path / "runs", "scored", epochs=1, data=str(npz), limit=None,
+                     eval_every=1, eval_n=100, events=events)
+    progress = [e for e in events if isinstance(e, EvaluatorTraining)]
+    assert progress and progress[-1].step == progress[-1].steps
+    [record] = RunFolder(run).read_metrics()
+    # `evaluate` finds the same evaluator in the cache (no bar) and gives the same numbers.
+    result = cli("evaluate", "--ckpt", run, "--n", "100", "--metrics", "fd,kid,classes",
+                 "--json", tmp_path / "r.json")
+    assert result.exit_code == 0 and "training the evaluator" not in result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["evaluator"]["classes"] == 3 and "on its 3 classes" in result.stdout
+    metrics = report["checkpoints"][0]["metrics"]
+    assert {k: metrics[k] for k in ("fd", "kid")} == {k: record[k] for k in ("fd", "kid")}
+    assert metrics["classes_covered"] <= 3 and "of 3" in result.stdout
+
+
+# --- what the evaluator's training looks like ---------------------------------------------------
+
+def test_its_training_is_shown_as_progress(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ganctl.cli.progress import EvaluationDisplay, ProgressRenderer
+    from ganctl.events import EvaluatorTraining
+
+    events = [EvaluatorTraining(step, 4, 1 + (step - 1) // 2, 2, 0.5) for step in (1, 2, 3, 4)]
+    # During `train --eval-every` on a log (not a terminal): plain lines, the last one always.
+    out = io.StringIO()
+    renderer = ProgressRenderer(Console(file=out, width=120), plain_every_s=3600)
+    for event in events:
+        renderer(event)
+    assert out.getvalue().splitlines() == [
+        "training the evaluator: step 1/4  epoch 1/2  loss 0.500",
+        "training the evaluator: step 4/4  epoch 2/2  loss 0.500"]
+    # In `evaluate`: a bar that ends at its total, then the status line comes back.
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True)
+    with EvaluationDisplay(console) as display:
+        for event in events:
+            display.progress(event)
+        assert display.bar is None and display.status is not None
+        display.say("scoring")
+    assert "training the evaluator" in out.getvalue() and "4/4" in out.getvalue()
+
+
+def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
+    from ganctl.evaluation import metrics_for
+
+    _, evaluator, _, _ = trained
+    kept, notes = metrics_for(evaluator, ["fd", "classifier_score", "class_histogram", "kid"])
+    if evaluator.num_classes:
+        assert kept == ["fd", "classifier_score", "class_histogram", "kid"] and notes == []
+        return
+    assert kept == ["fd", "kid"]
+    assert notes == ["classifier_score, class_histogram skipped: the evaluator was trained "
+                     "without labels (the data has none), so it has no classes"]
+    with pytest.raises(UsageError, match="--metrics classifier_score need classes and the "
+                                         "evaluator has none"):
+        metrics_for(evaluator, ["classifier_score"])

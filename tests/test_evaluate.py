@@ -164,7 +164,11 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
                   "coverage", "classes covered", "memorisation ratio", "class shares %"):
         assert label in table, label
     assert report["n"] == 200 and report["seeds"] == "0-199"
-    assert report["evaluator"]["sha256"].startswith("a0195fa5014b")
+    assert report["evaluator"] == {"name": "fashion-mnist", "architecture": INFO["architecture"],
+                                   "sha256": INFO["sha256"], "test_accuracy": INFO["test_accuracy"],
+                                   "classes": 10, "task": "classes",
+                                   "accuracy_text": f"test accuracy {INFO['test_accuracy']:.2%}"}
+    assert report["notes"] == []
     assert report["metrics"] == list(metric_names())
     [scored] = report["checkpoints"]
     assert scored["epoch"] == 2 and scored["name"] == CheckpointStore(

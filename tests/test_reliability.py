@@ -24,7 +24,7 @@ from ganctl.training import plan_training, run_training
 def _train_cmd(out: Path, name: str, epochs: int) -> list[str]:
     return [sys.executable, "-m", "ganctl", "train", "--data", str(FIXTURE_DATA), "--limit", "1024",
             "--batch-size", "32", "--steps-per-call", "2", "--no-xla", "--epochs", str(epochs),
-            "--out", str(out), "--name", name, "--seed", "5"]
+            "--out", str(out), "--name", name, "--seed", "5", "--snapshot-every", "1ep"]
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:
@@ -102,8 +102,11 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
     assert epoch >= 2 and (epoch - 1) * steps_per_epoch <= step < epoch * steps_per_epoch
     store = CheckpointStore(run.checkpoints)
     latest = store.latest()
+    # A stop that lands on an epoch's end (the signal came during epoch 1's snapshot) keeps
+    # that complete end-of-epoch checkpoint; mid-epoch it is an incomplete one.
+    at_epoch_end = step == (epoch - 1) * steps_per_epoch
     assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, epoch - 1, step,
-                                                                         False)
+                                                                         at_epoch_end)
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(store.prefix(latest))
@@ -167,7 +170,7 @@ def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_pat
     # the last epoch leaves metrics.jsonl saying 3 epochs and the newest checkpoint at 2: the
     # same command must then train epoch 3 again, not call the run done.
     args = ["train", "--data", FIXTURE_DATA, "--limit", 256, "--batch-size", 64, "--epochs", 3,
-            "--out", tmp_path, "--name", "crash", "--no-xla", "--seed", 4]
+            "--out", tmp_path, "--name", "crash", "--no-xla", "--seed", 4, "--snapshot-every", "1ep"]
     run = RunFolder(tmp_path / "crash")
     real_save = CheckpointStore.save
 

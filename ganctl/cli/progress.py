@@ -31,6 +31,7 @@ class ProgressRenderer:
         self.live = console.is_terminal
         self.plain_every_s = plain_every_s
         self._last_plain = 0.0
+        self._last_epoch_line = 0.0
         self.progress: Progress | None = None
         self.epoch_task = self.step_task = self.evaluator_task = None
 
@@ -50,9 +51,11 @@ class ProgressRenderer:
 
     def _started(self, ev: TrainStarted) -> None:
         verb = f"resuming from {ev.resumed_from}" if ev.resumed_from else "starting"
+        snapshots = f", snapshots {ev.snapshots}" if ev.snapshots else ""
         self.console.print(f"[bold]ganctl train[/] run [cyan]{ev.run}[/] on {ev.device}: "
                            f"{ev.num_images} images/epoch, {ev.steps_per_epoch} steps/epoch, "
-                           f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}", highlight=False)
+                           f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}{snapshots}",
+                           highlight=False)
         if ev.notes:
             self.console.print("  " + "; ".join(ev.notes), highlight=False)
         if not self.live:
@@ -81,14 +84,17 @@ class ProgressRenderer:
         r = ev.record
         extra = "".join(f"  {k.upper()} {r[k]:.3g}" for k in ("fd", "kid") if k in r)
         line = (f"epoch {ev.epoch} done in {r['seconds']:.1f}s  {_stats_text(r)}  "
-                f"{r['images_per_s']:,.0f} img/s{extra}")
+                f"{r['images_per_s']:,.0f} img/s{extra}{'  (snapshot)' if ev.snapshot else ''}")
         if self.progress is not None:
             self.progress.update(self.epoch_task, completed=ev.epoch, info=extra.strip())
             self.progress.reset(self.step_task, total=self.progress.tasks[1].total,
                                 description=f"epoch {ev.epoch + 1}")
-            self.progress.console.print(line, highlight=False)
-        else:
-            self.console.print(line, highlight=False)
+        # Short epochs would scroll a line each: print snapshots, else one line per interval.
+        if not ev.snapshot and time.monotonic() - self._last_epoch_line < self.plain_every_s:
+            return
+        self._last_epoch_line = time.monotonic()
+        (self.progress.console if self.progress is not None else self.console).print(
+            line, highlight=False)
 
     def _evaluator(self, ev: EvaluatorTraining) -> None:
         """The evaluator trained on the run's data before the first evaluation: a third bar."""

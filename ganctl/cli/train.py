@@ -33,6 +33,8 @@ EXAMPLES = """
 
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
+  ganctl train --data ./small --epochs 500 --snapshot-every 5ep
+
   ganctl train --config examples/quick.toml --dry-run
 """
 
@@ -94,6 +96,11 @@ def train(
                                                       "data's own; 1 for image folders]"),
     keep: int | None = typer.Option(None, help=f"Checkpoints to keep (plus the best by FD). "
                                                   f"\\[default: {D.keep}]"),
+    snapshot_every: str | None = typer.Option(
+        None, help="How often to write the sample grid, its progress.gif frame and a checkpoint: "
+                   "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; "
+                   "auto = every epoch for data of 60,000+ images, else every 30 s. Training "
+                   "also snapshots at the end and when stopped. \\[default: auto]"),
     eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
                                                         "the best checkpoint; 0 = off. "
                                                         f"\\[default: {D.eval_every}]"),
@@ -116,7 +123,7 @@ def train(
 ) -> None:
     """Train a GAN and write a run folder: checkpoints, sample grids, progress.gif, metrics.
 
-    Ctrl-C saves a checkpoint and stops; run the same command again to continue.
+    Ctrl-C saves a checkpoint (a snapshot) and stops; run the same command again to continue.
     """
     from ganctl.cli.progress import ProgressRenderer
     from ganctl.config import config_json_text
@@ -129,7 +136,8 @@ def train(
                    beta2=beta2, latent_dim=latent_dim, arch=arch, conditional=conditional,
                    seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
-                   eval_every=eval_every, eval_n=eval_n, precision=precision, xla=xla,
+                   snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
+                   precision=precision, xla=xla,
                    steps_per_call=steps_per_call, width=width, spectral_norm=spectral_norm,
                    loss=loss, d_steps=d_steps, ema=ema, ema_half_life=ema_half_life,
                    augment=augment, minutes=minutes)
