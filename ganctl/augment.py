@@ -21,7 +21,7 @@ def policy_for(channels: int) -> tuple[str, ...]:
     return ("colour", "translation", "cutout") if channels == 3 else ("translation", "cutout")
 
 
-def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: int = 0,
+def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: Any = 0,
                  total: int | None = None) -> Any:
     """Augment a batch `x` [n, h, w, c] in [-1, 1] with `policy`, drawn from `seed` (int [2]).
 
@@ -36,7 +36,7 @@ def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: int = 0,
 
     def uniform(i: int, shape: list[int], low: float = 0.0, high: float = 1.0) -> Any:
         values = tf.random.stateless_uniform([total, *shape], seeds[i], low, high)
-        return values[offset:offset + n] if (offset, n) != (0, total) else values
+        return values if n == total else values[offset:offset + n]
 
     if "colour" in policy:
         x = x + uniform(0, [1, 1, 1], -0.5, 0.5)  # brightness

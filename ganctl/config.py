@@ -20,6 +20,8 @@ AUGMENTS = ("auto", "on", "off")
 AUGMENT_AUTO_BELOW = 30_000
 # Settings left as None take the architecture's default (`ganctl.models.ARCHS[arch].defaults`).
 ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla")
+OPTIONAL_POSITIVE = ("limit", "image_size", "width", "minutes")  # positive where given
+FRACTIONAL = ("lr", "minutes", "ema_half_life")  # the positive ones that need not be whole
 
 
 @dataclass(frozen=True)
@@ -135,12 +137,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from ganctl.snapshots import parse_snapshot_every
 
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid", "d_steps", "limit", "image_size", "width", "minutes", "lr",
+                 "sample_grid", "limit", "image_size", "lr", "d_steps", "width", "minutes",
                  "ema_half_life"):
         value = getattr(cfg, name)
-        if value is not None or name not in ("limit", "image_size", "width", "minutes"):
-            check_positive("--" + name.replace("_", "-"), value,  # those four may be unset
-                           whole=name not in ("lr", "minutes", "ema_half_life"))
+        if value is not None or name not in OPTIONAL_POSITIVE:  # those may be unset
+            check_positive("--" + name.replace("_", "-"), value, whole=name not in FRACTIONAL)
     if cfg.ema_ramp < 0:
         raise UsageError(f"--ema-ramp must be 0 (no ramp) or positive, got {cfg.ema_ramp}")
     for name in ("beta1", "beta2"):

@@ -21,8 +21,8 @@ class TrainStarted:
     steps_per_epoch: int
     num_images: int
     resumed_from: str | None
-    notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
     snapshots: str = ""  # when snapshots are taken: "every epoch", "every 30 s (at epoch ends)"
+    notes: tuple[str, ...] = ()  # the model and its options, e.g. "augmentation on (auto: ...)"
 
 
 @dataclass(frozen=True)

@@ -170,16 +170,16 @@ class GAN:
         steps = self.steps_per_epoch
         return tf.reshape(order[: steps * self.cfg.batch_size], [steps, self.cfg.batch_size])
 
-    def noise(self, rows: int, offset: int = 0) -> Any:
+    def noise(self, rows: int, offset: Any = 0) -> Any:
         """Latents [rows, d] for one step: rows `offset:offset+rows` of the step's [batch, d] draw.
 
         The whole global batch is always drawn, so an image's latent does not depend on how a
         step's batch is split (a tf.distribute replica takes its own rows).
         """
         z = _normal(self.rng, self.cfg.batch_size, self.cfg.latent_dim)
-        return z if (offset, rows) == (0, self.cfg.batch_size) else z[offset:offset + rows]
+        return z if rows == self.cfg.batch_size else z[offset:offset + rows]
 
-    def fake_labels(self, rows: int, offset: int = 0) -> Any:
+    def fake_labels(self, rows: int, offset: Any = 0) -> Any:
         """Class labels int32 [rows] for fakes, drawn with the classes' frequencies: rows
         `offset:offset+rows` of a [batch] draw (as `noise`), drawn after each noise draw.
 
@@ -193,12 +193,14 @@ class GAN:
         # The class is the number of cumulative shares u has passed (inverse CDF).
         cdf = tf.constant(self._class_cdf[:-1])
         labels = tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
-        return labels if (offset, rows) == (0, self.cfg.batch_size) else labels[offset:offset + rows]
+        return labels if rows == self.cfg.batch_size else labels[offset:offset + rows]
 
-    def _fakes_input(self, rows: int, conditional: bool) -> tuple[Any, Any]:
-        """G's input for `rows` fakes, and their labels (None for an unconditional model)."""
-        z = self.noise(rows)
-        labels = self.fake_labels(rows) if conditional else None
+    def _fakes_input(self, part: tuple[Any, int], conditional: bool) -> tuple[Any, Any]:
+        """G's input for the fakes of this step's rows `part`, and their labels (None for an
+        unconditional model)."""
+        offset, rows = part
+        z = self.noise(rows, offset)
+        labels = self.fake_labels(rows, offset) if conditional else None
         return _with(z, labels), labels
 
     def _seed(self, purpose: int) -> Any:
@@ -208,12 +210,26 @@ class GAN:
         return tf.stack([tf.constant(self.cfg.seed, tf.int64),
                          self.step * (_G_PURPOSE + 1) + purpose])
 
-    def _view(self, images: Any, purpose: int) -> Any:
-        """Images as D sees them: augmented when augmentation is on (never for samples)."""
+    def _view(self, images: Any, purpose: int, offset: Any = 0) -> Any:
+        """Images as D sees them: augmented when augmentation is on (never for samples).
+
+        Like the noise, the augmentation is drawn for the whole global batch and `images` are
+        its rows from `offset`.
+        """
         if not self.augment:
             return images
-        return diff_augment(images, self._seed(purpose), self.augment,
+        return diff_augment(images, self._seed(purpose), self.augment, offset=offset,
                             total=self.cfg.batch_size)
+
+    def _part(self, images: Any) -> tuple[Any, int]:
+        """(offset, rows): which rows of the step's global batch `images` are. All of them,
+        unless a tf.distribute replica runs the step on its slice."""
+        import tensorflow as tf
+
+        rows = int(images.shape[0])
+        if rows == self.cfg.batch_size:
+            return 0, rows
+        return tf.distribute.get_replica_context().replica_id_in_sync_group * rows, rows
 
     def train_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
         """One training step on `images` (float32 in [-1, 1]): `d_steps` D updates and one G
@@ -226,10 +242,11 @@ class GAN:
         """
         if self.cfg.conditional != (labels is not None):
             raise ValueError("a conditional model trains on labelled batches, and only it does")
+        part = self._part(images)
         if self.cfg.d_steps == 1 and not self.loss.has_penalty:
-            stats = self._joint_step(images, labels)
+            stats = self._joint_step(images, part, labels)
         else:
-            stats = self._alternating_step(images, labels)
+            stats = self._alternating_step(images, part, labels)
         if self.generator_ema is not None:
             import tensorflow as tf
 
@@ -239,20 +256,22 @@ class GAN:
             update_ema(self.generator_ema, self.generator, beta)
         return stats
 
-    def _joint_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+    def _joint_step(self, images: Any, part: tuple[Any, int], labels: Any = None
+                    ) -> tuple[Any, ...]:
         """G and D updated from one forward pass (one D step per G step, no penalty)."""
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        g_input, fake_labels = self._fakes_input(int(images.shape[0]), labels is not None)
+        offset, _ = part
+        g_input, fake_labels = self._fakes_input(part, labels is not None)
         # G's loss uses D before its update and D's loss uses fakes from G before its update,
         # exactly as alternating G-then-D steps compute, with one forward pass fewer. D sees
         # real and fake images in separate calls: a BatchNorm over a mixed batch leaks which
         # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(g_input, training=True)
-            d_real = d(_with(self._view(images, 0), labels), training=True)
-            d_fake = d(_with(self._view(fake, 1), fake_labels), training=True)
+            d_real = d(_with(self._view(images, 0, offset), labels), training=True)
+            d_fake = d(_with(self._view(fake, 1, offset), fake_labels), training=True)
             g_loss = self.loss.g_loss(d_fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(g_loss)
@@ -263,7 +282,8 @@ class GAN:
         return (g_loss, d_loss, _as_probability(d_real, self.loss),
                 _as_probability(d_fake, self.loss))
 
-    def _alternating_step(self, images: Any, labels: Any = None) -> tuple[Any, ...]:
+    def _alternating_step(self, images: Any, part: tuple[Any, int], labels: Any = None
+                          ) -> tuple[Any, ...]:
         """`d_steps` D updates on the same real batch (fresh noise each, as keras-io's
         wgan_gp.py does), each with the loss's penalty, then one G update.
 
@@ -272,7 +292,7 @@ class GAN:
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        rows = int(images.shape[0])
+        offset, rows = part
         conditional = labels is not None
         d_vars = d.trainable_variables
 
@@ -280,22 +300,24 @@ class GAN:
             return d(_with(x, y), training=True)
 
         for k in range(self.cfg.d_steps):
-            g_input, fake_labels = self._fakes_input(rows, conditional)
+            g_input, fake_labels = self._fakes_input(part, conditional)
             fake = tf.stop_gradient(g(g_input, training=True))
             with tf.GradientTape() as tape:
-                real_view, fake_view = self._view(images, 4 * k), self._view(fake, 4 * k + 1)
+                real_view = self._view(images, 4 * k, offset)
+                fake_view = self._view(fake, 4 * k + 1, offset)
                 d_real, d_fake = critic(real_view), critic(fake_view, fake_labels)
                 d_loss = self.loss.d_loss(d_real, d_fake)
-                alpha = tf.random.stateless_uniform([rows, 1, 1, 1], self._seed(4 * k + 2))
+                alpha = tf.random.stateless_uniform([self.cfg.batch_size, 1, 1, 1],
+                                                    self._seed(4 * k + 2))[offset:offset + rows]
                 penalty = self.loss.penalty(critic, real_view, fake_view, alpha)
                 total = d_loss if penalty is None else d_loss + penalty
                 scaled = self.d_opt.scale_loss(total)
             self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
         g_vars = g.trainable_variables
-        g_input, fake_labels = self._fakes_input(rows, conditional)
+        g_input, fake_labels = self._fakes_input(part, conditional)
         with tf.GradientTape() as tape:
             fake = g(g_input, training=True)
-            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE), fake_labels))
+            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE, offset), fake_labels))
             scaled = self.g_opt.scale_loss(g_loss)
         self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
         return (g_loss, total, _as_probability(d_real, self.loss),

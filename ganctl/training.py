@@ -35,9 +35,9 @@ class TrainResult:
     step: int
     interrupted: bool  # stopped on request (Ctrl-C)
     last_checkpoint: CheckpointInfo | None
-    out_of_time: bool = False  # stopped after `--minutes`
     # The checkpoints already held `cfg.epochs` complete epochs: nothing was trained.
     already_complete: bool = False
+    out_of_time: bool = False  # stopped after `--minutes`
 
 
 def device_description() -> str:
@@ -78,12 +78,12 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
-        self.deadline: float | None = None  # clock() at which --minutes run out
-        self.clock: Callable[[], float] = time.monotonic
-        self.out_of_time = False
         self.schedule = SnapshotSchedule(parse_snapshot_every(self.cfg.snapshot_every),
                                          gan.steps_per_epoch * self.cfg.batch_size,
                                          self.cfg.num_images or 0)
+        self.deadline: float | None = None  # clock() at which --minutes run out
+        self.clock: Callable[[], float] = time.monotonic
+        self.out_of_time = False
 
     def time_is_up(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -127,13 +127,13 @@ class Trainer:
         self.run.write_config(cfg, version_info())
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
-                               resumed.name if resumed else None, notes=training_notes(cfg),
-                               snapshots=self.schedule.describe()))
+                               resumed.name if resumed else None, self.schedule.describe(),
+                               training_notes(cfg)))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
+        self.schedule.taken()  # the first snapshot's time counts from here, after the setup
         if cfg.minutes is not None:
             self.deadline = self.clock() + 60.0 * cfg.minutes
-        self.schedule.taken()  # the first snapshot's time counts from here, after the setup
         stopped = False
         try:
             for epoch in range(done_epochs + 1, cfg.epochs + 1):
@@ -148,7 +148,7 @@ class Trainer:
                 cb.on_train_end(gan, self.run)
         return TrainResult(self.run, int(gan.epoch.numpy()), int(gan.step.numpy()),
                            stopped and not self.out_of_time, self.last_checkpoint,
-                           self.out_of_time)
+                           out_of_time=self.out_of_time)
 
     def _epoch(self, epoch: int, start: int) -> dict[str, Any] | None:
         """One epoch from step `start`; the record, or None when asked to stop."""
@@ -227,7 +227,8 @@ class Trainer:
 
 # Settings that may change when a run is resumed; the others define the run and must match.
 RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "minutes", "snapshot_every")
+             "snapshot_every", "minutes")
+
 
 
 def training_notes(cfg: TrainConfig) -> tuple[str, ...]:

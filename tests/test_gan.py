@@ -158,36 +158,6 @@ def test_mixed_precision_runs_on_cpu(images):
     assert out.dtype == np.float32 and out.shape == (8, 28, 28, 1) and np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 2)])
-def test_every_loss_trains_dcgan(images, loss, d_steps):
-    gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False)
-    start = snapshot(gan)
-    sums = train(gan, [(1, 0, 2)])
-    assert np.isfinite(sums).all() and int(gan.step.numpy()) == 2
-    assert 0 < sums[2] / 2 < 1 and 0 < sums[3] / 2 < 1  # D(x), D(G(z)) as probabilities
-    assert int(gan.d_opt.iterations.numpy()) == 2 * d_steps  # --d-steps D updates per G update
-    assert int(gan.g_opt.iterations.numpy()) == 2
-    after = snapshot(gan)
-    moved = {n.split("/")[0] for n in start if "kernel" in n and "opt" not in n
-             and not np.array_equal(start[n], after[n])}
-    assert moved == {"G", "D"}
-
-
-def test_bf16_keeps_float32_outputs_and_variables(images):
-    import keras
-
-    gan = make_gan(images, arch="dcgan", width=4, precision="bf16", xla=False)
-    assert gan.generator.get_layer("up1").compute_dtype == "bfloat16"
-    assert all(v.dtype == "float32" for v in gan.generator.variables)
-    assert not isinstance(gan.g_opt, keras.optimizers.LossScaleOptimizer)  # bfloat16 needs none
-    assert keras.mixed_precision.global_policy().name == "float32"
-    sums = train(gan, [(1, 0, 2)])
-    assert np.isfinite(sums).all()
-    z = np.zeros((2, gan.cfg.latent_dim), np.float32)
-    assert gan.generator(z, training=False).dtype == "float32"
-    assert gan.discriminator(gan.generator(z), training=False).dtype == "float32"
-
-
 @pytest.mark.slow
 def test_mixed_precision_resume_equals_straight(images, tmp_path):
     """Resume under --precision mixed, as far as a CPU can show it (float16 runs, emulated):
@@ -263,3 +233,43 @@ def test_training_moves_generated_images_towards_the_data(images):
     trained = gaps(gan)
     assert (trained < 0.65 * untrained).all(), (untrained, trained)
     assert trained[0] < 0.5 * untrained[0], (untrained, trained)
+
+
+@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 2)])
+def test_every_loss_trains_dcgan(images, loss, d_steps):
+    gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False)
+    start = snapshot(gan)
+    sums = train(gan, [(1, 0, 2)])
+    assert np.isfinite(sums).all() and int(gan.step.numpy()) == 2
+    assert 0 < sums[2] / 2 < 1 and 0 < sums[3] / 2 < 1  # D(x), D(G(z)) as probabilities
+    assert int(gan.d_opt.iterations.numpy()) == 2 * d_steps  # --d-steps D updates per G update
+    assert int(gan.g_opt.iterations.numpy()) == 2
+    after = snapshot(gan)
+    moved = {n.split("/")[0] for n in start if "kernel" in n and "opt" not in n
+             and not np.array_equal(start[n], after[n])}
+    assert moved == {"G", "D"}
+
+
+def test_bf16_keeps_float32_outputs_and_variables(images):
+    import keras
+
+    gan = make_gan(images, arch="dcgan", width=4, precision="bf16", xla=False)
+    assert gan.generator.get_layer("up1").compute_dtype == "bfloat16"
+    assert all(v.dtype == "float32" for v in gan.generator.variables)
+    assert not isinstance(gan.g_opt, keras.optimizers.LossScaleOptimizer)  # bfloat16 needs none
+    assert keras.mixed_precision.global_policy().name == "float32"
+    sums = train(gan, [(1, 0, 2)])
+    assert np.isfinite(sums).all()
+    z = np.zeros((2, gan.cfg.latent_dim), np.float32)
+    assert gan.generator(z, training=False).dtype == "float32"
+    assert gan.discriminator(gan.generator(z), training=False).dtype == "float32"
+
+
+def test_a_slice_of_the_batch_gets_its_rows_of_the_whole_batch_noise(images):
+    gan = make_gan(images, xla=False)
+    state = gan.rng.state.numpy()
+    whole = gan.noise(BATCH).numpy()
+    gan.rng.state.assign(state)
+    half = gan.noise(BATCH // 2, BATCH // 2).numpy()
+    np.testing.assert_array_equal(half, whole[BATCH // 2:])
+    assert whole.shape == (BATCH, 100) and abs(whole.mean()) < 0.1 and 0.9 < whole.std() < 1.1

@@ -27,13 +27,13 @@ EXAMPLES = """
 
   ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
 
+  ganctl train --data ./small --epochs 500 --snapshot-every 5ep
+
   ganctl train --arch dcgan --minutes 10               [dim]# a convolutional GAN, 10 minutes[/]
 
   ganctl train --arch dcgan --data ./photos --image-size 64 --channels 3
 
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
-
-  ganctl train --data ./small --epochs 500 --snapshot-every 5ep
 
   ganctl train --config examples/quick.toml --dry-run
 """
@@ -56,6 +56,11 @@ def train(
     arch: str | None = typer.Option(None, help="Architecture: mlp (the seed article's) or dcgan "
                                                   "(convolutional; square images of 28 to 128 "
                                                   f"pixels). \\[default: {D.arch}]"),
+    conditional: bool | None = typer.Option(
+        None, "--conditional/--unconditional",
+        help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
+             "one sub-folder per class), so `sample --class` can ask for a class. "
+             "\\[default: unconditional]"),
     width: int | None = typer.Option(None, help="dcgan: channels of the largest feature maps (G "
                                                    "and D double them as the grid halves, up to 8x)."
                                                    f" \\[default: {DCGAN.width}]"),
@@ -78,11 +83,6 @@ def train(
     minutes: float | None = typer.Option(None, help="Stop after M minutes of training, saving a "
                                                        "checkpoint; run again for M more. "
                                                        "\\[default: no limit]"),
-    conditional: bool | None = typer.Option(
-        None, "--conditional/--unconditional",
-        help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
-             "one sub-folder per class), so `sample --class` can ask for a class. "
-             "\\[default: unconditional]"),
     seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
                                                   f"\\[default: {D.seed}]"),
     out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
@@ -137,10 +137,9 @@ def train(
                    seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
                    snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
-                   precision=precision, xla=xla,
-                   steps_per_call=steps_per_call, width=width, spectral_norm=spectral_norm,
-                   loss=loss, d_steps=d_steps, ema=ema, ema_half_life=ema_half_life,
-                   augment=augment, minutes=minutes)
+                   precision=precision, xla=xla, steps_per_call=steps_per_call, width=width,
+                   spectral_norm=spectral_norm, loss=loss, d_steps=d_steps, ema=ema,
+                   ema_half_life=ema_half_life, augment=augment, minutes=minutes)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
