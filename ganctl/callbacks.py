@@ -3,18 +3,20 @@ every snapshot (see ganctl.snapshots), the sample grid, its GIF frame and Tensor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.events import Event, Message
 from ganctl.gan import GAN
 from ganctl.images import make_grid, to_uint8, write_png
 from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
-from ganctl.sampling import compiled_generator
+from ganctl.sampling import class_rows, compiled_generator
 from ganctl.timelapse import DEFAULT_MAX_FRAMES, Timelapse
 
 
@@ -37,7 +39,14 @@ class Callback:
 
 class SampleGrid(Callback):
     """`samples/epoch_NNNN.png` from a fixed latent grid (seeds 0..n-1), and its frame in
-    `progress.gif` (a timelapse of at most `max_frames` frames), at every snapshot."""
+    `progress.gif` (a timelapse of at most `max_frames` frames), at every snapshot.
+
+    A conditional run's grid has one row per class (the first `MAX_CLASS_ROWS`), with the same
+    seeds in every row, so each column keeps its style across classes: the row is as wide as
+    an unconditional grid of n images (⌈√n⌉ seeds).
+    """
+
+    MAX_CLASS_ROWS = 10
 
     def __init__(self, n: int, gif_fps: float = 4.0, max_frames: int = DEFAULT_MAX_FRAMES):
         self.n = n
@@ -54,8 +63,14 @@ class SampleGrid(Callback):
         self.timelapse = Timelapse(run.progress_gif, run.samples, self.gif_fps, self.max_frames)
 
     def on_snapshot(self, gan, run, epoch):
-        z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
-        grid = make_grid(to_uint8(self.generate(z)))
+        classes = model_classes(gan.cfg)[:self.MAX_CLASS_ROWS]
+        if classes:
+            seeds, labels = class_rows(range(math.ceil(math.sqrt(self.n))), range(len(classes)))
+            z = latents_from_seeds(seeds, gan.cfg.latent_dim)
+            grid = make_grid(to_uint8(self.generate(z, np.array(labels))), rows=len(classes))
+        else:
+            z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
+            grid = make_grid(to_uint8(self.generate(z)))
         write_png(run.sample_path(epoch), grid)
         self.latest = grid
         self.timelapse.add(epoch, grid)

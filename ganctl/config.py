@@ -36,6 +36,7 @@ class TrainConfig:
     # Model
     arch: str = "mlp"
     latent_dim: int = 100
+    conditional: bool = False  # condition G and D on the data's class labels
     width: int | None = None  # dcgan: channels of the largest feature maps
     spectral_norm: bool = False  # dcgan: spectral normalisation in D
     # Loss
@@ -72,7 +73,8 @@ class TrainConfig:
     # Filled in from the data once it is loaded
     image_shape: tuple[int, int, int] | None = None
     num_images: int | None = None
-    labels: tuple[str, ...] = field(default_factory=tuple)
+    labels: tuple[str, ...] = field(default_factory=tuple)  # class names
+    class_counts: tuple[int, ...] = field(default_factory=tuple)  # images per class (conditional)
 
     def __post_init__(self) -> None:
         # Fill the architecture's defaults and resolve --precision auto, so that a config
@@ -100,6 +102,7 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["image_shape"] = list(self.image_shape) if self.image_shape else None
         out["labels"] = list(self.labels)
+        out["class_counts"] = list(self.class_counts)
         return out
 
     @classmethod
@@ -112,8 +115,9 @@ class TrainConfig:
         obj = dict(obj)
         if obj.get("image_shape") is not None:
             obj["image_shape"] = tuple(int(v) for v in obj["image_shape"])
-        if "labels" in obj:
-            obj["labels"] = tuple(obj["labels"] or ())
+        for key in ("labels", "class_counts"):
+            if key in obj:
+                obj[key] = tuple(obj[key] or ())
         return validate(cls(**obj))
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -123,7 +127,8 @@ class TrainConfig:
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # Settings a user may give; the rest are filled in from the data.
-USER_FIELDS = tuple(n for n in FIELD_NAMES if n not in ("image_shape", "num_images", "labels"))
+USER_FIELDS = tuple(n for n in FIELD_NAMES
+                    if n not in ("image_shape", "num_images", "labels", "class_counts"))
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -171,6 +176,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.name is not None and not NAME_PATTERN.match(cfg.name):
         raise UsageError(f"--name {cfg.name!r} must be a plain name (letters, digits, '.', '_', '-'),"
                          " not a path")
+    if cfg.conditional and cfg.num_images is not None and (
+            len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
+        raise UsageError("--conditional needs labelled data with at least two classes; "
+                         "drop --conditional")
     if cfg.num_images is not None and cfg.batch_size > cfg.num_images:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
                          f"({cfg.num_images} images); use a smaller --batch-size")

@@ -165,8 +165,9 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
-    """An .npz with an `x` array [n, h, w] or [n, h, w, c] and optional `y` labels; with other
-    keys (`x_test`, `y_test`), the held-out split it holds."""
+    """An .npz with an `x` array [n, h, w] or [n, h, w, c], optional `y` labels and optional
+    `names` (a string array naming the labels); with other keys (`x_test`, `y_test`), the
+    held-out split it holds."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             if x_key not in archive.files:
@@ -174,6 +175,7 @@ def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
                 raise UsageError(f"{path} has no '{x_key}' array (found: {found})")
             x = archive[x_key]
             y = archive[y_key] if y_key in archive.files else None
+            names = archive["names"] if "names" in archive.files else None
     except UsageError:
         raise
     except (OSError, ValueError) as exc:
@@ -185,8 +187,13 @@ def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
                          f"got {x.shape}")
     if y is not None and len(y) != len(x):
         raise UsageError(f"{path}: '{y_key}' has {len(y)} labels for {len(x)} images")
+    label_names: tuple[str, ...] = ()
+    if names is not None:
+        if y is None or names.ndim != 1 or names.dtype.kind not in "US":
+            raise UsageError(f"{path}: 'names' must be a list of strings naming the labels in 'y'")
+        label_names = tuple(str(v) for v in names)
     return Dataset(_to_uint8(x, str(path)), None if y is None else y.astype(np.int64),
-                   source=str(path))
+                   label_names, source=str(path))
 
 
 def _npz_has(path: Path, key: str) -> bool:

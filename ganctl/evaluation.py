@@ -24,7 +24,7 @@ import numpy as np
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.events import EvaluatorTraining, Say, quiet
-from ganctl.metrics import METRICS, MetricInputs
+from ganctl.metrics import METRICS, MetricInputs, metric_names
 from ganctl.real_features import (
     RealData,
     RealFeatures,
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 DEFAULT_N = 10_000
 # The metrics of the metric-over-epochs table (`--all`); the others are slow or single-number.
 EPOCH_METRICS = ("fd", "kid", "precision_recall", "density_coverage", "class_histogram")
+# What conditional runs add to that table.
+CONDITIONAL_EPOCH_METRICS = ("class_agreement", "intra_fd")
 # Names of single values that select the metric computing them.
 ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_recall",
            "density": "density_coverage", "coverage": "density_coverage",
@@ -56,10 +58,10 @@ NN_PAIR_BORDER = 3
 
 # --- checking options -----------------------------------------------------------------------------
 
-def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> tuple[str, ...]:
+def parse_metrics(text: str | None, default: Sequence[str] | None = None) -> tuple[str, ...]:
     """`--metrics fd,kid,...` as registry names in report order (default: `default`)."""
     if text is None:
-        return tuple(default)
+        return metric_names() if default is None else tuple(default)
     chosen = set()
     for part in (p.strip().lower() for p in text.split(",")):
         if not part:
@@ -72,6 +74,14 @@ def parse_metrics(text: str | None, default: Sequence[str] = tuple(METRICS)) -> 
     if not chosen:
         raise UsageError(f"--metrics is empty; choose from: {', '.join(METRICS)}")
     return tuple(name for name in METRICS if name in chosen)
+
+
+def default_metrics(conditional: bool, over_epochs: bool = False) -> tuple[str, ...]:
+    """The metrics scored without `--metrics`: all (or, over epochs, `EPOCH_METRICS`), with the
+    conditional ones for a conditional run."""
+    if over_epochs:
+        return EPOCH_METRICS + (CONDITIONAL_EPOCH_METRICS if conditional else ())
+    return metric_names(conditional)
 
 
 def check_n(n: int, metrics: Sequence[str], option: str = "--n") -> None:
@@ -97,6 +107,36 @@ def metrics_for(evaluator: Evaluator, metrics: Sequence[str]) -> tuple[list[str]
         return kept, []
     return kept, [f"{', '.join(skipped)} skipped: the evaluator was trained without labels "
                   "(the data has none), so it has no classes"]
+
+
+def conditional_metrics_for(cfg: Any, evaluator: Evaluator, data: RealData,
+                            metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The conditional metrics (class agreement, intra-class FD) that can score this run, and a
+    note naming those that cannot.
+
+    They need a conditional run (an error otherwise) and real labels; class agreement also needs
+    an evaluator whose classes are the run's, in the same order.
+    """
+    from ganctl.classes import model_classes
+
+    wanted = [name for name in metrics if METRICS[name].conditional]
+    if not wanted:
+        return list(metrics), []
+    names = model_classes(cfg)
+    if not names:
+        raise UsageError(f"{', '.join(wanted)} score conditional models and this run is "
+                         "unconditional; choose other --metrics")
+    skipped, why = [], []
+    if data.labels("train") is None or data.labels("test") is None:
+        skipped += wanted
+        why.append("the real data has no labels in both splits")
+    elif "class_agreement" in wanted and [c.lower() for c in evaluator.classes] != \
+            [c.lower() for c in names]:
+        skipped.append("class_agreement")
+        why.append(f"the evaluator's classes ({', '.join(evaluator.classes) or 'none'}) are not "
+                   f"the run's ({', '.join(names)})")
+    kept = [name for name in metrics if name not in skipped]
+    return kept, [f"{', '.join(skipped)} skipped: {'; '.join(why)}"] if skipped else []
 
 
 # --- real data --------------------------------------------------------------------------------------
@@ -187,7 +227,9 @@ def reference_metrics(names: Sequence[str], real: RealSet, seed: int,
                               real_features=real.train.features,
                               all_train_features=_all_train_features(real),
                               heldout_features=test.features,
-                              heldout_nearest=real.heldout_nearest, seed=seed)
+                              heldout_nearest=real.heldout_nearest,
+                              gen_labels=real.data.labels("test", test.n),
+                              real_labels=real.data.labels("train", real.train.n), seed=seed)
         for name in missing:
             stored[name] = run_metrics([name], inputs, timings, prefix="reference ")
         write_reference(path, stored)
@@ -204,25 +246,31 @@ class Generated:
     metrics: dict[str, float]
 
 
-def score_generator(generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
+def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
                     evaluator: Evaluator, real: RealSet, metrics: Sequence[str], n: int,
-                    seed: int, timings: dict[str, float]) -> Generated:
+                    seed: int, timings: dict[str, float],
+                    class_counts: Sequence[int] = ()) -> Generated:
     """Generate images from seeds `seed..seed+n-1` and compute `metrics` on them.
 
+    A conditional generator (given its data's `class_counts`) draws its classes in the data's
+    proportions, class by class (`classes.proportional_labels`).
     The images are scored as saved (quantised to bytes, like the real data), so a PNG
     written by `sample` gets the same numbers.
     """
+    from ganctl.classes import proportional_labels
     from ganctl.sampling import generate_samples
 
+    labels = proportional_labels(class_counts, n) if class_counts else None
     with _timed(timings, "generate"):
-        samples = generate_samples(generate, latent_dim, range(seed, seed + n))
+        samples = generate_samples(generate, latent_dim, range(seed, seed + n), labels)
     with _timed(timings, "generated features"):
         feats, probs = compute_features(evaluator, samples.images)
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
                           all_train_features=_all_train_features(real),
                           heldout_features=None if real.test is None else real.test.features,
-                          heldout_nearest=real.heldout_nearest,
-                          seed=seed)
+                          heldout_nearest=real.heldout_nearest, gen_labels=samples.labels,
+                          real_labels=real.data.labels("train", real.train.n) if labels is not None
+                          else None, seed=seed)
     return Generated(samples, inputs, run_metrics(metrics, inputs, timings))
 
 
@@ -282,7 +330,7 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
 
 
 def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
-             metrics: Sequence[str] = tuple(METRICS), all_checkpoints: bool = False,
+             metrics: Sequence[str] | None = None, all_checkpoints: bool = False,
              nn_grid: bool = False, evaluator_kind: str = "auto", say: Say = quiet,
              warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None
              ) -> Report:
@@ -295,6 +343,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     from ganctl.evaluator import choose_evaluator
     from ganctl.sampling import compiled_generator
 
+    metrics = metric_names(loaded.cfg.conditional) if metrics is None else tuple(metrics)
     check_n(n, metrics)
     timings: dict[str, float] = {}
     say("loading the real data")
@@ -305,7 +354,8 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
         evaluator = choose_evaluator(real_data, evaluator_kind, progress, say, warn)
     evaluator.check_shape(loaded.cfg.image_shape, f"run {loaded.run.name}")
     metrics, notes = metrics_for(evaluator, metrics)
-    notes = [*evaluator.notes, *notes]
+    metrics, class_notes = conditional_metrics_for(loaded.cfg, evaluator, real_data, metrics)
+    notes = [*evaluator.notes, *notes, *class_notes]
     with _timed(timings, "real features"):
         real = load_real_set(evaluator, real_data, n,
                              all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)
@@ -324,7 +374,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
                 continue
         say(f"scoring {n} generated images of epoch {info.epoch} ({info.name})")
         generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics, n,
-                                    seed, timings)
+                                    seed, timings, _class_counts(loaded.cfg))
         scores.append(CheckpointScore(info, generated.metrics))
         if nn_grid:
             with _timed(timings, "nn grid"):
@@ -333,6 +383,11 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
     return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,
                   scores, timings, grid, notes)
+
+
+def _class_counts(cfg: Any) -> tuple[int, ...]:
+    """A conditional model's per-class image counts (empty for an unconditional one)."""
+    return tuple(cfg.class_counts) if cfg.conditional else ()
 
 
 def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:

@@ -87,6 +87,11 @@ def _as_probability(out: Any, loss: Any) -> Any:
     return tf.reduce_mean(out if loss.on_probabilities else tf.sigmoid(out))
 
 
+def _with(x: Any, labels: Any) -> Any:
+    """A model's input: `x` alone, or `[x, labels]` for a conditional model."""
+    return x if labels is None else [x, labels]
+
+
 class GAN:
     """Generator, discriminator, their optimizers, the EMA generator, the random generator and
     the counters.
@@ -110,6 +115,9 @@ class GAN:
         # replicas in threads that take turns at every synchronisation point.
         self._replica_local = threading.local()
         self.trace_count = 0
+        # Fake labels follow the classes' frequencies in the data: their cumulative shares.
+        self._class_cdf = (np.cumsum(cfg.class_counts) / sum(cfg.class_counts)).astype(np.float32) \
+            if cfg.conditional else None
         # Under a strategy every variable is created in its scope (mirrored on each replica),
         # and the optimizers are built eagerly here: Keras 3.15 cannot create their slots
         # inside a traced cross-replica function.
@@ -231,6 +239,30 @@ class GAN:
         gradients in apply_gradients (so they must not be all-reduced again)."""
         return loss if self._replica is None else loss / self._replica.replicas
 
+    def fake_labels(self, rows: int, offset: Any = 0) -> Any:
+        """Class labels int32 [rows] for fakes, drawn with the classes' frequencies: rows
+        `offset:offset+rows` of a [batch] draw (as `noise`), drawn after each noise draw.
+
+        From the GAN's random generator (so a resumed run draws the same ones), from its raw
+        bits like `_normal`, so XLA and every device agree.
+        """
+        import tensorflow as tf
+
+        bits = self.rng.uniform_full_int([self.cfg.batch_size], tf.uint32)
+        u = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24  # in (0, 1)
+        # The class is the number of cumulative shares u has passed (inverse CDF).
+        cdf = tf.constant(self._class_cdf[:-1])
+        labels = tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
+        return labels if rows == self.cfg.batch_size else labels[offset:offset + rows]
+
+    def _fakes_input(self, part: tuple[Any, int], conditional: bool) -> tuple[Any, Any]:
+        """G's input for the fakes of this step's rows `part`, and their labels (None for an
+        unconditional model)."""
+        offset, rows = part
+        z = self.noise(rows, offset)
+        labels = self.fake_labels(rows, offset) if conditional else None
+        return _with(z, labels), labels
+
     def _seed(self, purpose: int) -> Any:
         """A stateless seed for this step and `purpose` (so resuming replays it exactly)."""
         import tensorflow as tf
@@ -265,15 +297,18 @@ class GAN:
         """One training step on `images` (float32 in [-1, 1]): `d_steps` D updates and one G
         update, then the EMA; returns the `STAT_NAMES` values.
 
-        The noise is drawn inside. `labels` (int32 [batch]) are for conditional models (none
-        yet use them); the compiled loop (`train_steps`) gathers both from the data on the
+        The noise is drawn inside. `labels` (int32 [batch]) are the real images' classes, for
+        conditional models, whose fakes get labels drawn with the classes' frequencies
+        (`fake_labels`); the compiled loop (`train_steps`) gathers both from the data on the
         device.
         """
+        if self.cfg.conditional != (labels is not None):
+            raise ValueError("a conditional model trains on labelled batches, and only it does")
         part = self._part(images)
         if self._joint:
-            stats = self._joint_step(images, part)
+            stats = self._joint_step(images, part, labels)
         else:
-            stats = self._alternating_step(images, part)
+            stats = self._alternating_step(images, part, labels)
         if self.generator_ema is not None:
             import tensorflow as tf
 
@@ -283,21 +318,22 @@ class GAN:
             update_ema(self.generator_ema, self.generator, beta)
         return stats
 
-    def _joint_step(self, images: Any, part: tuple[Any, int]) -> tuple[Any, ...]:
+    def _joint_step(self, images: Any, part: tuple[Any, int], labels: Any = None
+                    ) -> tuple[Any, ...]:
         """G and D updated from one forward pass (one D step per G step, no penalty)."""
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
-        offset, rows = part
-        z = self.noise(rows, offset)
+        offset, _ = part
+        g_input, fake_labels = self._fakes_input(part, labels is not None)
         # G's loss uses D before its update and D's loss uses fakes from G before its update,
         # exactly as alternating G-then-D steps compute, with one forward pass fewer. D sees
         # real and fake images in separate calls: a BatchNorm over a mixed batch leaks which
         # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(z, training=True)
-            d_real = d(self._view(images, 0, offset), training=True)
-            d_fake = d(self._view(fake, 1, offset), training=True)
+            fake = g(g_input, training=True)
+            d_real = d(_with(self._view(images, 0, offset), labels), training=True)
+            d_fake = d(_with(self._view(fake, 1, offset), fake_labels), training=True)
             g_loss = self.loss.g_loss(d_fake)
             d_loss = self.loss.d_loss(d_real, d_fake)
             g_scaled = self.g_opt.scale_loss(self._share(g_loss))
@@ -308,21 +344,30 @@ class GAN:
         return (g_loss, d_loss, _as_probability(d_real, self.loss),
                 _as_probability(d_fake, self.loss))
 
-    def _alternating_step(self, images: Any, part: tuple[Any, int]) -> tuple[Any, ...]:
+    def _alternating_step(self, images: Any, part: tuple[Any, int], labels: Any = None
+                          ) -> tuple[Any, ...]:
         """`d_steps` D updates on the same real batch (fresh noise each, as keras-io's
-        wgan_gp.py does), each with the loss's penalty, then one G update."""
+        wgan_gp.py does), each with the loss's penalty, then one G update.
+
+        A conditional critic judges the penalty's interpolates under the real images' labels.
+        """
         import tensorflow as tf
 
         g, d = self.generator, self.discriminator
         offset, rows = part
+        conditional = labels is not None
         d_vars = d.trainable_variables
-        critic = lambda x: d(x, training=True)  # noqa: E731
+
+        def critic(x: Any, y: Any = labels) -> Any:
+            return d(_with(x, y), training=True)
+
         for k in range(self.cfg.d_steps):
-            fake = tf.stop_gradient(g(self.noise(rows, offset), training=True))
+            g_input, fake_labels = self._fakes_input(part, conditional)
+            fake = tf.stop_gradient(g(g_input, training=True))
             with tf.GradientTape() as tape:
                 real_view = self._view(images, 4 * k, offset)
                 fake_view = self._view(fake, 4 * k + 1, offset)
-                d_real, d_fake = critic(real_view), critic(fake_view)
+                d_real, d_fake = critic(real_view), critic(fake_view, fake_labels)
                 d_loss = self.loss.d_loss(d_real, d_fake)
                 alpha = tf.random.stateless_uniform([self.cfg.batch_size, 1, 1, 1],
                                                     self._seed(4 * k + 2))[offset:offset + rows]
@@ -331,9 +376,10 @@ class GAN:
                 scaled = self.d_opt.scale_loss(self._share(total))
             self.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
         g_vars = g.trainable_variables
+        g_input, fake_labels = self._fakes_input(part, conditional)
         with tf.GradientTape() as tape:
-            fake = g(self.noise(rows, offset), training=True)
-            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE, offset)))
+            fake = g(g_input, training=True)
+            g_loss = self.loss.g_loss(critic(self._view(fake, _G_PURPOSE, offset), fake_labels))
             scaled = self.g_opt.scale_loss(self._share(g_loss))
         self.g_opt.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars, strict=True))
         return (g_loss, total, _as_probability(d_real, self.loss),

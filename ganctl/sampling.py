@@ -28,6 +28,7 @@ from ganctl.latents import latents_from_seeds, parse_seeds
 # one shape keeps every row bit-identical wherever it sits. It also means one trace.
 BATCH_SIZE = 1000
 DEFAULT_N = 64
+DEFAULT_PER_CLASS = 10  # images per class when sampling several classes (a row each)
 GRID_SUFFIXES = (".png",)
 
 
@@ -39,6 +40,8 @@ class Samples:
     latents: np.ndarray  # float32 [n, latent_dim]
     outputs: np.ndarray  # float32 [n, h, w, c], the generator's outputs in [-1, 1]
     images: np.ndarray  # uint8 [n, h, w, c]
+    labels: np.ndarray | None = None  # int64 [n]: the classes asked for (conditional models)
+    class_names: tuple[str, ...] = ()  # the model's classes, for a conditional model
 
 
 @dataclass(frozen=True)
@@ -78,29 +81,40 @@ def describe_seeds(seeds: Sequence[int], max_parts: int = 4) -> str:
 
 
 def compiled_generator(generator: Any, batch_size: int = BATCH_SIZE
-                       ) -> Callable[[np.ndarray], np.ndarray]:
+                       ) -> Callable[..., np.ndarray]:
     """A function latents [n, d] -> float32 images that runs `generator` in inference mode.
 
+    A conditional generator takes its second input too: `run(latents, labels)` with int labels
+    [n] (or, for a generator body, class codes [n, e]).
     The Keras model is traced once as a `tf.function` over batches of exactly `batch_size`
     (the last batch padded with zeros, whose outputs are dropped): about 3x faster than
     calling the model eagerly, and the same bits for a latent wherever it sits.
     """
     import tensorflow as tf
 
-    latent_dim = int(generator.input_shape[-1])
-    forward = tf.function(lambda z: generator(z, training=False),
-                          input_signature=[tf.TensorSpec([batch_size, latent_dim], tf.float32)])
+    specs = [tf.TensorSpec([batch_size, *inp.shape[1:]], inp.dtype) for inp in generator.inputs]
+    if len(specs) == 1:
+        forward = tf.function(lambda z: generator(z, training=False), input_signature=specs)
+    else:
+        forward = tf.function(lambda z, y: generator([z, y], training=False),
+                              input_signature=specs)
 
-    def run(latents: np.ndarray) -> np.ndarray:
-        z = np.asarray(latents, dtype=np.float32).reshape(-1, latent_dim)
+    def run(latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        if (labels is None) != (len(specs) == 1):
+            raise ValueError("a conditional generator needs labels, and only it takes them")
+        z = np.asarray(latents, dtype=np.float32).reshape(-1, *specs[0].shape[1:])
+        arrays = [z]
+        if labels is not None:
+            arrays.append(np.asarray(labels, specs[1].dtype.as_numpy_dtype)
+                          .reshape(len(z), *specs[1].shape[1:]))
         outs = []
         for start in range(0, len(z), batch_size):
-            chunk = z[start:start + batch_size]
-            count = len(chunk)
+            chunks = [a[start:start + batch_size] for a in arrays]
+            count = len(chunks[0])
             if count < batch_size:
-                chunk = np.concatenate([chunk, np.zeros((batch_size - count, latent_dim),
-                                                        np.float32)])
-            outs.append(forward(chunk).numpy()[:count])
+                chunks = [np.concatenate([c, np.zeros((batch_size - count, *c.shape[1:]), c.dtype)])
+                          for c in chunks]
+            outs.append(forward(*chunks).numpy()[:count])
         if not outs:
             return np.zeros((0, *generator.output_shape[1:]), np.float32)
         return np.concatenate(outs).astype(np.float32, copy=False)
@@ -108,12 +122,24 @@ def compiled_generator(generator: Any, batch_size: int = BATCH_SIZE
     return run
 
 
-def generate_samples(generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
-                     seeds: Sequence[int]) -> Samples:
-    """Latents from `seeds` (one per seed), images from `generate` (see `compiled_generator`)."""
+def generate_samples(generate: Callable[..., np.ndarray], latent_dim: int,
+                     seeds: Sequence[int], labels: Sequence[int] | None = None,
+                     class_names: Sequence[str] = ()) -> Samples:
+    """Latents from `seeds` (one per seed), images from `generate` (see `compiled_generator`);
+    for a conditional generator, image i is of class `labels[i]`."""
     latents = latents_from_seeds(list(seeds), latent_dim)
-    outputs = generate(latents)
-    return Samples(np.asarray(seeds, np.int64), latents, outputs, to_uint8(outputs))
+    if labels is None:
+        outputs = generate(latents)
+        return Samples(np.asarray(seeds, np.int64), latents, outputs, to_uint8(outputs))
+    labels = np.asarray(labels, np.int64)
+    outputs = generate(latents, labels)
+    return Samples(np.asarray(seeds, np.int64), latents, outputs, to_uint8(outputs), labels,
+                   tuple(class_names))
+
+
+def class_rows(seeds: Sequence[int], classes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Seeds and labels for one row per class, the same seeds in every row (class-major)."""
+    return [s for _ in classes for s in seeds], [c for c in classes for _ in seeds]
 
 
 # --- outputs ---------------------------------------------------------------------------------------
@@ -183,9 +209,10 @@ def plan_sample_outputs(out: str | None, npz: str | None) -> SampleOutputs:
     return SampleOutputs(grid, folder, npz_path)
 
 
-def seed_filename(seed: int) -> str:
-    """The file name of one sampled image: seed 7 -> 'seed0007.png'."""
-    return f"seed{int(seed):04d}.png"
+def seed_filename(seed: int, label: int | None = None) -> str:
+    """The file name of one sampled image: seed 7 -> 'seed0007.png'; of class 3:
+    'seed0007-class3.png'."""
+    return f"seed{int(seed):04d}" + ("" if label is None else f"-class{int(label)}") + ".png"
 
 
 def upscale(images: np.ndarray, scale: int) -> np.ndarray:
@@ -202,8 +229,10 @@ def write_sample_outputs(samples: Samples, outputs: SampleOutputs, rows: int | N
         write_png(outputs.grid, make_grid(samples.images, rows=rows, scale=scale))
         written.append(outputs.grid)
     if outputs.folder is not None:
-        for seed, image in zip(samples.seeds, upscale(samples.images, scale), strict=True):
-            write_png(outputs.folder / seed_filename(seed), image)
+        labels = [None] * len(samples.seeds) if samples.labels is None else samples.labels
+        for seed, label, image in zip(samples.seeds, labels, upscale(samples.images, scale),
+                                      strict=True):
+            write_png(outputs.folder / seed_filename(seed, label), image)
         written.append(outputs.folder)
     if outputs.npz is not None:
         write_npz(outputs.npz, samples, checkpoint)
@@ -213,13 +242,16 @@ def write_sample_outputs(samples: Samples, outputs: SampleOutputs, rows: int | N
 
 def write_npz(path: Path, samples: Samples, checkpoint: str = "") -> None:
     """Save `images` (uint8), `outputs` (float32 in [-1, 1]), `latents`, `seeds` and the
-    `checkpoint` they came from as an uncompressed .npz (np.load, no pickle), atomically.
+    `checkpoint` they came from as an uncompressed .npz (np.load, no pickle), atomically; for
+    a conditional model also `labels` (each image's class) and `class_names`.
 
     Written like `np.savez` but with a fixed timestamp inside the zip, so identical calls
     give byte-identical files.
     """
     arrays = {"images": samples.images, "outputs": samples.outputs, "latents": samples.latents,
               "seeds": samples.seeds, "checkpoint": np.array(checkpoint)}
+    if samples.labels is not None:
+        arrays.update(labels=samples.labels, class_names=np.array(samples.class_names, dtype=str))
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for name, array in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))

@@ -322,6 +322,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     Training an existing run resumes it: its saved settings win, and an explicit option that
     contradicts them is an error (use --fresh or another --name).
     """
+    from ganctl.classes import conditional_classes
     from ganctl.config import load_toml, resolve
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
@@ -349,8 +350,14 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         raise UsageError(f"the data of run {run.name} changed: it was {cfg.num_images} images of "
                     f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
                     "pass --fresh to start over")
-    cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x),
-                      labels=tuple(data.label_names))
+    labels, counts = tuple(data.label_names), ()
+    if cfg.conditional:
+        labels, counts = conditional_classes(cfg.data, data.y, data.label_names)
+        if resuming and (labels, counts) != (cfg.labels, cfg.class_counts):
+            raise UsageError(f"the labels of run {run.name}'s data changed; pass --fresh to "
+                             "start over")
+    cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x), labels=labels,
+                      class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     return Plan(cfg, run, data, resuming, fresh)
 
@@ -369,6 +376,8 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
 
     emit = emit or (lambda event: None)
     dist = distribution or make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
+    if plan.cfg.conditional and dist.distributed:
+        raise UsageError("--conditional runs on one device for now; pass --strategy one")
     lock = run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))) \
         if dist.is_chief else contextlib.nullcontext()
     try:
@@ -378,7 +387,7 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
             for text in plan.data.warnings:
                 emit(Message(text, "warning"))
             gan = GAN(plan.cfg, dist)
-            gan.set_data(plan.data.x)
+            gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
             trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
             return trainer.fit(plan.fresh)
     except Exception as exc:

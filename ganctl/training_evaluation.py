@@ -49,5 +49,6 @@ class TrainingScorer:
         if self._generate is None:
             self._generate = compiled_generator(generator)
         generated = score_generator(self._generate, self.cfg.latent_dim, self.evaluator,
-                                    self.real, TRAINING_METRICS, self.cfg.eval_n, 0, self.timings)
+                                    self.real, TRAINING_METRICS, self.cfg.eval_n, 0, self.timings,
+                                    self.cfg.class_counts if self.cfg.conditional else ())
         return generated.metrics

@@ -7,7 +7,7 @@ from `--seed 0 --points 4` passes exactly through the images `sample --seeds 0-3
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,16 +104,79 @@ def check_animation_target(out: str, fps: float) -> Path:
     return path
 
 
-def render_walks(plan: WalkPlan, generate: Callable[[np.ndarray], np.ndarray], latent_dim: int,
-                 scale: int = 1) -> list[np.ndarray]:
+def render_walks(plan: WalkPlan, generate: Callable[..., np.ndarray], latent_dim: int,
+                 scale: int = 1, labels: Sequence[int] | None = None) -> list[np.ndarray]:
     """Generate every frame and tile the walks into one uint8 picture per frame.
 
     One walk fills the frame edge to edge; a grid of walks is separated by 1-pixel lines.
+    For a conditional generator, walk w stays in class `labels[w]`.
     """
     latents = walk_latents(plan, latent_dim)
     walks, steps = latents.shape[:2]
-    images = to_uint8(generate(latents.reshape(walks * steps, latent_dim)))
-    images = images.reshape(walks, steps, *images.shape[1:])
+    flat = latents.reshape(walks * steps, latent_dim)
+    if labels is None:
+        outputs = generate(flat)
+    else:
+        outputs = generate(flat, np.repeat(np.asarray(labels, np.int64), steps))
+    return _tile(to_uint8(outputs).reshape(walks, steps, *outputs.shape[1:]), plan.grid, scale)
+
+
+def _tile(images: np.ndarray, grid: tuple[int, int], scale: int) -> list[np.ndarray]:
+    """Frames from images [walks, steps, h, w, c]: the walks of a step side by side."""
+    walks, steps = images.shape[:2]
     border = 0 if walks == 1 else 1
-    return [make_grid(images[:, t], rows=plan.grid[0], border=border, scale=scale)
+    return [make_grid(images[:, t], rows=grid[0], border=border, scale=scale)
             for t in range(steps)]
+
+
+# --- morphing between classes ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassMorphPlan:
+    """`interpolate --classes`: a loop through class codes at fixed latents, one per walk."""
+
+    classes: tuple[int, ...]  # keyframe classes, looped back to the first
+    seeds: np.ndarray  # int64 [walks]: walk w's latent
+    frames: int
+    method: str
+    grid: tuple[int, int]
+
+    @property
+    def total_frames(self) -> int:
+        return len(self.classes) * self.frames
+
+
+def plan_class_morph(classes: Sequence[int], seed: int, frames: int, method: str = "slerp",
+                     grid: tuple[int, int] = (1, 1)) -> ClassMorphPlan:
+    """Check the options of a class morph; walk w of the `grid` (row-major) keeps the latent of
+    seed `seed + w`."""
+    if method not in METHODS:
+        raise UsageError(f"unknown --method '{method}': use one of {', '.join(METHODS)}")
+    if frames < 1:
+        raise UsageError(f"bad --frames {frames}: expected a whole number >= 1")
+    if len(classes) < 2:
+        raise UsageError("--classes needs at least two classes to morph between, e.g. "
+                         "--classes sneaker,sandal")
+    walks = grid[0] * grid[1]
+    if seed < 0 or seed + walks - 1 >= SEED_LIMIT:
+        raise UsageError(f"bad --seed {seed}: the walks need seeds {seed}..{seed + walks - 1}, "
+                         "whole numbers below 2**32")
+    plan = ClassMorphPlan(tuple(classes), seed + np.arange(walks, dtype=np.int64), frames,
+                          method, grid)
+    if plan.total_frames * walks > MAX_IMAGES:
+        raise UsageError(f"{plan.total_frames * walks} images to generate is more than "
+                         f"{MAX_IMAGES}; use fewer --frames, classes or a smaller --grid")
+    return plan
+
+
+def render_class_morph(plan: ClassMorphPlan, generate_body: Callable[..., np.ndarray],
+                       codes: np.ndarray, latent_dim: int, scale: int = 1) -> list[np.ndarray]:
+    """Frames of the morph: the generator's body (`generate_body(latents, codes)`) at each
+    walk's fixed latent, its class code moving from each keyframe class's code (`codes`
+    [classes, e], the rows of `plan.classes`) to the next by slerp or linear steps."""
+    keys = np.asarray(codes, np.float64)[list(plan.classes)]
+    path = walk(keys, plan.frames, plan.method).astype(np.float32)  # [steps, e]
+    walks, steps = len(plan.seeds), len(path)
+    latents = np.repeat(latents_from_seeds(plan.seeds, latent_dim), steps, axis=0)
+    outputs = generate_body(latents, np.tile(path, (walks, 1)))
+    return _tile(to_uint8(outputs).reshape(walks, steps, *outputs.shape[1:]), plan.grid, scale)

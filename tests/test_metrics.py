@@ -230,9 +230,11 @@ def test_registry_runs_every_metric_and_returns_flat_floats():
     inputs = MetricInputs(gen_features=r.normal(size=(60, 8)), gen_probs=probs,
                           real_features=r.normal(size=(80, 8)),
                           all_train_features=r.normal(size=(120, 8)),
-                          heldout_features=r.normal(size=(50, 8)))
+                          heldout_features=r.normal(size=(50, 8)),
+                          gen_labels=r.integers(0, 10, 60), real_labels=r.integers(0, 10, 80))
     assert list(METRICS) == ["fd", "kid", "classifier_score", "precision_recall",
-                             "density_coverage", "class_histogram", "memorisation"]
+                             "density_coverage", "class_histogram", "memorisation",
+                             "class_agreement", "intra_fd"]
     for metric in METRICS.values():
         result = metric(inputs)
         assert result and all(type(v) is float for v in result.values()), metric.name

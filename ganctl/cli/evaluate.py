@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from ganctl.cli import app
 from ganctl.cli.sample import ckpt_option, ema_option, epoch_option, load_for_cli, runs_option
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
-from ganctl.metrics import METRICS, Value, value_formats
+from ganctl.metrics import Value, value_formats
 
 if TYPE_CHECKING:
     from ganctl.evaluation import Report
@@ -34,8 +35,13 @@ EXAMPLES = """
 """
 
 FORMATS = value_formats()  # label, format and which way is better, from each metric's register()
-EPOCH_COLUMNS = ("fd", "kid", "precision", "recall", "coverage", "classes_covered")
-SHORT = {"fd": "FD", "kid": "KID", "classes_covered": "classes covered"}
+EPOCH_COLUMNS = ("fd", "kid", "precision", "recall", "coverage", "classes_covered",
+                 "class_agreement", "intra_fd")
+SHORT = {"fd": "FD", "kid": "KID", "classes_covered": "classes covered",
+         "class_agreement": "class agreement", "intra_fd": "intra-class FD"}
+# Per-class values (class_share_3, class_agreement_3, intra_fd_3) are in the JSON only, or in
+# one row of their own.
+PER_CLASS = re.compile(r"_\d+$")
 
 
 @app.command(epilog=EXAMPLES)
@@ -47,8 +53,10 @@ def evaluate(
                                          "the run: a metric-over-epochs table."),
     metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metrics: fd, "
                                        "kid, classifier_score, precision_recall, "
-                                       "density_coverage, class_histogram, memorisation.",
-                                       show_default=f"all; with --all: {','.join(EPOCH_METRICS)}"),
+                                       "density_coverage, class_histogram, memorisation; for "
+                                       "conditional runs class_agreement and intra_fd too.",
+                                       show_default=f"all; with --all: {','.join(EPOCH_METRICS)}"
+                                                    " (+ the conditional two)"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON.",
                                          show_default="none"),
     nn_grid: Path | None = typer.Option(None, "--nn-grid", help="Write a .png of the 16 "
@@ -88,15 +96,16 @@ def evaluate(
     """
     from ganctl.cli.progress import EvaluationDisplay
     from ganctl.errors import UsageError
-    from ganctl.evaluation import check_n, evaluate, parse_metrics
+    from ganctl.evaluation import check_n, default_metrics, evaluate, parse_metrics
     from ganctl.evaluator import EVALUATORS
     from ganctl.real_features import check_real_source
     from ganctl.runs import find_run
     from ganctl.sampling import check_writable
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    chosen = parse_metrics(metrics, EPOCH_METRICS if all_checkpoints else tuple(METRICS))
-    check_n(n, chosen)
+    chosen = None if metrics is None else parse_metrics(metrics)
+    if chosen is not None:
+        check_n(n, chosen)
     if all_checkpoints and epoch is not None:
         raise UsageError("--all scores every checkpoint; leave out --epoch")
     if all_checkpoints and nn_grid is not None:
@@ -113,6 +122,9 @@ def evaluate(
     if all_checkpoints and checkpoint is not None:
         raise UsageError(f"--ckpt names one checkpoint ({checkpoint}); pass the run for --all")
     cfg = run.read_config()
+    if chosen is None:
+        chosen = default_metrics(cfg.conditional, all_checkpoints)
+        check_n(n, chosen)
     if evaluator not in EVALUATORS:
         raise UsageError(f"unknown --evaluator {evaluator!r}; choose one of: "
                          f"{', '.join(EVALUATORS)}")
@@ -172,7 +184,7 @@ def _shown_keys(report: Report) -> list[str]:
     for score in report.scores:
         keys += [k for k in score.metrics if k not in keys]
     listed = [k for k, value in FORMATS.items() if k in keys and value.shown]
-    others = [k for k in keys if k not in FORMATS and not k.startswith("class_share_")]
+    others = [k for k in keys if k not in FORMATS and not PER_CLASS.search(k)]
     return listed + others
 
 
@@ -193,11 +205,14 @@ def _table(report: Report) -> Table:
     if "class_share_0" in report.reference:
         table.add_row("class shares %", _shares(score.metrics, classes),
                       _shares(report.reference, classes), f"{100 / classes:.0f} each")
+    if "class_agreement" in score.metrics:
+        table.add_row("class agreement % by class", _shares(score.metrics, classes, "agreement"),
+                      _shares(report.reference, classes, "agreement"), "higher")
     return table
 
 
-def _shares(values: dict[str, float], classes: int) -> str:
-    shares = [values.get(f"class_share_{c}") for c in range(classes)]
+def _shares(values: dict[str, float], classes: int, what: str = "share") -> str:
+    shares = [values.get(f"class_{what}_{c}") for c in range(classes)]
     return " ".join("–" if s is None else f"{100 * s:.0f}" for s in shares)
 
 

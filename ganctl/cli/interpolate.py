@@ -9,6 +9,8 @@ from ganctl.cli import app
 from ganctl.cli.sample import (
     checkpoint_label,
     ckpt_option,
+    class_option,
+    classes_for_cli,
     ema_option,
     epoch_option,
     load_for_cli,
@@ -26,6 +28,10 @@ EXAMPLES = """
   ganctl interpolate --ckpt run1 --between 3,17 --frames 48 --fps 30
 
   ganctl interpolate --ckpt run1 --method linear --seed 100 --out walk.mp4   [dim]# needs imageio-ffmpeg[/]
+
+  ganctl interpolate --ckpt cond --class sneaker --grid 2x2   [dim]# walks among sneakers[/]
+
+  ganctl interpolate --ckpt cond --classes sneaker,sandal,ankle --seed 7   [dim]# morph classes[/]
 """
 
 
@@ -52,6 +58,14 @@ def interpolate(
                               "most 50)."),
     scale: int = typer.Option(DEFAULT_SCALE, "--scale", min=1, help="Enlarge each pixel to an "
                               "S×S block (nearest neighbour)."),
+    class_: str | None = class_option(
+        "For a conditional run: the class every walk stays in (a name, unique prefix or "
+        "index).", "walk w of the grid shows class w"),
+    classes: str | None = typer.Option(
+        None, "--classes", help="For a conditional run: morph through these classes (names, "
+        "prefixes or indices, e.g. sneaker,sandal,bag; or 'all') at the fixed latent of --seed, "
+        "looping back to the first; --method moves between their class codes.",
+        show_default="none"),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
@@ -59,10 +73,22 @@ def interpolate(
     """Animate a loop through keyframe latents, morphing each seed's image into the next.
 
     The last frame leads smoothly back into the first, so the animation loops without a jump.
+    A conditional run walks within one class (--class; by default walk w of a grid shows
+    class w), or morphs between classes at a fixed latent (--classes).
     """
     from ganctl.errors import UsageError
-    from ganctl.images import write_animation
     from ganctl.latents import parse_grid, parse_pair
+
+    if class_ is not None and classes is not None:
+        raise UsageError("pass --class (walks within one class) or --classes (a morph between "
+                         "classes), not both")
+    if classes is not None:
+        if between is not None or points is not None:
+            raise UsageError("--classes morphs at a fixed latent; leave out --between and --points")
+        _morph(ckpt, runs, epoch, out, classes, 0 if seed is None else seed, frames, method,
+               parse_grid(grid), fps, scale)
+        return
+    from ganctl.images import write_animation
     from ganctl.sampling import compiled_generator, describe_seeds
     from ganctl.walks import check_animation_target, plan_walks, render_walks
 
@@ -71,15 +97,50 @@ def interpolate(
         raise UsageError("--between picks both keyframes; leave out --seed and --points")
     plan = plan_walks(0 if seed is None else seed, DEFAULT_POINTS if points is None else points,
                       frames, method, parse_grid(grid), pair)
+    walks, keys = plan.key_seeds.shape
+    chosen, names = classes_for_cli(class_, ckpt, runs)
+    if class_ is not None and len(chosen) != 1:
+        raise UsageError("--class takes one class here; to morph between classes use --classes")
+    labels = [chosen[w % len(chosen)] for w in range(walks)] if names else None
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     generate = compiled_generator(loaded.generator)
-    pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale)
+    pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale, labels)
     write_animation(target, pictures, fps)
-    walks, keys = plan.key_seeds.shape
     what = (f"{walks} walks ({plan.grid[0]}x{plan.grid[1]}), seeds "
             f"{describe_seeds(plan.key_seeds.ravel().tolist())}" if walks > 1
             else f"seeds {' -> '.join(map(str, plan.key_seeds[0]))} -> {plan.key_seeds[0, 0]}")
+    if labels is not None:
+        what += (f", class {names[labels[0]]}" if len(set(labels)) == 1
+                 else f", classes {', '.join(names[c] for c in dict.fromkeys(labels))}")
     typer.echo(f"wrote {target}: {plan.total_frames} frames ({keys} keyframes x {plan.frames}, "
                f"{plan.method}; {what}) at {fps:g} fps from {checkpoint_label(loaded)}")
+
+
+def _morph(ckpt: str, runs: str, epoch: int | None, out: str, classes: str, seed: int,
+           frames: int, method: str, grid: tuple[int, int], fps: float, scale: int) -> None:
+    """`interpolate --classes`: a loop through class codes at fixed latents."""
+    import numpy as np
+
+    from ganctl.images import write_animation
+    from ganctl.models.conditioning import class_codes, generator_body
+    from ganctl.sampling import compiled_generator, describe_seeds
+    from ganctl.walks import check_animation_target, plan_class_morph, render_class_morph
+
+    chosen, names = classes_for_cli(classes, ckpt, runs, option="--classes")
+    plan = plan_class_morph(chosen, seed, frames, method, grid)
+    target = check_animation_target(out, fps)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    loaded = load_for_cli(ckpt, runs, epoch, console)
+    codes = np.asarray(class_codes(loaded.generator, np.arange(len(names), dtype=np.int32)))
+    body = compiled_generator(generator_body(loaded.generator))
+    pictures = render_class_morph(plan, body, codes, loaded.cfg.latent_dim, scale)
+    write_animation(target, pictures, fps)
+    path = " -> ".join(names[c] for c in (*plan.classes, plan.classes[0]))
+    walks = len(plan.seeds)
+    at = f"seed {seed}" if walks == 1 else f"{walks} walks ({grid[0]}x{grid[1]}), seeds " \
+        f"{describe_seeds(plan.seeds.tolist())}"
+    typer.echo(f"wrote {target}: {plan.total_frames} frames ({len(plan.classes)} classes x "
+               f"{plan.frames}, {plan.method}; {path} at {at}) at {fps:g} fps from "
+               f"{checkpoint_label(loaded)}")

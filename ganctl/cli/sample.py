@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ganctl.cli import app
 from ganctl.runs import DEFAULT_RUNS
-from ganctl.sampling import DEFAULT_N
+from ganctl.sampling import DEFAULT_N, DEFAULT_PER_CLASS
 
 if TYPE_CHECKING:
     from ganctl.inference import LoadedGenerator
@@ -26,7 +26,15 @@ EXAMPLES = """
   ganctl sample --ckpt runs/run1/checkpoints/ckpt-e0010-s00004680 --n 16
 
   ganctl sample --ckpt run1 --epoch 5 --n 10000 --npz samples.npz
+
+  ganctl sample --ckpt cond --class sneaker --n 16 --out s.png   [dim]# a conditional run[/]
+
+  ganctl sample --ckpt cond --class all --n 8     [dim]# a row of seeds 0-7 per class[/]
 """
+
+CLASS_HELP = ("For a conditional run: a class name (any case; a unique prefix such as 'sneak' "
+              "will do), its index, a list such as 0,7, or 'all'. Several classes give one row "
+              "per class, with the same seeds in every row.")
 
 CKPT_HELP = ("A run name (looked up under --runs), a run folder, or one checkpoint inside a run "
              "(runs/run1/checkpoints/ckpt-e0010-s00004680). The model is built from the run's "
@@ -76,6 +84,26 @@ def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console,
     return loaded
 
 
+def class_option(help_text: str = CLASS_HELP,
+                 default_text: str = "a row per class for a conditional run") -> Any:
+    return typer.Option(None, "--class", help=help_text, show_default=default_text)
+
+
+def classes_for_cli(text: str | None, ckpt: str, runs: str, option: str = "--class"
+                    ) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Parse `--class` against the run's classes, from its config.json (before TensorFlow
+    loads, so a bad name fails fast); returns (classes chosen, all class names). Without
+    `--class`, every class of a conditional run and none of an unconditional one."""
+    from ganctl.classes import model_classes, parse_classes
+    from ganctl.runs import find_run
+
+    run, _ = find_run(ckpt, runs)
+    names = model_classes(run.read_config())
+    if text is None:
+        return tuple(range(len(names))), names
+    return parse_classes(text, names, option), names
+
+
 def checkpoint_label(loaded: LoadedGenerator) -> str:
     """'runs/run1/checkpoints/ckpt-e0003-s00001404 (epoch 3)' for success lines."""
     ema = ", EMA" if loaded.key == "generator_ema" else ""
@@ -89,8 +117,9 @@ def sample(
         None, "--out", help="A .png file for one grid, or a folder (a path ending in / or an "
                             "existing folder) for one PNG per image named seed0007.png.",
         show_default="samples.png, unless only --npz is given"),
-    n: int | None = typer.Option(None, "--n", min=1, help="Number of images, from seeds 0..N-1.",
-                                 show_default=str(DEFAULT_N)),
+    n: int | None = typer.Option(None, "--n", min=1, help="Number of images, from seeds 0..N-1 "
+                                 "(per class, for several classes).",
+                                 show_default=f"{DEFAULT_N}; {DEFAULT_PER_CLASS} per class"),
     seeds: str | None = typer.Option(None, "--seeds", help="Seeds to draw, e.g. 0-63 or "
                                      "1,5,9,20-23; each image's latent comes from its own seed.",
                                      show_default="0..N-1"),
@@ -100,17 +129,21 @@ def sample(
                               "(nearest neighbour), for viewing."),
     npz: str | None = typer.Option(None, "--npz", help="Also (or only) save the raw arrays: "
                                    "images (uint8), outputs (float32 in \\[-1, 1]), latents, "
-                                   "seeds.", show_default="none"),
+                                   "seeds; labels and class_names for a conditional run.",
+                                   show_default="none"),
+    class_: str | None = class_option(),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
 ) -> None:
     """Draw images from a trained generator: a grid, one PNG per seed, or an .npz of arrays.
 
-    Seed 7 gives the same picture every time, alone or in any batch.
+    Seed 7 gives the same picture every time, alone or in any batch (of a class, for a
+    conditional run: seed 7 of class 3 is always the same picture).
     """
     from ganctl.errors import UsageError
     from ganctl.sampling import (
+        class_rows,
         compiled_generator,
         describe_seeds,
         generate_samples,
@@ -120,16 +153,26 @@ def sample(
     )
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    chosen = resolve_seeds(n, seeds)
-    if rows is not None and rows > len(chosen):
-        raise UsageError(f"--rows {rows} is more than the {len(chosen)} images asked for")
+    classes, names = classes_for_cli(class_, ckpt, runs)
+    chosen = resolve_seeds(n, seeds, DEFAULT_N if len(classes) < 2 else DEFAULT_PER_CLASS)
+    all_seeds, labels = class_rows(chosen, classes) if classes else (chosen, None)
+    if rows is None and len(classes) > 1:
+        rows = len(classes)
+    elif rows is not None and rows > len(all_seeds):
+        raise UsageError(f"--rows {rows} is more than the {len(all_seeds)} images asked for")
     targets = plan_sample_outputs(out, npz)
     loaded = load_for_cli(ckpt, runs, epoch, console, ema)
     generate = compiled_generator(loaded.generator)
-    samples = generate_samples(generate, loaded.cfg.latent_dim, chosen)
+    samples = generate_samples(generate, loaded.cfg.latent_dim, all_seeds, labels, names)
     label = checkpoint_label(loaded)
     written = write_sample_outputs(samples, targets, rows=rows, scale=scale,
                                    checkpoint=str(loaded.run.checkpoints / loaded.checkpoint.name))
     what = " and ".join(str(p) + ("/" if p == targets.folder else "") for p in written)
-    typer.echo(f"wrote {what}: {len(chosen)} images (seeds {describe_seeds(chosen)}) "
-               f"from {label}")
+    of_classes = ""
+    if classes:
+        listed = ", ".join(names[c] for c in classes) if len(classes) <= 3 else \
+            f"{len(classes)} classes, a row each"
+        of_classes = f", {'class' if len(classes) == 1 else 'classes'} {listed}" \
+            if len(classes) <= 3 else f", {listed}"
+    typer.echo(f"wrote {what}: {len(all_seeds)} images (seeds {describe_seeds(chosen)}"
+               f"{of_classes}) from {label}")

@@ -23,6 +23,8 @@ EXAMPLES = """
 
   ganctl train --data ./my_images --image-size 28 --limit 5000
 
+  ganctl train --conditional --name classes          [dim]# then: sample --class sneaker[/]
+
   ganctl train --name digits --epochs 40             [dim]# resume 'digits' up to epoch 40[/]
 
   ganctl train --data ./small --epochs 500 --snapshot-every 5ep
@@ -58,6 +60,11 @@ def train(
     arch: str | None = typer.Option(None, help="Architecture: mlp (the seed article's) or dcgan "
                                                   "(convolutional; square images of 28 to 128 "
                                                   f"pixels). \\[default: {D.arch}]"),
+    conditional: bool | None = typer.Option(
+        None, "--conditional/--unconditional",
+        help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
+             "one sub-folder per class), so `sample --class` can ask for a class. "
+             "\\[default: unconditional]"),
     width: int | None = typer.Option(None, help="dcgan: channels of the largest feature maps (G "
                                                    "and D double them as the grid halves, up to 8x)."
                                                    f" \\[default: {DCGAN.width}]"),
@@ -138,7 +145,8 @@ def train(
     import_tensorflow()
 
     options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1,
-                   beta2=beta2, latent_dim=latent_dim, arch=arch, seed=seed, out=out, name=name,
+                   beta2=beta2, latent_dim=latent_dim, arch=arch, conditional=conditional,
+                   seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
                    snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
                    precision=precision, xla=xla, steps_per_call=steps_per_call, width=width,

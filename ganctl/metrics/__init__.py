@@ -10,6 +10,7 @@ from ganctl.metrics.base import (
     Metric,
     MetricInputs,
     Value,
+    metric_names,
     register,
     value_formats,
 )
@@ -18,6 +19,8 @@ from ganctl.metrics.base import (
 # isort: off
 from ganctl.metrics import fd, kid, classifier_score, prdc, class_histogram  # noqa: F401
 from ganctl.metrics import memorisation  # noqa: F401
+from ganctl.metrics import class_agreement, intra_fd  # noqa: F401  (conditional generators)
 # isort: on
 
-__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "Value", "register", "value_formats"]
+__all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "Value", "metric_names", "register",
+           "value_formats"]

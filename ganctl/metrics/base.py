@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 # The arrays a metric may ask for. "real" is the first n images of the training split the
 # model learned from; "all_train" is the whole split (a copy of any training image counts);
 # "heldout" is data it never saw (the test split). The last two serve the memorisation check.
+# "gen_labels" and "real_labels" are class indices, one per row: the classes a conditional
+# generator was asked for, and the real images' labels; metrics that need them are conditional.
 INPUT_NAMES = ("gen_features", "gen_probs", "real_features", "all_train_features",
-               "heldout_features")
+               "heldout_features", "gen_labels", "real_labels")
+CONDITIONAL_INPUTS = ("gen_labels", "real_labels")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class MetricInputs:
     # Optional: each held-out row's distance to its nearest all-train row, computed beforehand
     # (it depends on real data only, so evaluation caches it).
     heldout_nearest: np.ndarray | None = None
+    gen_labels: np.ndarray | None = None
+    real_labels: np.ndarray | None = None
     seed: int = 0
 
     @cached_property
@@ -91,6 +96,11 @@ class Metric:
         """Whether it reads class probabilities (an evaluator without classes cannot give them)."""
         return "gen_probs" in self.needs
 
+    @property
+    def conditional(self) -> bool:
+        """Whether it needs class labels (it scores conditional generators only)."""
+        return any(name in CONDITIONAL_INPUTS for name in self.needs)
+
     def __call__(self, inputs: MetricInputs) -> dict[str, float]:
         for field in self.needs:
             arr = getattr(inputs, field)
@@ -118,6 +128,12 @@ def register(name: str, *, needs: tuple[str, ...], min_n: int, summary: str,
         return fn
 
     return add
+
+
+def metric_names(conditional: bool = False) -> tuple[str, ...]:
+    """Registered metrics in report order: all of them for a conditional generator, the
+    unconditional ones otherwise."""
+    return tuple(name for name, metric in METRICS.items() if conditional or not metric.conditional)
 
 
 def value_formats() -> dict[str, Value]:

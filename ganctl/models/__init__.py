@@ -49,8 +49,11 @@ def build_models(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
 
 
 def build_for(cfg: Any, mixed: bool = False) -> ModelPair:
-    """Build the models of a `TrainConfig` (its architecture, shape, seed and options)."""
+    """Build the models of a `TrainConfig` (its architecture, shape, seed and options), conditioned
+    on its classes for a conditional run (see `conditioning`)."""
     spec = ARCHS[cfg.arch]
     options = {name: getattr(cfg, name) for name in spec.options}
+    if cfg.conditional:
+        options["num_classes"] = len(cfg.labels)
     return build_models(cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=mixed, seed=cfg.seed,
                         **options)

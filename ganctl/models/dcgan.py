@@ -6,6 +6,11 @@ G: z → Dense to an s×s start grid → BatchNorm → ReLU → [transposed conv
 stride 2 → LeakyReLU(0.2) (no normalisation on the first layer), [conv 4×4 stride 2 → norm →
 LeakyReLU(0.2)] …, flatten → Dense(1), a logit. Channels double as the grid halves, from `width`
 at the largest grid up to 8 × `width`.
+
+Conditional (`num_classes`): G sees z concatenated with the label's one-hot vector, so its first
+Dense layer holds a learned embedding of each class (its columns for that class), and D is a
+projection discriminator (Miyato & Koyama 2018): logit = ψ(h) + ⟨embed(y), h⟩ on its flattened
+features h.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def channels_at(level: int, width: int) -> int:
 
 def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False,
                 seed: int = 0, width: int = DEFAULT_WIDTH, spectral_norm: bool = False,
-                loss: str = "bce") -> ModelPair:
+                loss: str = "bce", num_classes: int = 0) -> ModelPair:
     """The DCGAN pair for `image_shape`.
 
     D has BatchNorm after its first layer unless it has spectral normalisation (which takes
@@ -61,6 +66,8 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     """
     import keras
     from keras import layers
+
+    from ganctl.models import conditioning
 
     check_shape(image_shape)
     size, _, channels = image_shape
@@ -74,8 +81,12 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
         return keras.initializers.RandomNormal(0.0, 0.02, seed=next(seeds))
 
     z = keras.Input((latent_dim,), name="z")
+    x = z
+    if num_classes:
+        code = keras.Input((num_classes,), name="class_code")
+        x = layers.Concatenate(name="z_and_class")([z, code])
     top = channels_at(ups - 1, width)
-    x = layers.Dense(start * start * top, use_bias=False, kernel_initializer=init(), name="fc")(z)
+    x = layers.Dense(start * start * top, use_bias=False, kernel_initializer=init(), name="fc")(x)
     x = layers.Reshape((start, start, top))(x)
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.ReLU()(x)
@@ -89,7 +100,15 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", kernel_initializer=init(),
                                name=f"up{ups}")(x)
     image = layers.Activation("tanh", dtype=out_dtype, name="image")(x)
-    generator = keras.Model(z, image, name="generator")
+    if num_classes:
+        # A one-hot code rather than a separate embedding layer of unit-scale vectors: with one
+        # (32-d, N(0, 1)) G learned to ignore z within a class (per-pixel std over seeds 0.06
+        # against real images' 0.38 after 4,600 steps); with the one-hot code, 0.33 after 1,800.
+        embedding = conditioning.one_hot(num_classes, conditioning.EMBEDDING)
+        generator = conditioning.conditional_generator(
+            keras.Model([z, code], image, name=conditioning.BODY), embedding, latent_dim)
+    else:
+        generator = keras.Model(z, image, name="generator")
 
     def sn(layer: Any) -> Any:
         return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if spectral_norm \
@@ -105,5 +124,13 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
         h = layers.LeakyReLU(0.2)(h)
     h = layers.Flatten()(h)
     logit = sn(layers.Dense(1, kernel_initializer=init(), dtype=out_dtype, name="logit"))(h)
-    discriminator = keras.Model(inp, logit, name="discriminator")
+    if not num_classes:
+        return generator, keras.Model(inp, logit, name="discriminator")
+    label = conditioning.label_input()
+    # Its own seed (not drawn from `seeds`), so the other layers keep their initial weights.
+    projected = conditioning.projection(
+        h, label, num_classes, keras.initializers.RandomNormal(0.0, 0.02, seed=seed * 100 + 98),
+        dtype=out_dtype)
+    logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
+    discriminator = keras.Model([inp, label], logit, name="discriminator")
     return generator, discriminator

@@ -8,15 +8,21 @@ ModelPair = tuple[Any, Any]
 
 
 def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False,
-              seed: int = 0) -> ModelPair:
+              seed: int = 0, num_classes: int = 0) -> ModelPair:
     """The classic MLP GAN (generalised from 28×28×1 to any image shape).
 
     G: z → Dense 128 → LeakyReLU(0.2) → [Dense 256/512/1024 → BatchNorm → LeakyReLU(0.2)]
        → Dense(h·w·c, tanh) → reshape. D: flatten → Dense 512 → LeakyReLU → Dense 256 → LeakyReLU
        → Dense(1, sigmoid).
+
+    With `num_classes`, conditional as in Mirza & Osindero (2014): G sees z concatenated with
+    the label's one-hot vector (see `conditioning`), and D the flattened image concatenated with
+    it. Without, the seed's exact models.
     """
     import keras
     from keras import layers
+
+    from ganctl.models import conditioning
 
     seeds = iter(range(seed * 100, seed * 100 + 100))
 
@@ -30,7 +36,11 @@ def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = 
     out_dtype = "float32" if mixed else None
 
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(128, kernel_initializer=init(), name="fc1")(z)
+    x = z
+    if num_classes:
+        code = keras.Input((num_classes,), name="class_code")
+        x = layers.Concatenate(name="z_and_class")([z, code])
+    x = layers.Dense(128, kernel_initializer=init(), name="fc1")(x)
     x = layers.LeakyReLU(0.2)(x)
     for i, units in enumerate((256, 512, 1024), start=2):
         x = layers.Dense(units, kernel_initializer=init(), name=f"fc{i}")(x)
@@ -41,16 +51,26 @@ def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = 
     x = layers.Dense(pixels, kernel_initializer=init(), name="fc5")(x)
     x = layers.Activation("tanh", dtype=out_dtype)(x)
     image = layers.Reshape(image_shape, dtype=out_dtype, name="image")(x)
-    generator = keras.Model(z, image, name="generator")
+    if num_classes:
+        body = keras.Model([z, code], image, name=conditioning.BODY)
+        generator = conditioning.conditional_generator(
+            body, conditioning.one_hot(num_classes, conditioning.EMBEDDING), latent_dim)
+    else:
+        generator = keras.Model(z, image, name="generator")
 
     inp = keras.Input(image_shape, name="image")
     h = layers.Flatten()(inp)
+    if num_classes:
+        label = conditioning.label_input()
+        label_code = conditioning.one_hot(num_classes, "label_one_hot")(label)
+        h = layers.Concatenate(name="image_and_class")([h, label_code])
     h = layers.Dense(512, kernel_initializer=init(), name="fc1")(h)
     h = layers.LeakyReLU(0.2)(h)
     h = layers.Dense(256, kernel_initializer=init(), name="fc2")(h)
     h = layers.LeakyReLU(0.2)(h)
     h = layers.Dense(1, kernel_initializer=init(), name="fc3")(h)
     validity = layers.Activation("sigmoid", dtype=out_dtype, name="validity")(h)
-    discriminator = keras.Model(inp, validity, name="discriminator")
+    discriminator = keras.Model([inp, label] if num_classes else inp, validity,
+                                name="discriminator")
     return generator, discriminator
 
