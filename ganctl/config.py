@@ -19,7 +19,7 @@ AUGMENTS = ("auto", "on", "off")
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
 AUGMENT_AUTO_BELOW = 30_000
 # Settings left as None take the architecture's default (`ganctl.models.ARCHS[arch].defaults`).
-ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla")
+ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla", "lr", "batch_size")
 OPTIONAL_POSITIVE = ("limit", "image_size", "width", "minutes")  # positive where given
 FRACTIONAL = ("lr", "minutes", "ema_half_life")  # the positive ones that need not be whole
 
@@ -50,8 +50,8 @@ class TrainConfig:
     augment: str | None = None  # auto, on or off
     # Optimisation
     epochs: int = 100
-    batch_size: int = 128
-    lr: float = 2e-4
+    batch_size: int | None = None  # the architecture's: 128 for mlp, 64 for dcgan
+    lr: float | None = None  # the architecture's: 2e-4 for mlp, 1e-3 for dcgan
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -138,6 +138,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from ganctl.snapshots import parse_snapshot_every
     from ganctl.strategy import STRATEGIES
 
+    # First: an unknown architecture fills none of its defaults (lr, batch size, ...).
+    if cfg.arch not in ARCHS:
+        raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
                  "sample_grid", "limit", "image_size", "lr", "d_steps", "width", "minutes",
                  "ema_half_life"):
@@ -155,8 +158,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"--eval-every must be 0 (off) or a positive number, got {cfg.eval_every}")
     if cfg.channels not in (None, 1, 3):
         raise UsageError(f"--channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
     if cfg.strategy not in STRATEGIES:
         raise UsageError(f"unknown --strategy {cfg.strategy!r}; choose one of: "
                          f"{', '.join(STRATEGIES)}")

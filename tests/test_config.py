@@ -72,3 +72,13 @@ def test_json_round_trip_and_unknown_keys():
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(UsageError, match="unknown setting"):
         TrainConfig.from_json({**cfg.to_json(), "bogus": 1})
+
+
+def test_learning_rate_and_batch_size_default_per_architecture():
+    # The MLP keeps the seed article's 2e-4 and 128; dcgan takes the quality race's winners.
+    mlp, dcgan = TrainConfig(), TrainConfig(arch="dcgan")
+    assert (mlp.lr, mlp.batch_size) == (2e-4, 128)
+    assert (dcgan.lr, dcgan.batch_size) == (1e-3, 64)
+    given = resolve({"arch": "dcgan", "lr": 2e-4, "batch_size": 128})
+    assert (given.lr, given.batch_size) == (2e-4, 128)
+    assert TrainConfig.from_json(dcgan.to_json()).lr == 1e-3

@@ -51,8 +51,10 @@ def train(
     epochs: int | None = typer.Option(
         None, help=f"Total epochs; training an existing run continues up to this. "
                    f"\\[default: {D.epochs}]"),
-    batch_size: int | None = typer.Option(None, help=f"Images per step. \\[default: {D.batch_size}]"),
-    lr: float | None = typer.Option(None, help=f"Adam learning rate, G and D. \\[default: {D.lr}]"),
+    batch_size: int | None = typer.Option(None, help="Images per step. \\[default: 128 for mlp, "
+                                                         "64 for dcgan]"),
+    lr: float | None = typer.Option(None, help="Adam learning rate, G and D. \\[default: 2e-4 "
+                                                  "for mlp, 1e-3 for dcgan]"),
     beta1: float | None = typer.Option(None, help=f"Adam beta1. \\[default: {D.beta1}]"),
     beta2: float | None = typer.Option(None, help=f"Adam beta2. \\[default: {D.beta2}]"),
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
