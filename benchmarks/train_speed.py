@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,9 @@ def seed_batches(x_uint8: np.ndarray, batch: int = 128) -> Callable[[], object]:
     """The article's input pipeline; returns next_batch(), reshuffling at every new epoch."""
     import tensorflow as tf
 
-    images = x_uint8.astype(np.float32) / 127.5 - 1.0
+    from ganctl.data import scale_to_signed_unit
+
+    images = scale_to_signed_unit(x_uint8)
     dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(batch)
     state = {"it": iter(dataset)}
 
@@ -91,19 +94,14 @@ def seed_batches(x_uint8: np.ndarray, batch: int = 128) -> Callable[[], object]:
     return next_batch
 
 
-def seed_loop(next_batch: Callable[[], object], style: str, batch: int = 128,
-              latent_dim: int = 100) -> Callable[[int], None]:
-    """The seed article's loop; returns run(steps), which trains `steps` steps and waits."""
-    import keras
+def plain_two_tape_step(generator: Any, discriminator: Any, g_opt: Any, d_opt: Any, bce: Any,
+                        batch: int, latent_dim: int) -> Callable[[Any], tuple[Any, Any]]:
+    """One `@tf.function` GAN step as the TensorFlow tutorials write it: fresh normal noise, one
+    forward pass under two tapes, BCE (`bce`), both Adam updates; returns (g_loss, d_loss)."""
     import tensorflow as tf
 
-    generator, discriminator = build_seed_models(latent_dim)
-    g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
-    d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
-    bce = keras.losses.BinaryCrossentropy()
-
     @tf.function
-    def two_tape_step(real):
+    def step(real):
         z = tf.random.normal([batch, latent_dim])
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator(z, training=True)
@@ -116,6 +114,23 @@ def seed_loop(next_batch: Callable[[], object], style: str, batch: int = 128,
         g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
         d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
         return g_loss, d_loss
+
+    return step
+
+
+def seed_loop(next_batch: Callable[[], object], style: str, batch: int = 128,
+              latent_dim: int = 100) -> Callable[[int], None]:
+    """The seed article's loop; returns run(steps), which trains `steps` steps and waits."""
+    import keras
+    import tensorflow as tf
+
+    generator, discriminator = build_seed_models(latent_dim)
+    g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    bce = keras.losses.BinaryCrossentropy()
+
+    two_tape_step = plain_two_tape_step(generator, discriminator, g_opt, d_opt, bce, batch,
+                                        latent_dim)
 
     @tf.function
     def sequential_step(real):
@@ -207,29 +222,18 @@ def plain_dcgan_loop(x_uint8: np.ndarray, batch: int, width: int, seed: int = 0,
     g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
     d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    images = x_uint8.astype(np.float32) / 127.5 - 1.0
+    from ganctl.data import scale_to_signed_unit
+
+    images = scale_to_signed_unit(x_uint8)
     dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
                .batch(batch, drop_remainder=True).repeat().prefetch(2))
     batches = iter(dataset)
 
-    @tf.function
-    def step(real):
-        z = tf.random.normal([batch, latent_dim])
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = generator(z, training=True)
-            real_out = discriminator(real, training=True)
-            fake_out = discriminator(fake, training=True)
-            g_loss = bce(tf.ones_like(fake_out), fake_out)
-            d_loss = (bce(tf.ones_like(real_out), real_out)
-                      + bce(tf.zeros_like(fake_out), fake_out)) / 2
-        g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
-        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
-        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
-        return g_loss
+    step = plain_two_tape_step(generator, discriminator, g_opt, d_opt, bce, batch, latent_dim)
 
     def run(steps: int) -> None:
         for _ in range(steps):
-            loss = step(next(batches))
+            loss, _ = step(next(batches))
         float(loss)
 
     return run
