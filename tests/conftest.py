@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +101,14 @@ def tiny_dcgan_run(tmp_path_factory) -> Path:
     """A dcgan run (width 4, EMA and augmentation on by default) trained for 2 epochs on 128
     fixture images (shared; do not modify it)."""
     return train_tiny(tmp_path_factory.mktemp("runs"), "dcgan", **DCGAN_TINY)
+
+
+@pytest.fixture
+def keras_cache(tmp_path, monkeypatch) -> Path:
+    """A Keras home (returned) whose Fashion-MNIST cache holds the fixture's IDX files."""
+    cache = tmp_path / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    for f in FIXTURE_DATA.iterdir():
+        shutil.copy(f, cache / f.name)
+    monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
+    return tmp_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 
 import numpy as np
 import pytest
@@ -39,12 +38,7 @@ def test_scale_to_signed_unit_range():
     assert np.array_equal(to_uint8(scale_to_signed_unit(every)), every)  # the round trip
 
 
-def test_builtin_through_keras_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "datasets" / "fashion-mnist"
-    cache.mkdir(parents=True)
-    for f in FIXTURE_DATA.iterdir():
-        shutil.copy(f, cache / f.name)
-    monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
+def test_builtin_through_keras_cache(keras_cache):
     ds = load_dataset("fashion-mnist", limit=50)
     assert ds.x.shape == (50, 28, 28, 1)
     assert np.array_equal(ds.x, load_dataset(str(FIXTURE_DATA), limit=50).x)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -33,14 +31,9 @@ def test_idx_folder_compares_with_its_test_split_and_the_runs_limit():
     assert data.heldout == "the test split" and data.source == str(FIXTURE_DATA.resolve())
 
 
-def test_builtin_datasets_use_their_test_split(tmp_path, monkeypatch):
+def test_builtin_datasets_use_their_test_split(keras_cache, monkeypatch):
     import keras
 
-    cache = tmp_path / "datasets" / "fashion-mnist"
-    cache.mkdir(parents=True)
-    for f in FIXTURE_DATA.iterdir():
-        shutil.copy(f, cache / f.name)
-    monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
     data = real_data_for_run(run_config(data="fashion-mnist"))
     assert data.count("train") == 2000 and data.count("test") == 500 and data.source == "fashion-mnist"
     # MNIST as Keras' loader returns it from its cache (mnist.npz): both splits.
