@@ -121,6 +121,12 @@ class RunFolder:
     def exists(self) -> bool:
         return self.config.is_file()
 
+    def remove_temporaries(self) -> None:
+        """Delete `.NAME.*.tmp*` files that an interrupted atomic write (a killed process) left."""
+        for path in self.root.rglob(".*.tmp*"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
     def clear(self) -> None:
         """Remove everything a run wrote (for --fresh), keeping the folder itself."""
         for path in (self.config, self.metrics, self.progress_gif):

@@ -384,6 +384,8 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
         with lock:
             if plan.fresh and dist.is_chief:
                 plan.run.clear()
+            if dist.is_chief:  # the run is ours now: drop what a killed writer left half-done
+                plan.run.remove_temporaries()
             for text in plan.data.warnings:
                 emit(Message(text, "warning"))
             gan = GAN(plan.cfg, dist)

@@ -44,9 +44,12 @@ def _assert_run_readable(run: RunFolder) -> None:
     json.loads(run.config.read_text())
     for line in run.metrics.read_text().splitlines():
         json.loads(line)
-    for png in run.samples.glob("*.png"):
+    for png in run.samples.glob("epoch_*.png"):
         assert iio.imread(png).ndim >= 2
     assert len(iio.imread(run.progress_gif, index=None)) >= 1
+
+
+def _assert_no_temporaries(run: RunFolder) -> None:
     assert not list(run.root.rglob(".*.tmp*")), "a temporary file was left behind"
 
 
@@ -71,6 +74,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert result.epochs_done == 4 and not result.interrupted
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4]
     _assert_run_readable(run)
+    _assert_no_temporaries(run)  # a kill mid-write may leave one; the resumed run removes it
     assert not run.lock.exists()
     assert CheckpointStore(run.checkpoints).latest().epoch == 4
 
@@ -115,6 +119,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
     assert len(run.read_metrics()) == epoch - 1
     assert not run.lock.exists()
     _assert_run_readable(run)
+    _assert_no_temporaries(run)
 
 
 def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch):
@@ -197,3 +202,14 @@ def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_pat
     assert run.sample_path(3).is_file()
     r = cli(*args)  # now it is done
     assert r.exit_code == 0 and "already has 3 epochs" in r.stdout, r.output
+
+
+def test_a_taken_over_run_drops_half_written_temporaries(tmp_path):
+    # A SIGKILL during an atomic write leaves its temporary (never the final name) behind.
+    run = RunFolder(tmp_path / "t")
+    (run.samples).mkdir(parents=True)
+    (run.samples / "epoch_0001.png").write_bytes(b"kept")
+    (run.samples / ".epoch_0002.x1y2.tmp.png").write_bytes(b"half")
+    (run.root / ".metrics.abc.tmp.jsonl").write_bytes(b"half")
+    run.remove_temporaries()
+    assert sorted(p.name for p in run.root.rglob("*") if p.is_file()) == ["epoch_0001.png"]
