@@ -206,6 +206,18 @@ def _npz_has(path: Path, key: str) -> bool:
 
 # --- image folders -------------------------------------------------------------------------------
 
+def flatten_alpha(img):
+    """An image with transparency (RGBA, LA, or a palette with a transparent colour) composited
+    onto white, as a viewer shows it; others unchanged. Dropping the alpha instead would keep
+    whatever colour the transparent pixels happen to hold (often black, sometimes noise)."""
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return img
+
+
 def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
     """Images found recursively; one sub-folder per class gives labels. Bad files are skipped."""
     from PIL import Image, UnidentifiedImageError
@@ -217,7 +229,7 @@ def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
     for path in files:
         try:
             with Image.open(path) as img:
-                img = img.convert(mode).resize((size, size), Image.Resampling.LANCZOS)
+                img = flatten_alpha(img).convert(mode).resize((size, size), Image.Resampling.LANCZOS)
                 images.append(np.asarray(img, dtype=np.uint8))
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             skipped += 1

@@ -7,14 +7,23 @@ Nothing is downloaded:
 - `shapes`: N colour pictures of three shape classes (circle, square, triangle) drawn with
   Pillow: random fill colour, size, position and background tint, anti-aliased by drawing at 4x
   and downsampling. A colour folder at any size (32 by default), deterministic per --seed.
+- `emoji`: the 64x64 Twemoji PNGs (RGBA, transparent background; CC-BY 4.0, Twitter/jdecked)
+  that the npm registry package `emoji-datasource-twitter` ships, in one folder per emoji
+  category (Smileys & Emotion, Animals & Nature, Flags, ...), skin-tone variants included:
+  about 3,780 real colour images. Fetch the package with npm (a registry, so it works offline
+  of the web) and point the script at the tarball:
 
     python scripts/make_image_folders.py fashion /tmp/fashion3k --n 3000
     python scripts/make_image_folders.py shapes /tmp/shapes32 --n 3000 --size 32
+    npm pack emoji-datasource-twitter@16.0.0      # writes emoji-datasource-twitter-16.0.0.tgz
+    python scripts/make_image_folders.py emoji /tmp/emoji64 --tarball emoji-datasource-twitter-16.0.0.tgz
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +95,38 @@ def write_shapes(out: Path, n: int, size: int, seed: int = 0) -> int:
     return n
 
 
+def _emoji_images(entry: dict) -> list[str]:
+    """The image file names of one emoji.json entry: the base emoji and its skin-tone variants."""
+    names = [entry["image"]] if entry.get("has_img_twitter") else []
+    names += [v["image"] for v in entry.get("skin_variations", {}).values() if v.get("has_img_twitter")]
+    return names
+
+
+def write_emoji(out: Path, tarball: Path, include_skin_tones: bool = True) -> int:
+    """The 64x64 Twemoji PNGs of an `emoji-datasource-twitter` npm tarball, as they are (RGBA),
+    in one folder per category. The 'Component' category (bare skin-tone swatches) is left out."""
+    if not tarball.is_file():
+        raise SystemExit(f"no tarball at {tarball}; run: npm pack emoji-datasource-twitter@16.0.0")
+    written = 0
+    with tarfile.open(tarball) as tar:
+        catalogue = json.load(tar.extractfile("package/emoji.json"))
+        for entry in catalogue:
+            category = entry["category"]
+            if category == "Component":
+                continue
+            names = _emoji_images(entry) if include_skin_tones else _emoji_images(entry)[:1]
+            folder = out / category.replace(" & ", "_and_").replace(" ", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                try:
+                    member = tar.extractfile(f"package/img/twitter/64/{name}")
+                except KeyError:
+                    continue
+                (folder / name).write_bytes(member.read())
+                written += 1
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -100,9 +141,17 @@ def main() -> None:
     shapes.add_argument("--n", type=int, default=3000)
     shapes.add_argument("--size", type=int, default=32)
     shapes.add_argument("--seed", type=int, default=0)
+    emoji = sub.add_parser("emoji", help="Twemoji 64x64 RGBA PNGs in category folders")
+    emoji.add_argument("out", type=Path)
+    emoji.add_argument("--tarball", type=Path, required=True,
+                       help="emoji-datasource-twitter-16.0.0.tgz, from 'npm pack'")
+    emoji.add_argument("--no-skin-tones", action="store_true",
+                       help="only the base emoji (about 1,900 instead of 3,780)")
     args = parser.parse_args()
     if args.kind == "fashion":
         count = write_fashion(args.out, args.n, args.idx, args.split)
+    elif args.kind == "emoji":
+        count = write_emoji(args.out, args.tarball, not args.no_skin_tones)
     else:
         count = write_shapes(args.out, args.n, args.size, args.seed)
     print(f"wrote {count} images to {args.out}")

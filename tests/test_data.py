@@ -122,6 +122,29 @@ def test_image_folder_classes_mixed_sizes_and_bad_files(tmp_path):
     assert rgb.x.shape == (3, 32, 32, 3)
 
 
+def test_image_folder_composites_transparency_onto_white(tmp_path):
+    # Left half opaque red, right half fully transparent but holding green; a palette image with a
+    # transparent index; a half-transparent grey LA image. A viewer shows white where alpha is 0.
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:, :4] = (255, 0, 0, 255)
+    rgba[:, 4:] = (0, 255, 0, 0)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a_rgba.png")
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 255, 0, 0, 0] + [0] * 762)
+    palette.paste(0, (0, 0, 4, 8))
+    palette.save(tmp_path / "b_palette.png", transparency=1)
+    la = np.zeros((8, 8, 2), np.uint8)
+    la[..., 1] = 128
+    Image.fromarray(la, "LA").save(tmp_path / "c_la.png")
+    ds = load_dataset(str(tmp_path), channels=3, image_size=8)
+    x = ds.x.astype(int)
+    assert (x[0, :, :3] == (255, 0, 0)).all() and (x[0, :, 5:] == 255).all()
+    assert (x[1, :, :3] == (0, 0, 255)).all() and (x[1, :, 5:] == 255).all()
+    assert np.abs(x[2] - 127).max() <= 1  # black at alpha 128 over white
+    gray = load_dataset(str(tmp_path), channels=1, image_size=8).x
+    assert (gray[0, :, 5:] == 255).all()
+
+
 def test_image_folder_without_images(tmp_path):
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / "fake.png").write_bytes(b"garbage")
