@@ -97,26 +97,29 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
     text = out.decode()
     assert "Traceback" not in err.decode()
     # The line names the checkpoint it saved and the step where training stopped; that
-    # checkpoint is the newest, mid-epoch, and holds that step (not an earlier epoch's).
-    m = re.search(r"stopped at epoch (\d+), step (\d+); saved (ckpt-\S+)\. Run the same command "
-                  r"to continue", text)
+    # checkpoint is the newest and holds that step (not an earlier epoch's). It says "after
+    # epoch N" when the stop landed on an epoch's end (the signal came during a snapshot), else
+    # "in epoch N" for a mid-epoch checkpoint.
+    m = re.search(r"stopped (in|after) epoch (\d+), step (\d+); saved (ckpt-\S+)\. Run the same "
+                  r"command to continue", text)
     assert m, text
-    epoch, step, name = int(m.group(1)), int(m.group(2)), m.group(3)
+    where, n, step, name = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
     steps_per_epoch = 1024 // 32
-    assert epoch >= 2 and (epoch - 1) * steps_per_epoch <= step < epoch * steps_per_epoch
     store = CheckpointStore(run.checkpoints)
     latest = store.latest()
-    # A stop that lands on an epoch's end (the signal came during epoch 1's snapshot) keeps
-    # that complete end-of-epoch checkpoint; mid-epoch it is an incomplete one.
-    at_epoch_end = step == (epoch - 1) * steps_per_epoch
-    assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, epoch - 1, step,
-                                                                         at_epoch_end)
+    if where == "after":
+        assert n >= 1 and step == n * steps_per_epoch
+        assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, n, step, True)
+    else:
+        assert n >= 2 and (n - 1) * steps_per_epoch < step < n * steps_per_epoch
+        assert (latest.name, latest.epoch, latest.step, latest.complete) == (name, n - 1, step,
+                                                                             False)
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(store.prefix(latest))
     assert int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == step
-    assert int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) == epoch - 1
-    assert len(run.read_metrics()) == epoch - 1
+    assert int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) == latest.epoch
+    assert len(run.read_metrics()) == latest.epoch
     assert not run.lock.exists()
     _assert_run_readable(run)
     _assert_no_temporaries(run)

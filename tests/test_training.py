@@ -231,7 +231,23 @@ def test_minutes_on_the_command_line(cli, tmp_path):
                  "--out", tmp_path, "--name", "m", "--no-xla", "--minutes", "0.00001")
     assert result.exit_code == 0, result.output
     assert "stopped after 1e-05 minutes" in result.output
+    # The deadline has passed before the first compiled call: nothing is trained.
+    assert "minutes before the first step; saved ckpt-e0000-s00000000." in result.output
     assert "Run the same command for 1e-05 more minutes." in result.output
     assert CheckpointStore(tmp_path / "m" / "checkpoints").latest() is not None
     bad = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path, "--minutes", "0")
     assert bad.exit_code == 2 and "--minutes must be a positive number" in bad.output
+
+
+def test_stop_message_says_where_the_run_stands():
+    from ganctl.checkpoints import CheckpointInfo
+    from ganctl.cli.train import _where
+    from ganctl.training import TrainResult
+
+    def result(epochs_done, step, complete):
+        ckpt = CheckpointInfo(f"ckpt-e{epochs_done:04d}-s{step:08d}", epochs_done, step, complete)
+        return TrainResult(None, epochs_done, step, True, ckpt)
+
+    assert _where(result(0, 0, True)) == "before the first step"
+    assert _where(result(2, 8, True)) == "after epoch 2, step 8"  # not "epoch 3": it has not begun
+    assert _where(result(2, 9, False)) == "in epoch 3, step 9"

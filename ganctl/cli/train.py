@@ -178,17 +178,28 @@ def train(
         return
     if result.out_of_time:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
-        console.print(f"stopped after {plan.cfg.minutes:g} minutes at epoch {result.epochs_done + 1}"
-                      f", step {result.step}; saved {ckpt}. Run the same command for "
+        console.print(f"stopped after {plan.cfg.minutes:g} minutes {_where(result)}; saved "
+                      f"{ckpt}. Run the same command for "
                       f"{plan.cfg.minutes:g} more minutes.", highlight=False)
         return
     if result.interrupted:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
-        console.print(f"stopped at epoch {result.epochs_done + 1}, step {result.step}; saved "
+        console.print(f"stopped {_where(result)}; saved "
                       f"{ckpt}. Run the same command to continue.", highlight=False)
         raise typer.Exit(130)
     console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
+
+
+def _where(result) -> str:
+    """Where a stopped run stands: 'after epoch N, step S' at an epoch's end, 'in epoch N+1,
+    step S' mid-epoch, 'before the first step' if it trained nothing."""
+    ckpt = result.last_checkpoint
+    if result.step == 0:
+        return "before the first step"
+    if ckpt is not None and ckpt.complete:
+        return f"after epoch {ckpt.epoch}, step {result.step}"
+    return f"in epoch {result.epochs_done + 1}, step {result.step}"
 
 
 class _StopRequest:
