@@ -1,12 +1,13 @@
 """The training step under tf.distribute: every replica computes its slice of the global batch.
 
-For global step s, the batch indices (from (seed, epoch)), the noise (from the checkpointed
-generator, drawn for the whole global batch) and the augmentation and penalty draws (stateless,
-from (seed, step), for the whole global batch) are the ones the single-device step uses;
-replica r takes rows [r*b, (r+1)*b) of each. Losses are divided by the replica count so that the
-gradients Keras sums across replicas in `apply_gradients` are those of the global-batch mean;
-BatchNorm's statistics are all-reduced (`synchronized`). So N replicas compute what one device
-computes at the same global batch, up to float summation order.
+For global step s, the batch indices (from (seed, epoch)) with their labels, the noise and a
+conditional model's fake labels (from the checkpointed generator, drawn for the whole global
+batch) and the augmentation and penalty draws (stateless, from (seed, step), for the whole
+global batch) are the ones the single-device step uses; replica r takes rows [r*b, (r+1)*b) of
+each. Losses are divided by the replica count so that the gradients Keras sums across replicas
+in `apply_gradients` are those of the global-batch mean; BatchNorm's statistics are all-reduced
+(`synchronized`). So N replicas compute what one device computes at the same global batch, up
+to float summation order.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ def build_distributed_train_fn(gan: Any, strategy: Any) -> Any:
     """
     import tensorflow as tf
 
-    from ganctl.gan import STAT_NAMES, ReplicaFeed, _normal
+    from ganctl.gan import STAT_NAMES, ReplicaFeed, _classes, _normal
 
     cfg = gan.cfg
     replicas = strategy.num_replicas_in_sync
     rows = cfg.batch_size // replicas
 
-    def replica_step(idx: Any, noises: Any) -> Any:
+    def replica_step(idx: Any, noises: Any, fake_labels: Any) -> Any:
         ctx = tf.distribute.get_replica_context()
         replica = tf.get_static_value(ctx.replica_id_in_sync_group)
         if replica is None:
@@ -59,7 +60,7 @@ def build_distributed_train_fn(gan: Any, strategy: Any) -> Any:
         mine = idx[offset:offset + rows]
         images = tf.cast(tf.gather(gan._data, mine), tf.float32) / 127.5 - 1.0
         labels = None if gan._labels is None else tf.gather(gan._labels, mine)
-        gan._replica = ReplicaFeed(offset, replicas, list(noises))
+        gan._replica = ReplicaFeed(offset, replicas, list(noises), list(fake_labels))
         try:
             stats = gan.train_step(images, labels)
         finally:
@@ -71,11 +72,15 @@ def build_distributed_train_fn(gan: Any, strategy: Any) -> Any:
 
         def step(i: Any, sums: Any) -> Any:
             idx = tf.gather(order, start + i)
-            # The step's noise for the whole global batch, from the same generator state and
-            # in the same order as on one device.
-            noises = tuple(_normal(gan.rng, cfg.batch_size, cfg.latent_dim)
-                           for _ in range(gan.noise_draws))
-            stats = strategy.run(replica_step, args=(idx, noises))
+            # The step's noise, and a conditional model's fake labels, for the whole global
+            # batch, from the same generator state and in the same order as on one device
+            # (each noise draw followed by its labels).
+            noises, fake_labels = [], []
+            for _ in range(gan.noise_draws):
+                noises.append(_normal(gan.rng, cfg.batch_size, cfg.latent_dim))
+                if cfg.conditional:
+                    fake_labels.append(_classes(gan.rng, cfg.batch_size, gan._class_cdf))
+            stats = strategy.run(replica_step, args=(idx, tuple(noises), tuple(fake_labels)))
             gan.step.assign_add(1)
             return i + 1, sums + strategy.reduce(tf.distribute.ReduceOp.MEAN, stats, axis=None)
 

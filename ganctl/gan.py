@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,15 +68,29 @@ def _normal(rng: Any, rows: int, cols: int) -> Any:
     return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :cols]
 
 
+def _classes(rng: Any, rows: int, class_cdf: np.ndarray) -> Any:
+    """Class labels int32 [rows] from `rng`'s raw Philox bits, with the cumulative class shares
+    `class_cdf`: as `_normal`, the same on every device and with or without XLA."""
+    import tensorflow as tf
+
+    bits = rng.uniform_full_int([rows], tf.uint32)
+    u = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24  # in (0, 1)
+    # The class is the number of cumulative shares u has passed (inverse CDF).
+    cdf = tf.constant(class_cdf[:-1])
+    return tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
+
+
 @dataclass
 class ReplicaFeed:
     """What a tf.distribute replica's step takes from outside: where its rows start in the
-    global batch, the replica count, and the step's noise, drawn for the whole global batch
-    before `strategy.run` (a generator used inside a replica draws a stream of its own)."""
+    global batch, the replica count, and the step's noise and fake labels (for a conditional
+    model), drawn for the whole global batch before `strategy.run` (a generator used inside a
+    replica draws a stream of its own)."""
 
     offset: int
     replicas: int
     noises: list[Any]
+    fake_labels: list[Any] = field(default_factory=list)
 
 
 def _as_probability(out: Any, loss: Any) -> Any:
@@ -246,13 +260,9 @@ class GAN:
         From the GAN's random generator (so a resumed run draws the same ones), from its raw
         bits like `_normal`, so XLA and every device agree.
         """
-        import tensorflow as tf
-
-        bits = self.rng.uniform_full_int([self.cfg.batch_size], tf.uint32)
-        u = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24  # in (0, 1)
-        # The class is the number of cumulative shares u has passed (inverse CDF).
-        cdf = tf.constant(self._class_cdf[:-1])
-        labels = tf.reduce_sum(tf.cast(u[:, None] >= cdf[None, :], tf.int32), axis=1)
+        if self._replica is not None:  # drawn before strategy.run, like the noise
+            return self._replica.fake_labels.pop(0)[offset:offset + rows]
+        labels = _classes(self.rng, self.cfg.batch_size, self._class_cdf)
         return labels if rows == self.cfg.batch_size else labels[offset:offset + rows]
 
     def _fakes_input(self, part: tuple[Any, int], conditional: bool) -> tuple[Any, Any]:

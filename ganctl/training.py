@@ -376,8 +376,6 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
 
     emit = emit or (lambda event: None)
     dist = distribution or make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
-    if plan.cfg.conditional and dist.distributed:
-        raise UsageError("--conditional runs on one device for now; pass --strategy one")
     lock = run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))) \
         if dist.is_chief else contextlib.nullcontext()
     try:

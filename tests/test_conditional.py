@@ -357,15 +357,3 @@ def test_class_metrics_on_an_unconditional_run(cli, tiny_run):
                  "--metrics", "fd,class_agreement")
     assert_one_line_error(result, 2, "class_agreement score conditional models and this run is "
                                      "unconditional")
-
-
-def test_conditional_under_a_distributed_strategy_is_refused(cli, tmp_path):
-    # Fake labels come from the run's stateful generator, which a replica cannot draw from;
-    # until they are drawn before strategy.run, a conditional run stays on one device.
-    from conftest import FIXTURE_DATA
-
-    result = cli("train", "--data", FIXTURE_DATA, "--limit", "256", "--batch-size", "64",
-                 "--epochs", "1", "--conditional", "--strategy", "mirrored", "--out", tmp_path,
-                 "--name", "cm")
-    assert_one_line_error(result, 2, "--conditional runs on one device for now")
-    assert not (tmp_path / "cm" / "checkpoints").exists()
