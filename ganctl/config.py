@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from ganctl.errors import UsageError, check_positive
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRECISIONS = ("float32", "mixed", "bf16", "auto")
+# The CPU flags (/proc/cpuinfo) with which `--precision auto` picks bf16, per architecture: where
+# oneDNN's bfloat16 kernels measured faster than float32, at the same quality per epoch
+# (benchmarks/README.md, "bf16 at equal epochs"). AMX runs bfloat16 matmuls and convolutions
+# several times faster; avx512_bf16 alone speeds up dcgan's convolutions but not the MLP's matmuls.
+AUTO_BF16_FLAGS = {"mlp": ("amx_bf16",), "dcgan": ("amx_bf16", "avx512_bf16")}
 AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
@@ -64,7 +70,7 @@ class TrainConfig:
     # Performance
     steps_per_call: int = 25
     xla: bool | None = None
-    precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (bf16 with AMX)
+    precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (auto_precision)
     minutes: float | None = None  # stop after this many minutes of training in a session
     strategy: str = "auto"  # auto, one, mirrored, multiworker (ganctl.strategy)
     # Evaluation during training
@@ -86,9 +92,9 @@ class TrainConfig:
             if getattr(self, name) is None and spec is not None and name in spec.defaults:
                 object.__setattr__(self, name, spec.defaults[name])
         if self.precision == "auto":
-            from ganctl.tfsetup import cpu_has_amx
+            from ganctl.tfsetup import cpu_flags
 
-            object.__setattr__(self, "precision", "bf16" if cpu_has_amx() else "float32")
+            object.__setattr__(self, "precision", auto_precision(self.arch, cpu_flags())[0])
 
     @property
     def augment_on(self) -> bool:
@@ -123,6 +129,17 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some settings changed (and checked)."""
         return validate(dataclasses.replace(self, **changes))
+
+
+def auto_precision(arch: str, flags: Collection[str]) -> tuple[str, str]:
+    """What `--precision auto` picks for `arch` on a CPU with these flags, and why: bf16 where
+    the CPU has one of the arch's AUTO_BF16_FLAGS, else float32."""
+    wanted = AUTO_BF16_FLAGS.get(arch, ("amx_bf16",))
+    need = f"bf16 pays for {arch} with {' or '.join(wanted)}"
+    have = [flag for flag in wanted if flag in flags]
+    if have:
+        return "bf16", f"{need}; this CPU has {have[0]}"
+    return "float32", f"{need}, which this CPU lacks"
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))

@@ -87,10 +87,13 @@ def import_tensorflow(verbose: bool = False) -> Any:
     return tf
 
 
+CPUINFO = "/proc/cpuinfo"  # read by cpu_flags and cpu_model; tests point it at a fake one
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        with open(CPUINFO, encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("flags"):
                     return set(line.split(":", 1)[1].split())
@@ -104,7 +107,7 @@ def cpu_model() -> str:
     import platform
 
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        with open(CPUINFO, encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
@@ -112,8 +115,3 @@ def cpu_model() -> str:
         pass
     return platform.processor() or "unknown CPU"
 
-
-def cpu_has_amx() -> bool:
-    """Whether the CPU has AMX bfloat16 tiles (recent Intel Xeons): oneDNN then runs bfloat16
-    matmuls and convolutions several times faster than float32; without AMX bfloat16 is slower."""
-    return "amx_bf16" in cpu_flags()

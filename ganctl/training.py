@@ -78,8 +78,9 @@ class Trainer:
 
     def __init__(self, gan: GAN, run: RunFolder, emit: Callable[[Event], None] | None = None,
                  callbacks: list[Callback] | None = None,
-                 should_stop: Callable[[], bool] | None = None):
+                 should_stop: Callable[[], bool] | None = None, precision_auto: str = ""):
         self.gan = gan
+        self.precision_auto = precision_auto  # why auto picked the precision, for the header
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -177,7 +178,7 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               training_notes(cfg),
+                               training_notes(cfg, self.precision_auto),
                                self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
@@ -285,9 +286,9 @@ RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", 
 
 
 
-def training_notes(cfg: TrainConfig) -> tuple[str, ...]:
+def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, loss,
-    EMA, augmentation (and why), precision."""
+    EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
     from ganctl.config import AUGMENT_AUTO_BELOW
 
     notes = [f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else ""), f"loss {cfg.loss}"
@@ -297,7 +298,9 @@ def training_notes(cfg: TrainConfig) -> tuple[str, ...]:
     if cfg.augment_on:
         why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
         notes.append("augmentation on" + why)
-    if cfg.precision != "float32":
+    if precision_auto:
+        notes.append(f"{cfg.precision} (auto: {precision_auto})")
+    elif cfg.precision != "float32":
         notes.append(cfg.precision)
     if cfg.minutes is not None:
         notes.append(f"for {cfg.minutes:g} minutes")
@@ -313,6 +316,7 @@ class Plan:
     data: Any  # ganctl.data.Dataset
     resuming: bool
     fresh: bool
+    precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -323,14 +327,16 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     contradicts them is an error (use --fresh or another --name).
     """
     from ganctl.classes import conditional_classes
-    from ganctl.config import load_toml, resolve
+    from ganctl.config import auto_precision, load_toml, resolve
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
+    from ganctl.tfsetup import cpu_flags
     from ganctl.training_evaluation import check_training_evaluation
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
     cfg = resolve(options, config_file)
+    precision_auto = given.get("precision") == "auto"
     if cfg.data not in BUILTIN and Path(cfg.data).expanduser().exists():
         # Stored absolute so that a resume from another folder finds the same data.
         cfg = cfg.replace(data=str(Path(cfg.data).expanduser().resolve()))
@@ -339,6 +345,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     resuming = run.exists() and not fresh
     if resuming:
         saved = run.read_config()
+        if precision_auto:  # what auto picks for the saved arch, which the options may not name
+            given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
         for key, value in given.items():
             if key not in RESUMABLE and getattr(saved, key) != value:
                 raise UsageError(f"run {run.name} was trained with {key}={getattr(saved, key)!r}, not "
@@ -359,7 +367,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x), labels=labels,
                       class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
-    return Plan(cfg, run, data, resuming, fresh)
+    why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
+    return Plan(cfg, run, data, resuming, fresh, why)
 
 
 def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
@@ -388,7 +397,7 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
                 emit(Message(text, "warning"))
             gan = GAN(plan.cfg, dist)
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
-            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop)
+            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:

@@ -112,3 +112,25 @@ def keras_cache(tmp_path, monkeypatch) -> Path:
         shutil.copy(f, cache / f.name)
     monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
     return tmp_path
+
+
+# /proc/cpuinfo's lines as Linux writes them, trimmed to the flags that matter here.
+CPUINFO_TEXT = "processor\t: 0\nmodel name\t: {model}\nflags\t\t: fpu sse2 avx2 {flags}\n\n"
+AMX = "avx512f avx512_bf16 amx_bf16 amx_tile"  # Intel Sapphire Rapids and later
+AVX512_BF16 = "avx512f avx512_bf16"  # AMD Zen 4 and later, as this project's EPYC
+NO_BF16 = "avx512f"  # AVX-512 without bfloat16 instructions
+
+
+@pytest.fixture
+def fake_cpu(tmp_path, monkeypatch):
+    """Point the cpuinfo reader at a written file with the given flags (None: no file)."""
+    import ganctl.tfsetup
+
+    def use(flags: str | None) -> None:
+        path = tmp_path / "cpuinfo"
+        if flags is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(CPUINFO_TEXT.format(model="Test CPU", flags=flags))
+        monkeypatch.setattr(ganctl.tfsetup, "CPUINFO", str(path))
+    return use

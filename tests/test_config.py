@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import AMX, AVX512_BF16, NO_BF16
 from ganctl.config import TrainConfig, load_toml, resolve
 from ganctl.errors import UsageError
 
@@ -82,3 +83,34 @@ def test_learning_rate_and_batch_size_default_per_architecture():
     given = resolve({"arch": "dcgan", "lr": 2e-4, "batch_size": 128})
     assert (given.lr, given.batch_size) == (2e-4, 128)
     assert TrainConfig.from_json(dcgan.to_json()).lr == 1e-3
+
+
+# --- --precision auto: resolved from the CPU's flags, per architecture ---------------------------
+
+@pytest.mark.parametrize("flags,mlp,dcgan", [
+    (AMX, "bf16", "bf16"),
+    (AVX512_BF16, "float32", "bf16"),  # bf16 measured faster for dcgan only, without AMX
+    (NO_BF16, "float32", "float32"),
+    (None, "float32", "float32"),  # no /proc/cpuinfo (macOS, Windows)
+])
+def test_precision_auto_follows_cpu_flags_and_arch(fake_cpu, flags, mlp, dcgan):
+    fake_cpu(flags)
+    assert resolve({"precision": "auto"}).precision == mlp
+    assert resolve({"precision": "auto", "arch": "dcgan"}).precision == dcgan
+    # The resolved choice is what the config keeps: config.json never says "auto".
+    saved = TrainConfig.from_json(resolve({"precision": "auto", "arch": "dcgan"}).to_json())
+    assert saved.precision == dcgan
+    # An explicit precision is never changed by the CPU.
+    for given in ("float32", "bf16", "mixed"):
+        assert resolve({"precision": given, "arch": "dcgan"}).precision == given
+
+
+def test_auto_precision_says_why():
+    from ganctl.config import auto_precision
+
+    assert auto_precision("dcgan", {"avx2", "avx512_bf16"}) == (
+        "bf16", "bf16 pays for dcgan with amx_bf16 or avx512_bf16; this CPU has avx512_bf16")
+    assert auto_precision("dcgan", {"amx_bf16", "avx512_bf16"})[1].endswith("has amx_bf16")
+    assert auto_precision("mlp", {"avx2", "avx512_bf16"}) == (
+        "float32", "bf16 pays for mlp with amx_bf16, which this CPU lacks")
+    assert auto_precision("mlp", set())[0] == "float32"

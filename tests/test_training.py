@@ -9,7 +9,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import FIXTURE_DATA, train_tiny
+from conftest import AVX512_BF16, DCGAN_TINY, FIXTURE_DATA, NO_BF16, train_tiny
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError, UsageError
 from ganctl.runs import RunFolder
@@ -251,3 +251,28 @@ def test_stop_message_says_where_the_run_stands():
     assert _where(result(0, 0, True)) == "before the first step"
     assert _where(result(2, 8, True)) == "after epoch 2, step 8"  # not "epoch 3": it has not begun
     assert _where(result(2, 9, False)) == "in epoch 3, step 9"
+
+
+def test_precision_auto_is_resolved_saved_and_explained(tmp_path, fake_cpu):
+    # dcgan on a CPU with avx512_bf16 (no AMX): auto picks bf16, config.json keeps "bf16" (not
+    # "auto"), and the progress header says what auto picked and why.
+    from ganctl.events import TrainStarted
+
+    fake_cpu(AVX512_BF16)
+    events: list = []
+    run = train_tiny(tmp_path, "auto", epochs=1, events=events, precision="auto", **DCGAN_TINY)
+    assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
+    started = [e for e in events if isinstance(e, TrainStarted)]
+    assert started[0].notes[-1] == ("bf16 (auto: bf16 pays for dcgan with amx_bf16 or "
+                                    "avx512_bf16; this CPU has avx512_bf16)")
+    # Resuming with --precision auto again is the same choice, not a changed setting.
+    events.clear()
+    train_tiny(tmp_path, "auto", epochs=2, events=events, precision="auto", **DCGAN_TINY)
+    assert [e for e in events if isinstance(e, TrainStarted)][0].start_epoch == 1
+    # On a CPU where auto picks float32 it is a changed setting, named as such.
+    fake_cpu(NO_BF16)
+    with pytest.raises(UsageError, match="trained with precision='bf16', not 'float32'"):
+        plan_training(_opts(tmp_path, "auto", epochs=3, precision="auto", **DCGAN_TINY))
+    # Without --precision auto the header says nothing of it.
+    plan = plan_training(_opts(tmp_path, "auto", epochs=3, **DCGAN_TINY))
+    assert plan.cfg.precision == "bf16" and plan.precision_auto == ""

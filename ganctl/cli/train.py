@@ -112,10 +112,12 @@ def train(
                                                         f"\\[default: {D.eval_every}]"),
     eval_n: int | None = typer.Option(None, help=f"Images per evaluation during training. "
                                                     f"\\[default: {D.eval_n}]"),
-    precision: str | None = typer.Option(None, help="float32, mixed (float16 compute, for GPUs), "
-                                                       "bf16 (bfloat16 compute, for CPUs with AMX),"
-                                                       " or auto (bf16 where the CPU has AMX). "
-                                                       f"\\[default: {D.precision}]"),
+    precision: str | None = typer.Option(
+        None, help="float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
+                   "CPUs with AMX or avx512_bf16), or auto: bf16 where it trained faster at the "
+                   "same quality (dcgan on CPUs with amx_bf16 or avx512_bf16, mlp with "
+                   "amx_bf16), else float32; the header says what it picked and why. "
+                   f"\\[default: {D.precision}]"),
     xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
                                        "with XLA (one device only: synchronised BatchNorm "
                                        "cannot run inside XLA). \\[default: on for mlp, off "
@@ -158,8 +160,10 @@ def train(
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
-        typer.echo(config_json_text(plan.cfg, {"run_folder": str(plan.run.root),
-                                               "resume": plan.resuming}))
+        extra = {"run_folder": str(plan.run.root), "resume": plan.resuming}
+        if plan.precision_auto:
+            extra["precision_auto"] = plan.precision_auto
+        typer.echo(config_json_text(plan.cfg, extra))
         return
     # Before the signal handlers: the multi-worker strategy's runtime installs its own.
     dist = make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
