@@ -114,9 +114,9 @@ def train(
                                                     f"\\[default: {D.eval_n}]"),
     precision: str | None = typer.Option(
         None, help="float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
-                   "CPUs with AMX or avx512_bf16), or auto: bf16 where it trained faster at the "
-                   "same quality (dcgan on CPUs with amx_bf16 or avx512_bf16, mlp with "
-                   "amx_bf16), else float32; the header says what it picked and why. "
+                   "CPUs with AMX, or avx512_bf16 for dcgan), or auto: bf16 for dcgan on CPUs "
+                   "with amx_bf16 or avx512_bf16, where it trained faster at the same quality, "
+                   "else float32; the progress header says what auto picked and why. "
                    f"\\[default: {D.precision}]"),
     xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
                                        "with XLA (one device only: synchronised BatchNorm "
