@@ -19,8 +19,8 @@ PRECISIONS = ("float32", "mixed", "bf16", "auto")
 # bf16 was measured both faster than float32 and as good at equal epochs (FD within 5%;
 # benchmarks/README.md, "bf16 at equal epochs"). dcgan: oneDNN's bfloat16 convolutions use AMX
 # or avx512_bf16, and its FD after 5 epochs matched float32's across seeds. The MLP is absent,
-# so auto keeps it float32: with avx512_bf16 alone bf16 trained it 1.1-1.4x slower, its AMX
-# speed is unmeasured, and its seed-to-seed FD noise (about 10%) hides a 5% difference.
+# so auto keeps it float32: with avx512_bf16 alone bf16 trained it no faster (0.7-1.0x), its
+# AMX speed is unmeasured, and its seed-to-seed FD noise (about 9%) hides a 5% difference.
 AUTO_BF16_FLAGS: dict[str, tuple[str, ...]] = {"dcgan": ("amx_bf16", "avx512_bf16")}
 AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
