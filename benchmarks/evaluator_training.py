@@ -17,13 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from shared_data import default_fashion_mnist
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/fashion-mnist")
+    parser.add_argument("--data", type=Path, default=default_fashion_mnist())
     args = parser.parse_args()
     from ganctl.data import load_idx_folder
     from ganctl.domain_evaluator import domain_evaluator

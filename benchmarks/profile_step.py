@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from shared_data import default_fashion_mnist
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 
 
 def op_names(dump: Path) -> dict[str, str]:
@@ -48,7 +49,7 @@ def kind(event: str, op_name: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=str(default_fashion_mnist()))
     parser.add_argument("--steps", type=int, default=48, help="profiled steps (after warm-up)")
     parser.add_argument("--single-thread-dots", action="store_true",
                         help="run each matmul on one thread (XLA_FLAGS "

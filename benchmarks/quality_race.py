@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared_data import default_fashion_mnist
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 METRICS = "fd,kid,precision_recall,density_coverage,class_histogram"
@@ -37,17 +39,6 @@ COLUMNS = (("epochs", "epochs", "{:.1f}"), ("images_per_s", "img/s", "{:.0f}"),
            ("fd", "FD", "{:.3f}"), ("kid", "KID", "{:.4f}"), ("precision", "precision", "{:.3f}"),
            ("recall", "recall", "{:.3f}"), ("coverage", "coverage", "{:.3f}"),
            ("classes_covered", "classes", "{:.0f}"))
-
-
-def default_data() -> Path:
-    """The nearest `shared/data/fashion-mnist` above the checkout (this project's machines keep
-    one there), else Keras' cache, `~/.keras/datasets/fashion-mnist`, where `ganctl evaluate`
-    looks by default."""
-    for folder in REPO.parents:
-        candidate = folder / "shared" / "data" / "fashion-mnist"
-        if candidate.is_dir():
-            return candidate
-    return Path.home() / ".keras" / "datasets" / "fashion-mnist"
 
 
 def default_presets() -> list[Path]:
@@ -159,7 +150,7 @@ def main() -> None:
     parser.add_argument("--presets", default=None,
                         help="comma-separated preset names in examples/ or .toml paths "
                              "(default: classic and every examples/dcgan*.toml)")
-    parser.add_argument("--data", type=Path, default=default_data(),
+    parser.add_argument("--data", type=Path, default=default_fashion_mnist(),
                         help="folder of the four Fashion-MNIST IDX files (trained on, and the "
                              "real data the evaluator compares with)")
     parser.add_argument("--n", type=int, default=10_000, help="images per evaluation")

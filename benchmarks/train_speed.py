@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from shared_data import default_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 CEILING_SHAPE = (128, 1024, 784)  # [128, 1024] x [1024, 784]: G's last layer at batch 128
 
 
@@ -400,7 +400,7 @@ def timed(run: Callable[[int], None], steps: int, batch: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA),
+    parser.add_argument("--data", default=str(default_fashion_mnist()),
                         help="Fashion-MNIST: a folder of the four IDX files, or a built-in name")
     parser.add_argument("--steps", type=int, default=96, help="steps per loop per round")
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds")
