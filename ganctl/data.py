@@ -134,15 +134,23 @@ def load_builtin(name: str, split: str = "train") -> Dataset:
         train, test = module.load_data()
         x, y = train if split == "train" else test
     except Exception as exc:  # noqa: BLE001 - any download failure means the same to the user
-        cache = keras_home() / "datasets" / ("fashion-mnist" if name == "fashion-mnist" else "")
+        files = ", ".join(IDX_FILES)
         if name == "fashion-mnist":
-            files = ", ".join(IDX_FILES)
-            hint = f"put the four IDX files ({files}) in {cache}"
+            hint = (f"put the four IDX files ({files}) in {keras_home() / 'datasets' / name}, "
+                    "or pass --data PATH to a folder of those files")
         else:
-            hint = f"put mnist.npz in {cache}"
-        raise UsageError(f"cannot load {name} ({type(exc).__name__}); offline? {hint}, "
-                         "or pass --data PATH to a folder of those files") from None
+            hint = (f"put mnist.npz in {keras_home() / 'datasets'}, or pass --data PATH to a "
+                    f"folder of MNIST's four IDX files ({files})")
+        raise UsageError(f"cannot load {name} ({_download_failure(exc)}); offline? {hint}") from None
     return Dataset(np.asarray(x)[..., None], np.asarray(y), source=name)
+
+
+def _download_failure(exc: Exception) -> str:
+    """Why a Keras download failed, in a few words: Keras raises a bare `Exception('URL fetch
+    failure on URL: None -- [Errno -2] Name or service not known')`, whose type says nothing."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = text.rsplit(" -- ", 1)[-1]
+    return f"download failed: {reason[:120]}"
 
 
 # --- .npz ----------------------------------------------------------------------------------------

@@ -47,16 +47,27 @@ def test_builtin_through_keras_cache(keras_cache):
 def test_builtin_offline_error_names_files_and_folder(tmp_path, monkeypatch):
     import keras
 
-    def offline():
-        raise OSError("network unreachable")
+    def offline():  # what Keras raises without a network: a bare Exception
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.gz: None -- "
+                        "[Errno -2] Name or service not known")
 
     monkeypatch.setattr("ganctl.data.keras_home", lambda: tmp_path)
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
     with pytest.raises(UsageError) as err:
         load_dataset("fashion-mnist")
     msg = str(err.value)
+    assert msg.startswith("cannot load fashion-mnist (download failed: [Errno -2] Name or service "
+                          "not known); offline? ")
     assert "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
     assert str(tmp_path / "datasets" / "fashion-mnist") in msg and "--data" in msg
+    assert "\n" not in msg
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(UsageError) as err:
+        load_dataset("mnist")
+    msg = str(err.value)
+    assert f"put mnist.npz in {tmp_path / 'datasets'}, or pass --data PATH to a folder of " \
+           "MNIST's four IDX files (train-images-idx3-ubyte.gz" in msg
 
 
 def _write_idx(path, raw: bytes):
