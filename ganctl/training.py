@@ -303,8 +303,13 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
     elif cfg.precision != "float32":
         notes.append(cfg.precision)
     if cfg.minutes is not None:
-        notes.append(f"for {cfg.minutes:g} minutes")
+        notes.append(f"for {minutes_text(cfg.minutes)}")
     return tuple(notes)
+
+
+def minutes_text(minutes: float) -> str:
+    """'1 minute', '2.5 minutes': a time budget as a user reads it."""
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
 
 
 @dataclass

@@ -230,13 +230,19 @@ def test_minutes_on_the_command_line(cli, tmp_path):
     result = cli("train", "--data", FIXTURE_DATA, "--limit", "256", "--batch-size", "64",
                  "--out", tmp_path, "--name", "m", "--no-xla", "--minutes", "0.00001")
     assert result.exit_code == 0, result.output
-    assert "stopped after 1e-05 minutes" in result.output
     # The deadline has passed before the first compiled call: nothing is trained.
-    assert "minutes before the first step; saved ckpt-e0000-s00000000." in result.output
-    assert "Run the same command for 1e-05 more minutes." in result.output
+    assert ("stopped at the --minutes 1e-05 limit, before the first step; saved "
+            "ckpt-e0000-s00000000. Run the same command for 1e-05 more minutes.") in result.output
     assert CheckpointStore(tmp_path / "m" / "checkpoints").latest() is not None
     bad = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path, "--minutes", "0")
     assert bad.exit_code == 2 and "--minutes must be a positive number" in bad.output
+
+
+def test_minutes_text_is_singular_for_one_minute():
+    from ganctl.training import minutes_text
+
+    assert minutes_text(1) == "1 minute" and minutes_text(1.0) == "1 minute"
+    assert minutes_text(2.5) == "2.5 minutes" and minutes_text(10) == "10 minutes"
 
 
 def test_stop_message_says_where_the_run_stands():

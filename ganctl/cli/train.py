@@ -144,7 +144,7 @@ def train(
     from ganctl.config import config_json_text
     from ganctl.strategy import make_distribution
     from ganctl.tfsetup import import_tensorflow
-    from ganctl.training import plan_training, run_training
+    from ganctl.training import minutes_text, plan_training, run_training
 
     import_tensorflow()
 
@@ -182,9 +182,10 @@ def train(
         return
     if result.out_of_time:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
-        console.print(f"stopped after {plan.cfg.minutes:g} minutes {_where(result)}; saved "
-                      f"{ckpt}. Run the same command for "
-                      f"{plan.cfg.minutes:g} more minutes.", highlight=False)
+        console.print(f"stopped at the --minutes {plan.cfg.minutes:g} limit, {_where(result)}; "
+                      f"saved {ckpt}. Run the same command for "
+                      f"{minutes_text(plan.cfg.minutes).replace(' ', ' more ', 1)}.",
+                      highlight=False)
         return
     if result.interrupted:
         ckpt = result.last_checkpoint.name if result.last_checkpoint else "none"
