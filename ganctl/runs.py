@@ -179,8 +179,18 @@ def find_run(ckpt: str, runs_root: str | Path = DEFAULT_RUNS) -> tuple[RunFolder
             if Path(str(stem) + ".index").is_file():
                 return RunFolder(stem.parent.parent), stem.name
             raise UsageError(f"checkpoint {ckpt} does not exist")
-    where = f" (looked in {runs_root}/)" if len(candidates) > 1 else ""
-    raise UsageError(f"no run {ckpt!r}{where}; pass a run name, a run folder or a checkpoint")
+    if path.is_dir():
+        raise UsageError(f"{ckpt} is a folder but not a run (it has no config.json); pass a run "
+                         "folder that ganctl train wrote (runs/run1), a run name or a checkpoint")
+    if len(candidates) == 1:
+        raise UsageError(f"no run {ckpt!r}; pass a run name, a run folder or a checkpoint")
+    root = Path(runs_root)
+    names = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) \
+        if root.is_dir() else []
+    there = (f"runs there: {', '.join(names[:10])}{', ...' if len(names) > 10 else ''}" if names
+             else "no runs there" if root.is_dir() else "no such folder")
+    raise UsageError(f"no run {ckpt!r} in {runs_root}/ ({there}); for runs trained with --out DIR "
+                     "pass --runs DIR, or pass a run folder or a checkpoint")
 
 
 # --- lock ----------------------------------------------------------------------------------------

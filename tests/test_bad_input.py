@@ -102,3 +102,32 @@ def test_out_that_is_a_file(cli, tmp_path):
     (tmp_path / "file").write_text("x")
     r = cli("train", "--data", FIXTURE_DATA, "--out", tmp_path / "file", "--dry-run")
     assert_one_line_error(r, 2, "is not a folder")
+
+
+# --- --ckpt that is not a run --------------------------------------------------------------------
+
+def test_ckpt_that_is_a_folder_but_not_a_run(tmp_path):
+    from ganctl.errors import UsageError
+    from ganctl.runs import find_run
+
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(UsageError) as err:
+        find_run(str(tmp_path / "photos"), tmp_path / "runs")
+    assert str(err.value).startswith(f"{tmp_path / 'photos'} is a folder but not a run (it has no "
+                                     "config.json); pass a run folder")
+
+
+def test_ckpt_name_not_under_runs_lists_the_runs_and_suggests_runs(tmp_path, tiny_run):
+    from ganctl.errors import UsageError
+    from ganctl.runs import find_run
+
+    runs = tmp_path / "elsewhere"
+    shutil.copytree(tiny_run, runs / "conv")
+    (runs / "not-a-run").mkdir()
+    with pytest.raises(UsageError) as err:
+        find_run("run1", runs)
+    assert str(err.value) == (f"no run 'run1' in {runs}/ (runs there: conv); for runs trained with "
+                              "--out DIR pass --runs DIR, or pass a run folder or a checkpoint")
+    with pytest.raises(UsageError, match=r"no run 'run1' in .*nothing/ \(no such folder\); .*--runs DIR"):
+        find_run("run1", tmp_path / "nothing")
+    assert find_run("conv", runs)[0].root == runs / "conv"
