@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ganctl.cli import app
-from ganctl.cli.sample import ckpt_option, ema_option, epoch_option, load_for_cli, runs_option
+from ganctl.cli.sample import (
+    checkpoint_when,
+    ckpt_option,
+    ema_option,
+    epoch_option,
+    load_for_cli,
+    runs_option,
+)
 from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
 from ganctl.metrics import Value, value_formats
 
@@ -194,7 +201,7 @@ def _table(report: Report) -> Table:
     info = score.checkpoint
     table = Table(title=None, show_lines=False)
     table.add_column("metric")
-    table.add_column(f"model (epoch {info.epoch})", justify="right")
+    table.add_column(f"model ({checkpoint_when(info)})", justify="right")
     table.add_column("real data (test vs train)", justify="right")
     table.add_column("good", style="dim")
     classes = report.evaluator["classes"]

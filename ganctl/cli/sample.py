@@ -12,6 +12,7 @@ from ganctl.runs import DEFAULT_RUNS
 from ganctl.sampling import DEFAULT_N, DEFAULT_PER_CLASS
 
 if TYPE_CHECKING:
+    from ganctl.checkpoints import CheckpointInfo
     from ganctl.inference import LoadedGenerator
 
 EXAMPLES = """
@@ -107,7 +108,16 @@ def classes_for_cli(text: str | None, ckpt: str, runs: str, option: str = "--cla
 def checkpoint_label(loaded: LoadedGenerator) -> str:
     """'runs/run1/checkpoints/ckpt-e0003-s00001404 (epoch 3)' for success lines."""
     ema = ", EMA" if loaded.key == "generator_ema" else ""
-    return f"{loaded.run.checkpoints / loaded.checkpoint.name} (epoch {loaded.checkpoint.epoch}{ema})"
+    return f"{loaded.run.checkpoints / loaded.checkpoint.name} ({checkpoint_when(loaded.checkpoint)}{ema})"
+
+
+def checkpoint_when(info: CheckpointInfo) -> str:
+    """'epoch 3' for a checkpoint saved at an epoch's end; 'in epoch 4, step 1529' for one
+    saved mid-epoch (Ctrl-C, --minutes), as `train`'s stop line says it (its file name and
+    `epoch` count the 3 epochs completed)."""
+    if info.complete:
+        return f"epoch {info.epoch}"
+    return f"in epoch {info.epoch + 1}, step {info.step}"
 
 
 @app.command(epilog=EXAMPLES)
