@@ -291,8 +291,13 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
     EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
     from ganctl.config import AUGMENT_AUTO_BELOW
 
-    notes = [f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else ""), f"loss {cfg.loss}"
-             + (f" ({cfg.d_steps} D steps)" if cfg.d_steps > 1 else "")]
+    model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "")
+    if cfg.image_shape:  # says what --image-size/--channels (or an image folder's 28) gave
+        h, w, c = cfg.image_shape
+        model += f" on {h}×{w} {'grayscale' if c == 1 else 'colour'} images"
+    if cfg.conditional:
+        model += f", conditional on {len(cfg.labels)} classes"
+    notes = [model, f"loss {cfg.loss}" + (f" ({cfg.d_steps} D steps)" if cfg.d_steps > 1 else "")]
     if cfg.ema:
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
     if cfg.augment_on:

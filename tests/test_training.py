@@ -282,3 +282,15 @@ def test_precision_auto_is_resolved_saved_and_explained(tmp_path, fake_cpu):
     # Without --precision auto the header says nothing of it.
     plan = plan_training(_opts(tmp_path, "auto", epochs=3, **DCGAN_TINY))
     assert plan.cfg.precision == "bf16" and plan.precision_auto == ""
+
+
+def test_the_progress_header_names_the_image_size_and_colour():
+    from ganctl.config import TrainConfig
+    from ganctl.training import training_notes
+
+    emoji = TrainConfig(arch="dcgan", width=32, image_shape=(64, 64, 3), num_images=3781)
+    assert training_notes(emoji)[0] == "dcgan width 32 on 64×64 colour images"
+    assert training_notes(TrainConfig(image_shape=(28, 28, 1)))[0] == "mlp on 28×28 grayscale images"
+    cond = TrainConfig(arch="dcgan", conditional=True, image_shape=(28, 28, 1),
+                       labels=tuple("abc"), class_counts=(1, 1, 1))
+    assert training_notes(cond)[0] == "dcgan width 64 on 28×28 grayscale images, conditional on 3 classes"
