@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 import tomllib
@@ -241,7 +242,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     options = {key.replace("-", "_"): value for key, value in table.items()}
     unknown = sorted(k for k in options if k not in USER_FIELDS)
     if unknown:
-        raise UsageError(f"config file {path} has unknown option(s): {', '.join(unknown)} "
+        guesses = [f"{k} -> {close[0]}" for k in unknown
+                   if (close := difflib.get_close_matches(k, USER_FIELDS, n=1))]
+        hint = f"; did you mean: {', '.join(guesses)}?" if guesses else ""
+        raise UsageError(f"config file {path} has unknown option(s): {', '.join(unknown)}{hint} "
                          f"(known: {', '.join(USER_FIELDS)})")
     return options
 
@@ -251,17 +255,28 @@ def resolve(cli_options: dict[str, Any], config_file: str | Path | None = None) 
     options: dict[str, Any] = {}
     if config_file is not None:
         options.update(load_toml(config_file))
-    options.update({k: v for k, v in cli_options.items() if v is not None})
+    given = {k: v for k, v in cli_options.items() if v is not None}
+    from_file = set(options) - set(given)
+    options.update(given)
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     for key, value in options.items():
         expected = types[key]
+        where = (f"config file {config_file}: {key.replace('_', '-')}" if key in from_file
+                 else f"option {key}")
         if key == "snapshot_every" and isinstance(value, int) and not isinstance(value, bool):
             options[key] = value = str(value)  # TOML `snapshot_every = 60000`: images
+        if value is None:
+            continue
+        # Typer has typed the command line's values; the TOML file's are checked here.
+        if key in from_file and "bool" in expected and not isinstance(value, bool):
+            # A string "no" would be truthy and silently turn the option on.
+            raise UsageError(f"{where} must be true or false (TOML, no quotes), got {value!r}")
+        if key in from_file and expected.startswith("str") and not isinstance(value, str):
+            raise UsageError(f"{where} must be a quoted string, got {value!r}")
         if "float" in expected and isinstance(value, int) and not isinstance(value, bool):
             options[key] = float(value)
-        elif "int" in expected and "float" not in expected and not isinstance(value, int) \
-                and value is not None:
-            raise UsageError(f"option {key} must be a whole number, got {value!r}")
+        elif "int" in expected and "float" not in expected and not isinstance(value, int):
+            raise UsageError(f"{where} must be a whole number, got {value!r}")
     try:
         cfg = TrainConfig(**options)
     except TypeError as exc:

@@ -85,6 +85,38 @@ def test_learning_rate_and_batch_size_default_per_architecture():
     assert TrainConfig.from_json(dcgan.to_json()).lr == 1e-3
 
 
+def test_toml_unknown_option_suggests_the_close_one(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epoch = 3\nbatch = 64\nzzz = 1\n")
+    with pytest.raises(UsageError) as err:
+        load_toml(path)
+    assert "unknown option(s): batch, epoch, zzz; did you mean: batch -> batch_size, " \
+           "epoch -> epochs? (known: data," in str(err.value)
+
+
+@pytest.mark.parametrize("line,message", [
+    ('ema = "no"', "ema must be true or false (TOML, no quotes), got 'no'"),
+    ("conditional = 1", "conditional must be true or false (TOML, no quotes), got 1"),
+    ("data = 5", "data must be a quoted string, got 5"),
+    ("epochs = 2.5", "epochs must be a whole number, got 2.5"),
+    ('batch-size = "64"', "batch-size must be a whole number, got '64'"),
+])
+def test_toml_values_of_the_wrong_type_name_the_file_and_option(tmp_path, line, message):
+    path = tmp_path / "c.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(UsageError) as err:
+        resolve({}, path)
+    assert str(err.value) == f"config file {path}: {message}"
+
+
+def test_toml_booleans_and_strings_of_the_right_type_still_load(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('ema = false\nconditional = false\ndata = "mnist"\nspectral-norm = true\n'
+                    'arch = "dcgan"\n')
+    cfg = resolve({"ema": True}, path)  # the command line wins
+    assert cfg.ema is True and cfg.spectral_norm is True and cfg.data == "mnist"
+
+
 # --- --precision auto: resolved from the CPU's flags, per architecture ---------------------------
 
 @pytest.mark.parametrize("flags,mlp,dcgan", [
