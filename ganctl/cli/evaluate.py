@@ -96,7 +96,7 @@ def evaluate(
     reference column is the same metric between those held-out and training images.
 
     Fashion-MNIST is scored with the shipped classifier; other data with a small evaluator
-    trained once on it (a few minutes on a CPU for 60,000 28x28 images), whose held-out
+    trained once on it (1-2 minutes on a 2-core CPU for 60,000 28x28 images), whose held-out
     accuracy heads the report.
 
     Real-image features are cached ($GANCTL_CACHE, else ~/.cache/ganctl): later calls are quick.

@@ -29,7 +29,7 @@ EXAMPLES = """
 
   ganctl train --data ./small --epochs 500 --snapshot-every 5ep
 
-  ganctl train --arch dcgan --minutes 10               [dim]# a convolutional GAN, 10 minutes[/]
+  ganctl train --arch dcgan --minutes 10             [dim]# a convolutional GAN, 10 minutes[/]
 
   ganctl train --arch dcgan --data ./photos --image-size 64 --channels 3
 
@@ -60,8 +60,8 @@ def train(
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
                                                         f"\\[default: {D.latent_dim}]"),
     arch: str | None = typer.Option(None, help="Architecture: mlp (the seed article's) or dcgan "
-                                                  "(convolutional; square images of 28 to 128 "
-                                                  f"pixels). \\[default: {D.arch}]"),
+                                                  "(convolutional; square images of 28, 32, 48, "
+                                                  f"64, 96 or 128 pixels). \\[default: {D.arch}]"),
     conditional: bool | None = typer.Option(
         None, "--conditional/--unconditional",
         help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
