@@ -88,8 +88,9 @@ class ProgressRenderer:
                 f"{r['images_per_s']:,.0f} img/s{extra}{'  (snapshot)' if ev.snapshot else ''}")
         if self.progress is not None:
             self.progress.update(self.epoch_task, completed=ev.epoch, info=extra.strip())
-            self.progress.reset(self.step_task, total=self.progress.tasks[1].total,
-                                description=f"epoch {ev.epoch + 1}")
+            if ev.epoch < self.progress.tasks[0].total:  # after the last: no "epoch N+1" bar
+                self.progress.reset(self.step_task, total=self.progress.tasks[1].total,
+                                    description=f"epoch {ev.epoch + 1}")
         # Short epochs would scroll a line each: print snapshots, else one line per interval.
         if not ev.snapshot and time.monotonic() - self._last_epoch_line < self.plain_every_s:
             return
