@@ -173,14 +173,17 @@ def _to_uint8(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
-    """An .npz with an `x` array [n, h, w] or [n, h, w, c], optional `y` labels and optional
-    `names` (a string array naming the labels); with other keys (`x_test`, `y_test`), the
-    held-out split it holds."""
+    """An .npz with an `x` array [n, h, w] or [n, h, w, c] (or `x_train`, as Keras' mnist.npz
+    has it), optional `y` labels and optional `names` (a string array naming the labels); with
+    other keys (`x_test`, `y_test`), the held-out split it holds."""
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if x_key == "x" and "x" not in archive.files and "x_train" in archive.files:
+                x_key, y_key = "x_train", "y_train"  # Keras' own layout (its mnist.npz)
             if x_key not in archive.files:
                 found = ", ".join(archive.files) or "none"
-                raise UsageError(f"{path} has no '{x_key}' array (found: {found})")
+                raise UsageError(f"{path} has no '{x_key}' array (found: {found}); save the "
+                                 f"training images as '{x_key}'")
             x = archive[x_key]
             y = archive[y_key] if y_key in archive.files else None
             names = archive["names"] if "names" in archive.files else None

@@ -112,6 +112,20 @@ def test_npz_without_x_is_refused(tmp_path):
         load_dataset(str(tmp_path / "d.npz"))
 
 
+def test_npz_in_keras_layout_reads_x_train_and_its_test_split(tmp_path):
+    from ganctl.data import load_test_split
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = (rng.integers(0, 256, (n, 8, 8), dtype=np.uint8) for n in (12, 5))
+    path = tmp_path / "mnist.npz"  # as keras.datasets.mnist caches it
+    np.savez(path, x_train=x_train, y_train=np.arange(12) % 3, x_test=x_test,
+             y_test=np.arange(5) % 3)
+    ds = load_dataset(str(path))
+    assert np.array_equal(ds.x[..., 0], x_train) and list(ds.y) == list(np.arange(12) % 3)
+    test = load_test_split(str(path))
+    assert np.array_equal(test.x[..., 0], x_test) and len(test.y) == 5
+
+
 def _png(path, size, mode="L", value=128):
     path.parent.mkdir(parents=True, exist_ok=True)
     colour = value if mode == "L" else (value, 0, 255 - value)
