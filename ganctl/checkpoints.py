@@ -183,5 +183,6 @@ class CheckpointStore:
                 warn(f"{exc}; falling back to the previous checkpoint")
         if entries:
             raise GanctlError(f"no checkpoint in {self.folder} can be loaded (all {len(entries)} "
-                              "are damaged or do not match config.json)")
+                              "are damaged or do not match config.json); if config.json was "
+                              "edited, restore it, else train the run again (--fresh)")
         return None

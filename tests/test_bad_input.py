@@ -38,7 +38,8 @@ def _broken_run(tiny_run, tmp_path, kind: str):
     ("bad-json", 1, "config.json is unreadable"),
     ("other-arch", 1, "unknown --arch 'stylegan9'"),
     ("no-checkpoints", 1, "has no checkpoints yet"),
-    ("garbled-checkpoints", 1, "can be loaded"),
+    ("garbled-checkpoints", 1, "do not match config.json); if config.json was edited, restore it, "
+                               "else train the run again (--fresh)"),
 ])
 def test_sample_refuses_broken_runs(cli, tiny_run, tmp_path, kind, code, needle):
     run = tmp_path / "nope" if kind == "missing" else _broken_run(tiny_run, tmp_path, kind)
