@@ -128,21 +128,28 @@ def write_emoji(out: Path, tarball: Path, include_skin_tones: bool = True) -> in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="examples:\n" + __doc__.rsplit("point the script at the tarball:\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="kind", required=True)
-    fashion = sub.add_parser("fashion", help="Fashion-MNIST PNGs in class folders")
-    fashion.add_argument("out", type=Path)
-    fashion.add_argument("--n", type=int, default=3000)
+    shown = argparse.ArgumentDefaultsHelpFormatter
+    fashion = sub.add_parser("fashion", help="Fashion-MNIST PNGs in class folders",
+                             formatter_class=shown)
+    fashion.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
+    fashion.add_argument("--n", type=int, default=3000, help="the first N images")
     fashion.add_argument("--idx", type=Path, default=DEFAULT_IDX,
                          help="folder of the four Fashion-MNIST IDX gzip files")
-    fashion.add_argument("--split", choices=("train", "test"), default="train")
-    shapes = sub.add_parser("shapes", help="colour shapes in class folders")
-    shapes.add_argument("out", type=Path)
-    shapes.add_argument("--n", type=int, default=3000)
-    shapes.add_argument("--size", type=int, default=32)
-    shapes.add_argument("--seed", type=int, default=0)
-    emoji = sub.add_parser("emoji", help="Twemoji 64x64 RGBA PNGs in category folders")
-    emoji.add_argument("out", type=Path)
+    fashion.add_argument("--split", choices=("train", "test"), default="train",
+                         help="which IDX split to take the images from")
+    shapes = sub.add_parser("shapes", help="colour shapes in class folders", formatter_class=shown)
+    shapes.add_argument("out", type=Path, help="folder to write (one sub-folder per shape)")
+    shapes.add_argument("--n", type=int, default=3000, help="images to draw")
+    shapes.add_argument("--size", type=int, default=32, help="image width and height in pixels")
+    shapes.add_argument("--seed", type=int, default=0, help="same seed, same pictures")
+    emoji = sub.add_parser("emoji", help="Twemoji 64x64 RGBA PNGs in category folders",
+                           formatter_class=shown)
+    emoji.add_argument("out", type=Path, help="folder to write (one sub-folder per category)")
     emoji.add_argument("--tarball", type=Path, required=True,
                        help="emoji-datasource-twitter-16.0.0.tgz, from 'npm pack'")
     emoji.add_argument("--no-skin-tones", action="store_true",
