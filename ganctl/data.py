@@ -27,6 +27,7 @@ class Dataset:
     label_names: tuple[str, ...] = ()
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    loose_images: int = 0  # an image folder's images outside its class sub-folders
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -262,7 +263,12 @@ def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
     if all(c is not None for c in classes):
         names = tuple(sorted(set(classes)))
         y = np.array([names.index(c) for c in classes], dtype=np.int64)
-    return Dataset(x, y, names, source=str(folder), warnings=warnings)
+    loose = sum(c is None for c in classes) if any(c is not None for c in classes) else 0
+    if loose:
+        warnings.append(f"{loose} of {len(classes)} images lie directly in {folder}, outside its "
+                        "class sub-folders, so the data has no labels; move them into a "
+                        "sub-folder to use the classes")
+    return Dataset(x, y, names, source=str(folder), warnings=warnings, loose_images=loose)
 
 
 # --- conversion and the entry point --------------------------------------------------------------

@@ -369,6 +369,11 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
                     f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
                     "pass --fresh to start over")
     labels, counts = tuple(data.label_names), ()
+    if cfg.conditional and data.loose_images:
+        n = data.loose_images
+        raise UsageError(f"--conditional needs a class for every image, and {cfg.data} has {n} "
+                         f"image{'s' if n != 1 else ''} outside its class sub-folders; move "
+                         f"{'them' if n != 1 else 'it'} into one, or drop --conditional")
     if cfg.conditional:
         labels, counts = conditional_classes(cfg.data, data.y, data.label_names)
         if resuming and (labels, counts) != (cfg.labels, cfg.class_counts):

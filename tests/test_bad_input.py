@@ -132,3 +132,14 @@ def test_ckpt_name_not_under_runs_lists_the_runs_and_suggests_runs(tmp_path, tin
     with pytest.raises(UsageError, match=r"no run 'run1' in .*nothing/ \(no such folder\); .*--runs DIR"):
         find_run("run1", tmp_path / "nothing")
     assert find_run("conv", runs)[0].root == runs / "conv"
+
+
+def test_conditional_on_a_folder_with_loose_images_names_them(cli, tmp_path):
+    data = tmp_path / "imgs"
+    for path in ("bags/a.png", "bags/b.png", "coats/c.png", "d.png"):
+        (data / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (28, 28)).save(data / path)
+    r = cli("train", "--data", data, "--conditional", "--batch-size", 2, "--out", tmp_path / "runs",
+            "--dry-run")
+    assert_one_line_error(r, 2, f"--conditional needs a class for every image, and {data} has 1 "
+                                "image outside its class sub-folders; move it into one")

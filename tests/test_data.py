@@ -147,6 +147,18 @@ def test_image_folder_classes_mixed_sizes_and_bad_files(tmp_path):
     assert rgb.x.shape == (3, 32, 32, 3)
 
 
+def test_image_folder_with_loose_images_has_no_labels_and_says_why(tmp_path):
+    _png(tmp_path / "cats" / "a.png", (28, 28))
+    _png(tmp_path / "dogs" / "b.png", (28, 28))
+    _png(tmp_path / "stray.png", (28, 28))
+    ds = load_dataset(str(tmp_path))
+    assert ds.y is None and ds.label_names == () and ds.loose_images == 1
+    assert f"1 of 3 images lie directly in {tmp_path}, outside its class sub-folders" in ds.warnings[0]
+    (tmp_path / "stray.png").unlink()
+    ds = load_dataset(str(tmp_path))
+    assert ds.loose_images == 0 and ds.warnings == [] and list(ds.y) == [0, 1]
+
+
 def test_image_folder_composites_transparency_onto_white(tmp_path):
     # Left half opaque red, right half fully transparent but holding green; a palette image with a
     # transparent index; a half-transparent grey LA image. A viewer shows white where alpha is 0.
