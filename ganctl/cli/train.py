@@ -94,8 +94,9 @@ def train(
     out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
     name: str | None = typer.Option(None, help="Run name; an existing run is resumed. "
                                                   "\\[default: the next free runN]"),
-    limit: int | None = typer.Option(None, help="Train on the first N images only. "
-                                                   "\\[default: all]"),
+    limit: int | None = typer.Option(None, help="Train on the first N images only (an image "
+                                                   "folder's in path order: class sub-folders one "
+                                                   "after another). \\[default: all]"),
     image_size: int | None = typer.Option(None, help="Resize images to N×N. \\[default: the "
                                                         "data's own size; 28 for image folders]"),
     channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). \\[default: the "
