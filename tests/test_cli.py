@@ -124,3 +124,6 @@ def test_debug_reraises_for_a_traceback(cli, tmp_path, monkeypatch):
     # --debug re-raises, so Python prints the full traceback instead of one line
     with pytest.raises(UsageError, match="--epochs must be a positive whole number"):
         cli("--debug", "train", "--epochs", "0", "--out", tmp_path)
+    # After the command too (it used to be a traceback of "No such option: --debug").
+    with pytest.raises(UsageError, match="--epochs must be a positive whole number"):
+        cli("train", "--epochs", "0", "--out", tmp_path, "--debug")

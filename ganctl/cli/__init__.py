@@ -69,6 +69,8 @@ def fail(message: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a one-line message and exit code."""
     args = sys.argv[1:] if argv is None else argv
+    if "--debug" in args:  # a global option, also where users type it: after the command
+        args = ["--debug"] + [a for a in args if a != "--debug"]
     debug = "--debug" in args or os.environ.get("GANCTL_DEBUG") == "1"
     if debug:
         os.environ["GANCTL_DEBUG"] = "1"
