@@ -236,7 +236,7 @@ def _epoch_table(report: Report) -> Table:
     best = fds.index(min(fds)) if "fd" in columns else -1
     for i, score in enumerate(report.scores):
         info = score.checkpoint
-        label = str(info.epoch) if info.complete else f"{info.epoch}+ (step {info.step})"
+        label = checkpoint_when(info).replace("epoch ", "")  # "3", or "in 4, step 1529"
         table.add_row(label, *(_fmt(k, score.metrics) for k in columns),
                       style="bold green" if i == best else None)
     return table
