@@ -29,8 +29,8 @@ AUGMENTS = ("auto", "on", "off")
 AUGMENT_AUTO_BELOW = 30_000
 # Settings left as None take the architecture's default (`ganctl.models.ARCHS[arch].defaults`).
 ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla", "lr", "batch_size")
-OPTIONAL_POSITIVE = ("limit", "image_size", "width", "minutes")  # positive where given
-FRACTIONAL = ("lr", "minutes", "ema_half_life")  # the positive ones that need not be whole
+OPTIONAL_POSITIVE = ("limit", "image_size", "width", "minutes", "d_lr")  # positive where given
+FRACTIONAL = ("lr", "d_lr", "minutes", "ema_half_life")  # the positive ones that need not be whole
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int | None = None  # the architecture's: 128 for mlp, 64 for dcgan
     lr: float | None = None  # the architecture's: 2e-4 for mlp, 1e-3 for dcgan
+    d_lr: float | None = None  # D's learning rate (TTUR); None: the same as lr
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -94,6 +95,8 @@ class TrainConfig:
         for name in ARCH_DEFAULTED:
             if getattr(self, name) is None and spec is not None and name in spec.defaults:
                 object.__setattr__(self, name, spec.defaults[name])
+        if self.d_lr is None:
+            object.__setattr__(self, "d_lr", self.lr)
         if self.precision == "auto":
             from ganctl.tfsetup import cpu_flags
 
@@ -164,7 +167,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.arch not in ARCHS:
         raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
     for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid", "limit", "image_size", "lr", "d_steps", "width", "minutes",
+                 "sample_grid", "limit", "image_size", "lr", "d_lr", "d_steps", "width", "minutes",
                  "ema_half_life"):
         value = getattr(cfg, name)
         if value is not None or name not in OPTIONAL_POSITIVE:  # those may be unset

@@ -41,12 +41,12 @@ POLICIES = {"float32": "float32", "mixed": "mixed_float16", "bf16": "mixed_bfloa
 _G_PURPOSE = 1023
 
 
-def _adam(cfg: TrainConfig, loss_scale: bool) -> Any:
+def _adam(cfg: TrainConfig, lr: float, loss_scale: bool) -> Any:
     import keras
 
     # beta_1 = 0.5 instead of Keras' 0.9 matters: a long momentum makes the two players
     # overshoot each other and training oscillates.
-    opt = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    opt = keras.optimizers.Adam(lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
     # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
     return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
 
@@ -157,8 +157,8 @@ class GAN:
             keras.mixed_precision.set_dtype_policy("float32")
         if self.generator_ema is not None:
             self.generator_ema.set_weights(self.generator.get_weights())
-        self.g_opt = _adam(cfg, cfg.precision == "mixed")
-        self.d_opt = _adam(cfg, cfg.precision == "mixed")
+        self.g_opt = _adam(cfg, cfg.lr, cfg.precision == "mixed")
+        self.d_opt = _adam(cfg, cfg.d_lr, cfg.precision == "mixed")
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(cfg.seed)

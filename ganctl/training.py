@@ -298,6 +298,8 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
     if cfg.conditional:
         model += f", conditional on {len(cfg.labels)} classes"
     notes = [model, f"loss {cfg.loss}" + (f" ({cfg.d_steps} D steps)" if cfg.d_steps > 1 else "")]
+    if cfg.d_lr != cfg.lr:
+        notes.append(f"lr G {cfg.lr:g}, D {cfg.d_lr:g}")
     if cfg.ema:
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
     if cfg.augment_on:

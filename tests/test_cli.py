@@ -69,6 +69,17 @@ def test_train_dry_run_shows_what_precision_auto_picked(cli, tmp_path, fake_cpu,
     assert cfg["precision"] == precision and cfg["precision_auto"].startswith(why)
 
 
+def test_train_d_lr_option_reaches_the_config(cli, tmp_path):
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--lr", "3e-4",
+            "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["d_lr"] == 3e-4  # D follows --lr unless told otherwise
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--d-lr", "8e-4",
+            "--dry-run")
+    cfg = json.loads(r.stdout)
+    assert (cfg["lr"], cfg["d_lr"]) == (2e-4, 8e-4)
+
+
 @pytest.mark.parametrize("args,code,needle", [
     (["train", "--epochs", "0"], 2, "--epochs must be a positive whole number"),
     (["train", "--batch-size", "-5"], 2, "--batch-size must be a positive whole number"),

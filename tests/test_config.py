@@ -51,6 +51,7 @@ def test_toml_syntax_error_and_missing_file(tmp_path):
     ("batch_size", -1, "--batch-size must be a positive"),
     ("latent_dim", 0, "--latent-dim must be a positive"),
     ("lr", 0.0, "--lr must be a positive"),
+    ("d_lr", -1e-4, "--d-lr must be a positive"),
     ("beta1", 1.0, r"--beta1 must be in \[0, 1\)"),
     ("arch", "resnet", "unknown --arch 'resnet'; choose one of: mlp"),
     ("channels", 2, "--channels must be 1"),
@@ -147,3 +148,16 @@ def test_auto_precision_says_why():
         "float32", "bf16 pays for dcgan with amx_bf16 or avx512_bf16, which this CPU lacks")
     assert auto_precision("mlp", {"amx_bf16", "avx512_bf16"}) == (
         "float32", "bf16 was not measured to pay for mlp at equal quality")
+
+
+def test_d_lr_defaults_to_lr_and_is_saved():
+    # TTUR: D may learn at its own rate; by default it follows G's, whatever set that.
+    assert TrainConfig().d_lr == 2e-4 and TrainConfig(arch="dcgan").d_lr == 1e-3
+    assert resolve({"arch": "dcgan", "lr": 3e-4}).d_lr == 3e-4
+    given = resolve({"arch": "dcgan", "d_lr": 4e-4})
+    assert (given.lr, given.d_lr) == (1e-3, 4e-4)
+    saved = given.to_json()
+    assert saved["d_lr"] == 4e-4 and TrainConfig.from_json(saved) == given
+    # A config.json written before --d-lr existed trains D at its lr, as it did then.
+    old = {k: v for k, v in TrainConfig(arch="dcgan", lr=5e-4).to_json().items() if k != "d_lr"}
+    assert TrainConfig.from_json(old).d_lr == 5e-4

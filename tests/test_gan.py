@@ -273,3 +273,18 @@ def test_a_slice_of_the_batch_gets_its_rows_of_the_whole_batch_noise(images):
     half = gan.noise(BATCH // 2, BATCH // 2).numpy()
     np.testing.assert_array_equal(half, whole[BATCH // 2:])
     assert whole.shape == (BATCH, 100) and abs(whole.mean()) < 0.1 and 0.9 < whole.std() < 1.1
+
+
+def test_d_lr_sets_the_discriminators_step_size(images):
+    # Adam's first step moves each weight by lr · g / (|g| + ε): by lr wherever the gradient is
+    # not tiny. So the largest move of a kernel is G's lr in G and D's own lr in D.
+    gan = make_gan(images, lr=1e-3, d_lr=1e-4, xla=False)
+    before = snapshot(gan)
+    gan.train_steps(gan.epoch_order(1), 0, 1)
+    after = snapshot(gan)
+    moves = {n: np.abs(after[n] - before[n]).max() for n in before
+             if "kernel" in n and "opt" not in n}
+    assert {n[0] for n in moves} == {"G", "D"}
+    for name, move in moves.items():
+        np.testing.assert_allclose(move, 1e-3 if name.startswith("G") else 1e-4, rtol=1e-2,
+                                   err_msg=name)

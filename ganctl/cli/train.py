@@ -53,8 +53,11 @@ def train(
                    f"\\[default: {D.epochs}]"),
     batch_size: int | None = typer.Option(None, help="Images per step. \\[default: 128 for mlp, "
                                                          "64 for dcgan]"),
-    lr: float | None = typer.Option(None, help="Adam learning rate, G and D. \\[default: 2e-4 "
-                                                  "for mlp, 1e-3 for dcgan]"),
+    lr: float | None = typer.Option(None, help="Adam learning rate of G, and of D unless --d-lr "
+                                                  "is given. \\[default: 2e-4 for mlp, 1e-3 for "
+                                                  "dcgan]"),
+    d_lr: float | None = typer.Option(None, help="D's own Adam learning rate (two time-scale "
+                                                    "updates, TTUR). \\[default: --lr]"),
     beta1: float | None = typer.Option(None, help=f"Adam beta1. \\[default: {D.beta1}]"),
     beta2: float | None = typer.Option(None, help=f"Adam beta2. \\[default: {D.beta2}]"),
     latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
@@ -149,7 +152,7 @@ def train(
 
     import_tensorflow()
 
-    options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1,
+    options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, d_lr=d_lr, beta1=beta1,
                    beta2=beta2, latent_dim=latent_dim, arch=arch, conditional=conditional,
                    seed=seed, out=out, name=name,
                    limit=limit, image_size=image_size, channels=channels, keep=keep,
