@@ -14,11 +14,28 @@ from typing import Any
 
 TRANSLATION = 1 / 8
 CUTOUT = 1 / 2
+AUGMENTATIONS = ("colour", "translation", "cutout")  # what `--augment-policy` may list
 
 
-def policy_for(channels: int) -> tuple[str, ...]:
-    """The augmentations for images of `channels` channels."""
-    return ("colour", "translation", "cutout") if channels == 3 else ("translation", "cutout")
+def policy_for(channels: int, policy: str = "auto") -> tuple[str, ...]:
+    """The augmentations for images of `channels` channels: those `policy` lists (comma
+    separated, in AUGMENTATIONS), or for `auto` all of them (colour only for colour images)."""
+    if policy == "auto":
+        return AUGMENTATIONS if channels == 3 else ("translation", "cutout")
+    return parse_policy(policy)
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """The augmentations a comma-separated `policy` lists, in the order they are applied.
+
+    Raises ValueError (one line, naming the choices) for an empty list or an unknown name.
+    """
+    names = [part.strip() for part in policy.split(",") if part.strip()]
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if not names or unknown:
+        raise ValueError(f"--augment-policy {policy!r}: list one or more of "
+                         f"{', '.join(AUGMENTATIONS)} (comma separated), or auto")
+    return tuple(name for name in AUGMENTATIONS if name in names)
 
 
 def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: Any = 0,

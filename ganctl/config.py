@@ -57,6 +57,7 @@ class TrainConfig:
     ema_ramp: float = 0.05  # half-life at most this × images seen (0: no ramp)
     # Differentiable augmentation of everything D sees
     augment: str | None = None  # auto, on or off
+    augment_policy: str = "auto"  # which augmentations: auto, or a list (ganctl.augment)
     # Optimisation
     epochs: int = 100
     batch_size: int | None = None  # the architecture's: 128 for mlp, 64 for dcgan
@@ -158,6 +159,7 @@ USER_FIELDS = tuple(n for n in FIELD_NAMES
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
+    from ganctl.augment import parse_policy
     from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
     from ganctl.snapshots import parse_snapshot_every
@@ -194,6 +196,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                          f"--arch {cfg.arch}'s ends in a sigmoid; use --arch dcgan or --loss bce")
     if cfg.augment not in AUGMENTS:
         raise UsageError(f"unknown --augment {cfg.augment!r}; choose one of: {', '.join(AUGMENTS)}")
+    if cfg.augment_policy != "auto":
+        try:
+            parse_policy(cfg.augment_policy)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"unknown --precision {cfg.precision!r}; choose one of: "
                          f"{', '.join(PRECISIONS)}")

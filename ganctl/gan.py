@@ -165,7 +165,8 @@ class GAN:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.loss = make_loss(cfg.loss, ARCHS[cfg.arch].d_output)
-        self.augment = policy_for(cfg.image_shape[2]) if cfg.augment_on else ()
+        self.augment = policy_for(cfg.image_shape[2], cfg.augment_policy) if cfg.augment_on \
+            else ()
 
     @property
     def shown_generator(self) -> Any:

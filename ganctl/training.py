@@ -289,6 +289,7 @@ RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", 
 def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, loss,
     EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
+    from ganctl.augment import parse_policy
     from ganctl.config import AUGMENT_AUTO_BELOW
 
     model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "")
@@ -304,7 +305,8 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
     if cfg.augment_on:
         why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
-        notes.append("augmentation on" + why)
+        notes.append("augmentation on" + why + ("" if cfg.augment_policy == "auto" else
+                                                f": {', '.join(parse_policy(cfg.augment_policy))}"))
     if precision_auto:
         notes.append(f"{cfg.precision} (auto: {precision_auto})")
     elif cfg.precision != "float32":

@@ -129,3 +129,34 @@ def test_the_progress_header_says_when_auto_turned_it_on(num_images, said):
 
     notes = "; ".join(training_notes(TrainConfig(arch="dcgan", num_images=num_images)))
     assert ("augmentation on (auto: under 30,000 images)" in notes) == said
+
+
+def test_augment_policy_picks_the_augmentations_in_a_fixed_order():
+    from ganctl.config import resolve
+    from ganctl.errors import UsageError
+
+    assert policy_for(3, "auto") == policy_for(3) and policy_for(1, "auto") == policy_for(1)
+    # Applied in DiffAugment's order whatever order they are listed in.
+    assert policy_for(3, "cutout, translation") == ("translation", "cutout")
+    assert policy_for(1, "colour") == ("colour",)
+    cfg = resolve({"arch": "dcgan", "augment_policy": "translation"})
+    assert TrainConfig.from_json(cfg.to_json()).augment_policy == "translation"
+    for bad in ("", "colr", "translation,flip"):
+        with pytest.raises(UsageError, match="--augment-policy.*colour, translation, cutout"):
+            resolve({"arch": "dcgan", "augment_policy": bad})
+
+
+def test_augment_policy_reaches_the_step_and_the_header():
+    import tensorflow as tf
+
+    from ganctl.training import training_notes
+
+    gan = _gan(augment="on", augment_policy="translation")
+    assert gan.augment == ("translation",)
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    x[:, 14, 14] = 1.0
+    seen = gan._view(tf.constant(x), 0).numpy()  # translated only: the one bright pixel moves, nothing is cut
+    assert (seen.sum(axis=(1, 2, 3)) == 1.0).all()
+    cfg = TrainConfig(arch="dcgan", num_images=256, augment_policy="cutout,translation")
+    assert "augmentation on (auto: under 30,000 images): translation, cutout" in \
+        "; ".join(training_notes(cfg))

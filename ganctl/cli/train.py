@@ -89,6 +89,10 @@ def train(
     augment: str | None = typer.Option(None, help="Differentiable augmentation of what D sees: "
                                                      "auto (on under 30,000 images), on, off. "
                                                      "\\[default: auto for dcgan, off for mlp]"),
+    augment_policy: str | None = typer.Option(
+        None, help="Which augmentations, comma separated: colour (brightness, saturation, "
+                   "contrast), translation, cutout; auto = all three for colour images, "
+                   "translation and cutout for grayscale. \\[default: auto]"),
     minutes: float | None = typer.Option(None, help="Stop after M minutes of training, saving a "
                                                        "checkpoint; run again for M more. "
                                                        "\\[default: no limit]"),
@@ -159,7 +163,8 @@ def train(
                    snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
                    precision=precision, xla=xla, steps_per_call=steps_per_call, width=width,
                    spectral_norm=spectral_norm, loss=loss, d_steps=d_steps, ema=ema,
-                   ema_half_life=ema_half_life, augment=augment, minutes=minutes,
+                   ema_half_life=ema_half_life, augment=augment,
+                   augment_policy=augment_policy, minutes=minutes,
                    strategy=strategy)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
