@@ -39,7 +39,8 @@ def test_race_defaults_to_the_classic_mlp_and_every_dcgan_preset():
     race = _race()
     names = [p.stem for p in race.default_presets()]
     assert names[0] == "classic"
-    assert sorted(names[1:]) == sorted(p.stem for p in PRESETS if p.stem.startswith("dcgan"))
+    assert sorted(names[1:]) == sorted(p.stem for p in PRESETS if p.stem.startswith("dcgan")
+                                       and p.stem not in race.NOT_RACED)
     assert race.resolve_preset("classic") == REPO / "examples" / "classic.toml"
     with pytest.raises(SystemExit, match="no preset 'nope'.*classic"):
         race.resolve_preset("nope")
@@ -61,3 +62,13 @@ def test_race_table_has_a_row_per_preset_a_failed_one_and_the_reference():
     assert cells[3][0] == "dcgan" and cells[3][1].startswith("failed:")
     assert cells[4][0] == "real test images" and cells[4][3] == "0.123"
     assert len({len(line) for line in lines}) == 1  # columns line up
+
+
+def test_the_colour_preset_is_dcgan_fast_with_augmentation_off():
+    # What keeps it out of the Fashion-MNIST race: there `auto` leaves augmentation off, so it
+    # would train exactly as dcgan-fast does.
+    colour = resolve({}, REPO / "examples" / "dcgan-colour.toml")
+    fast = resolve({}, REPO / "examples" / "dcgan-fast.toml")
+    assert colour.augment == "off" and fast.augment == "auto"
+    assert colour.replace(augment="auto", name=fast.name) == fast
+    assert "dcgan-colour" in _race().NOT_RACED
