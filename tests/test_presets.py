@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ PRESETS = sorted((REPO / "examples").glob("*.toml"))
 
 
 def _race():
+    # The script imports its neighbour shared_data, as `python benchmarks/quality_race.py` can.
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location("quality_race",
                                                   REPO / "benchmarks" / "quality_race.py")
     module = importlib.util.module_from_spec(spec)
