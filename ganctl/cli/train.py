@@ -33,6 +33,8 @@ EXAMPLES = """
 
   ganctl train --arch dcgan --data ./photos --image-size 64 --channels 3
 
+  ganctl train --config examples/dcgan-colour.toml --data ./icons --channels 3 --image-size 32
+
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
   ganctl train --config examples/quick.toml --dry-run
