@@ -15,6 +15,7 @@ BUILTIN = {"fashion-mnist": "fashion_mnist", "mnist": "mnist"}
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+MEMINFO = Path("/proc/meminfo")
 FOLDER_IMAGE_SIZE = 28
 
 
@@ -230,11 +231,35 @@ def flatten_alpha(img):
     return img
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable), or None where unknown."""
+    try:
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_fits_in_memory(count: int, size: int, channels: int, source: Path) -> None:
+    """Refuse, before decoding anything, a folder whose images at `size` would not fit in memory
+    (twice their uint8 bytes: the decoded list and the stacked array exist together), instead of
+    the process being killed without a word."""
+    need = 2 * count * size * size * channels
+    available = available_memory()
+    if available is not None and need > available:
+        raise UsageError(f"{count} images of {source} at {size}×{size}×{channels} need about "
+                         f"{need / 2**30:.1f} GiB of memory and {available / 2**30:.1f} GiB is "
+                         "available; pass a smaller --image-size or use fewer images")
+
+
 def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
     """Images found recursively; one sub-folder per class gives labels. Bad files are skipped."""
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    check_fits_in_memory(len(files), size, channels, folder)
     others = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
     mode = "L" if channels == 1 else "RGB"
     images, classes, skipped = [], [], 0

@@ -182,6 +182,25 @@ def test_image_folder_composites_transparency_onto_white(tmp_path):
     assert (gray[0, :, 5:] == 255).all()
 
 
+def test_image_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    import ganctl.data as data
+
+    for i in range(3):
+        _png(tmp_path / "a" / f"{i}.png", (8, 8), mode="RGB")
+    meminfo = tmp_path / "meminfo"
+    # 3 images at 64x64x3 need 2 * 36,864 bytes; 64 kB available is too little, 1 MB enough.
+    meminfo.write_text("MemTotal:       1000 kB\nMemAvailable:     64 kB\n")
+    monkeypatch.setattr(data, "MEMINFO", meminfo)
+    with pytest.raises(UsageError, match=r"3 images of .* at 64×64×3 need about 0\.0 GiB of "
+                                         r"memory .* pass a smaller --image-size"):
+        load_dataset(str(tmp_path / "a"), channels=3, image_size=64)
+    meminfo.write_text("MemAvailable:   1024 kB\n")
+    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64).x.shape == (3, 64, 64, 3)
+    monkeypatch.setattr(data, "MEMINFO", tmp_path / "missing")  # unknown: no check
+    assert data.available_memory() is None
+    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64).x.shape == (3, 64, 64, 3)
+
+
 def test_image_folder_without_images(tmp_path):
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / "fake.png").write_bytes(b"garbage")
