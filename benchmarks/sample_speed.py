@@ -22,8 +22,8 @@ def make_untrained_run(root: Path) -> Path:
     """A run folder (config.json + one checkpoint) of an untrained 28x28x1 MLP GAN."""
     from ganctl.checkpoints import CheckpointStore
     from ganctl.config import TrainConfig
-    from ganctl.gan import GAN
     from ganctl.runs import RunFolder
+    from ganctl.training.gan import GAN
 
     cfg = TrainConfig(name="bench", out=str(root), image_shape=(28, 28, 1), num_images=60000)
     run = RunFolder(root / "bench")

@@ -42,9 +42,9 @@ WINDOW = 50
 def measure(data: str, epochs: int, every: str | None, out: Path) -> dict:
     """Train one run in this process and return its timings."""
     from ganctl.events import EpochDone, TrainStarted
-    from ganctl.gan import GAN
     from ganctl.tfsetup import import_tensorflow
-    from ganctl.training import plan_training, run_training
+    from ganctl.training.gan import GAN
+    from ganctl.training.loop import plan_training, run_training
 
     import_tensorflow()
     train_s: list[float] = []

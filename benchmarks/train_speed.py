@@ -166,7 +166,7 @@ def seed_loop(next_batch: Callable[[], object], style: str, batch: int = 128,
 def ganctl_loop(x_uint8: np.ndarray, batch: int = 128, **options) -> Callable[[int], None]:
     """ganctl's training loop through its core API, as `Trainer` drives it (less the callbacks)."""
     from ganctl.config import TrainConfig
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     cfg = TrainConfig(batch_size=batch, image_shape=tuple(x_uint8.shape[1:]),
                       num_images=len(x_uint8), **options)

@@ -39,7 +39,7 @@ def checkpoint_name(epoch: int, step: int) -> str:
 def _missing_epoch(epoch: int, kept: list[int]) -> str:
     """The error for `--epoch N` without a checkpoint: the kept epochs and the nearest ones.
 
-    Checkpoints exist only at snapshots (see ganctl.snapshots) and the last `--keep` of them."""
+    Checkpoints exist only at snapshots (see ganctl.training.snapshots) and the last `--keep` of them."""
     text = f"no checkpoint of epoch {epoch} is kept (kept epochs: {', '.join(map(str, kept)) or 'none'})"
     before = [e for e in kept if e < epoch][-1:]
     after = [e for e in kept if e > epoch][:1]

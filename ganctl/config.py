@@ -57,7 +57,7 @@ class TrainConfig:
     ema_ramp: float = 0.05  # half-life at most this × images seen (0: no ramp)
     # Differentiable augmentation of everything D sees
     augment: str | None = None  # auto, on or off
-    augment_policy: str = "auto"  # which augmentations: auto, or a list (ganctl.augment)
+    augment_policy: str = "auto"  # which augmentations: auto, or a list (ganctl.training.augment)
     # Optimisation
     epochs: int = 100
     batch_size: int | None = None  # the architecture's: 128 for mlp, 64 for dcgan
@@ -71,13 +71,13 @@ class TrainConfig:
     name: str | None = None
     keep: int = 3
     sample_grid: int = 64  # images in the fixed sample grid (seeds 0..N-1)
-    snapshot_every: str = "auto"  # grid + GIF frame + checkpoint; see ganctl.snapshots
+    snapshot_every: str = "auto"  # grid + GIF frame + checkpoint; see ganctl.training.snapshots
     # Performance
     steps_per_call: int = 25
     xla: bool | None = None
     precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (auto_precision)
     minutes: float | None = None  # stop after this many minutes of training in a session
-    strategy: str = "auto"  # auto, one, mirrored, multiworker (ganctl.strategy)
+    strategy: str = "auto"  # auto, one, mirrored, multiworker (ganctl.training.strategy)
     # Evaluation during training
     eval_every: int = 0
     eval_n: int = 2000
@@ -159,11 +159,11 @@ USER_FIELDS = tuple(n for n in FIELD_NAMES
 
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
-    from ganctl.augment import parse_policy
-    from ganctl.losses import LOSSES
     from ganctl.models import ARCHS
-    from ganctl.snapshots import parse_snapshot_every
-    from ganctl.strategy import STRATEGIES
+    from ganctl.training.augment import parse_policy
+    from ganctl.training.losses import LOSSES
+    from ganctl.training.snapshots import parse_snapshot_every
+    from ganctl.training.strategy import STRATEGIES
 
     # First: an unknown architecture fills none of its defaults (lr, batch size, ...).
     if cfg.arch not in ARCHS:

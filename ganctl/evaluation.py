@@ -6,7 +6,7 @@ seeds SEED..SEED+n-1, against the first `n` training images of the run's real da
 memorisation check: against all of them); the reference is each metric with the first `n`
 held-out images in the generator's place. The evaluator is the shipped Fashion-MNIST
 classifier, one trained on the data, or Inception (`evaluator.choose_evaluator`).
-`ganctl.training_evaluation` does the same for FD and KID during training.
+`ganctl.training.eval_every` does the same for FD and KID during training.
 """
 
 from __future__ import annotations

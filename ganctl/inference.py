@@ -33,7 +33,7 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
     ones are skipped with a warning). The generator is the one to show: the run's EMA copy
     when it has one, unless `ema` is False. Only weights are read: no code is loaded.
     """
-    from ganctl.gan import shown_generator_key
+    from ganctl.training.gan import shown_generator_key
 
     run, name = find_run(ckpt, runs_root)
     cfg = run.read_config()

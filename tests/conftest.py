@@ -71,7 +71,7 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | No
 
     `events`, when given, collects what the training loop reports."""
     from ganctl.tfsetup import import_tensorflow
-    from ganctl.training import plan_training, run_training
+    from ganctl.training.loop import plan_training, run_training
 
     import_tensorflow()
     # XLA off by default: its compile costs ~10 s per process on this CPU; the tests that are

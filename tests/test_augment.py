@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganctl.augment import CUTOUT, diff_augment, policy_for
 from ganctl.config import AUGMENT_AUTO_BELOW, TrainConfig
+from ganctl.training.augment import CUTOUT, diff_augment, policy_for
 
 
 def _batch(n=16, size=16, channels=1, seed=0):
@@ -85,7 +85,7 @@ def test_differentiable(channels):
 def _gan(**options):
     from conftest import FIXTURE_DATA
     from ganctl.data import load_dataset
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     x = load_dataset(str(FIXTURE_DATA), limit=64).x
     cfg = TrainConfig(batch_size=32, image_shape=x.shape[1:], num_images=len(x), xla=False,
@@ -96,7 +96,7 @@ def _gan(**options):
 
 
 def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
-    import ganctl.gan
+    import ganctl.training.gan
 
     off = _gan(augment="off")
     assert off.augment == ()
@@ -107,7 +107,7 @@ def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
 
     # An augmentation that blanks every image: if it reached both real and fake images, the
     # MLP's D (no BatchNorm, no dropout) sees the same input for both and scores them equally.
-    monkeypatch.setattr(ganctl.gan, "diff_augment", lambda x, *args, **kwargs: x * 0.0)
+    monkeypatch.setattr(ganctl.training.gan, "diff_augment", lambda x, *args, **kwargs: x * 0.0)
     on = _gan(augment="on")
     assert on.augment == ("translation", "cutout")
     sums = on.train_steps(on.epoch_order(1), 0, 2)
@@ -125,7 +125,7 @@ def test_auto_follows_the_dataset_size_and_the_architecture():
 
 @pytest.mark.parametrize("num_images,said", [(256, True), (60_000, False)])
 def test_the_progress_header_says_when_auto_turned_it_on(num_images, said):
-    from ganctl.training import training_notes
+    from ganctl.training.loop import training_notes
 
     notes = "; ".join(training_notes(TrainConfig(arch="dcgan", num_images=num_images)))
     assert ("augmentation on (auto: under 30,000 images)" in notes) == said
@@ -149,7 +149,7 @@ def test_augment_policy_picks_the_augmentations_in_a_fixed_order():
 def test_augment_policy_reaches_the_step_and_the_header():
     import tensorflow as tf
 
-    from ganctl.training import training_notes
+    from ganctl.training.loop import training_notes
 
     gan = _gan(augment="on", augment_policy="translation")
     assert gan.augment == ("translation",)

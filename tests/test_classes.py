@@ -20,7 +20,7 @@ from ganctl.classes import (
 from ganctl.config import TrainConfig
 from ganctl.data import load_dataset
 from ganctl.errors import UsageError
-from ganctl.training import plan_training
+from ganctl.training.loop import plan_training
 
 DIGITS = tuple(str(d) for d in range(10))
 

@@ -96,7 +96,7 @@ def test_dcgan_projection_discriminator_and_one_hot_generator():
 
 
 def test_fake_labels_follow_class_frequencies_and_the_seed():
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=4000, batch_size=1000,
                       latent_dim=4, labels=("a", "b", "c", "d"), class_counts=(1000, 0, 2000, 1000))
@@ -113,7 +113,7 @@ def test_fake_labels_follow_class_frequencies_and_the_seed():
 def test_the_step_needs_labels_exactly_when_conditional():
     import tensorflow as tf
 
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=64, batch_size=8,
                       latent_dim=4, labels=("a", "b"), class_counts=(32, 32))
@@ -265,7 +265,7 @@ def sneaker_of_seed(cli, run, tmp_path, seed) -> np.ndarray:
 @pytest.mark.parametrize("arch", [{}, {"arch": "dcgan", "width": 8}])  # dcgan: EMA, augmentation
 def test_conditional_resume_mid_epoch_equals_straight(tmp_path, arch):
     from conftest import FIXTURE_DATA
-    from ganctl.training import plan_training, run_training
+    from ganctl.training.loop import plan_training, run_training
 
     straight = train_tiny(tmp_path, "straight", conditional=True, **arch)
     opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="cut",

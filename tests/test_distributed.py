@@ -88,8 +88,8 @@ def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
 
     from ganctl.config import TrainConfig
     from ganctl.events import TrainStarted
-    from ganctl.gan import GAN
-    from ganctl.strategy import make_distribution
+    from ganctl.training.gan import GAN
+    from ganctl.training.strategy import make_distribution
 
     started = [e for e in MIRRORED_EVENTS if isinstance(e, TrainStarted)]
     assert [e.strategy for e in started] == ["mirrored, 2 replicas x 32 images"]
@@ -170,9 +170,9 @@ def test_a_non_chief_worker_saves_to_a_temporary_folder_and_deletes_it(tmp_path,
     import tempfile
 
     from ganctl.config import TrainConfig
-    from ganctl.gan import GAN
-    from ganctl.strategy import Distribution
-    from ganctl.training import Trainer
+    from ganctl.training.gan import GAN
+    from ganctl.training.loop import Trainer
+    from ganctl.training.strategy import Distribution
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganctl.ema import ema_beta, update_ema
+from ganctl.training.ema import ema_beta, update_ema
 
 
 def test_beta_halves_the_old_average_after_one_half_life():
@@ -49,8 +49,8 @@ def test_update_averages_weights_and_batchnorm_statistics():
 def _trained_state(run):
     """The GAN of `run` with its newest checkpoint restored whole (as a resumed run has it)."""
     from ganctl.checkpoints import CheckpointStore
-    from ganctl.gan import GAN
     from ganctl.runs import RunFolder
+    from ganctl.training.gan import GAN
 
     gan = GAN(RunFolder(run).read_config())
     CheckpointStore(run / "checkpoints").restore_latest_good(gan.checkpoint_objects(), print)
@@ -105,7 +105,7 @@ def test_the_ema_is_resumed_from_checkpoints(tmp_path, tiny_dcgan_run):
     run = train_tiny(tmp_path, "dcgan", epochs=1, **DCGAN_TINY)
     train_tiny(tmp_path, "dcgan", epochs=2, **DCGAN_TINY)
     resumed, straight = _trained_state(run), _trained_state(tiny_dcgan_run)
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     untrained = GAN(straight.cfg)
     assert not _same(straight.generator_ema, untrained.generator_ema)  # it was read back

@@ -25,7 +25,7 @@ def images() -> np.ndarray:
 
 def make_gan(images: np.ndarray, **options):
     from ganctl.config import TrainConfig
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     cfg = TrainConfig(data=str(FIXTURE_DATA), limit=LIMIT, batch_size=BATCH, seed=1,
                       image_shape=tuple(images.shape[1:]), num_images=len(images), **options)
@@ -123,8 +123,8 @@ def test_one_compiled_program_whatever_the_start_and_count(runs):
 
 
 def test_traced_once_over_two_epochs(tmp_path):
-    from ganctl.callbacks import Callback
-    from ganctl.training import plan_training, run_training
+    from ganctl.training.callbacks import Callback
+    from ganctl.training.loop import plan_training, run_training
 
     class Keep(Callback):
         def on_train_end(self, gan, run):
@@ -191,7 +191,7 @@ def test_latent_noise_is_standard_normal_with_independent_halves():
     cosine half independent of the sine half (the XLA-vs-not test would pass a biased one)."""
     import tensorflow as tf
 
-    from ganctl.gan import _normal
+    from ganctl.training.gan import _normal
 
     rows, cols = 100_000, 64
     z = _normal(tf.random.Generator.from_seed(3), rows, cols).numpy().astype(np.float64)

@@ -8,7 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from ganctl.losses import GP_EPS, LOSSES, Hinge, NonSaturating, WassersteinGP, gradient_penalty, make_loss
+from ganctl.training.losses import (
+    GP_EPS,
+    LOSSES,
+    Hinge,
+    NonSaturating,
+    WassersteinGP,
+    gradient_penalty,
+    make_loss,
+)
 
 
 def _f(x) -> float:

@@ -18,7 +18,7 @@ from conftest import FIXTURE_DATA
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError
 from ganctl.runs import RunFolder
-from ganctl.training import plan_training, run_training
+from ganctl.training.loop import plan_training, run_training
 
 
 def _train_cmd(out: Path, name: str, epochs: int) -> list[str]:

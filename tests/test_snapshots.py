@@ -8,17 +8,17 @@ import types
 import numpy as np
 import pytest
 
-import ganctl.snapshots as snapshots
+import ganctl.training.snapshots as snapshots
 from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
-from ganctl.callbacks import SampleGrid
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import UsageError
 from ganctl.events import EpochDone
 from ganctl.images import read_frames, read_image
 from ganctl.runs import RunFolder
-from ganctl.snapshots import SnapshotEvery, SnapshotSchedule, parse_snapshot_every
-from ganctl.timelapse import Timelapse
-from ganctl.training import plan_training, run_training
+from ganctl.training.callbacks import SampleGrid
+from ganctl.training.loop import plan_training, run_training
+from ganctl.training.snapshots import SnapshotEvery, SnapshotSchedule, parse_snapshot_every
+from ganctl.training.timelapse import Timelapse
 
 # --- the parser ----------------------------------------------------------------------------------
 

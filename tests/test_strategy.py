@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FIXTURE_DATA, assert_one_line_error
 from ganctl.errors import UsageError
-from ganctl.strategy import Cluster, check_batch, choose, read_tf_config
+from ganctl.training.strategy import Cluster, check_batch, choose, read_tf_config
 
 
 def _tf_config(index: int, kind: str = "worker", chief: bool = False) -> str:

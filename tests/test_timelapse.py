@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ganctl.timelapse as timelapse
+import ganctl.training.timelapse as timelapse
 from ganctl.images import read_frames, write_gif, write_png
-from ganctl.timelapse import Timelapse, kept_indices
+from ganctl.training.timelapse import Timelapse, kept_indices
 
 
 def _picture(epoch: int, shape=(23, 31)) -> np.ndarray:

@@ -13,7 +13,7 @@ from conftest import AVX512_BF16, DCGAN_TINY, FIXTURE_DATA, NO_BF16, train_tiny
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError, UsageError
 from ganctl.runs import RunFolder
-from ganctl.training import Diverged, plan_training, run_training
+from ganctl.training.loop import Diverged, plan_training, run_training
 
 
 def _weights(run_root, which="generator"):
@@ -126,7 +126,7 @@ def test_next_free_run_name(tmp_path):
 
 
 def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
-    from ganctl.gan import GAN
+    from ganctl.training.gan import GAN
 
     run = train_tiny(tmp_path, "nan", epochs=1)
     before = _weights(run)
@@ -200,7 +200,7 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
 
 
 def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
-    from ganctl.training import Trainer
+    from ganctl.training.loop import Trainer
 
     # A clock that advances one minute each time it is read: the deadline is read once at the
     # start, then before every compiled call; 2.5 minutes allow two calls of one step.
@@ -239,7 +239,7 @@ def test_minutes_on_the_command_line(cli, tmp_path):
 
 
 def test_minutes_text_is_singular_for_one_minute():
-    from ganctl.training import minutes_text
+    from ganctl.training.loop import minutes_text
 
     assert minutes_text(1) == "1 minute" and minutes_text(1.0) == "1 minute"
     assert minutes_text(2.5) == "2.5 minutes" and minutes_text(10) == "10 minutes"
@@ -248,7 +248,7 @@ def test_minutes_text_is_singular_for_one_minute():
 def test_stop_message_says_where_the_run_stands():
     from ganctl.checkpoints import CheckpointInfo
     from ganctl.cli.train import _where
-    from ganctl.training import TrainResult
+    from ganctl.training.loop import TrainResult
 
     def result(epochs_done, step, complete):
         ckpt = CheckpointInfo(f"ckpt-e{epochs_done:04d}-s{step:08d}", epochs_done, step, complete)
@@ -286,7 +286,7 @@ def test_precision_auto_is_resolved_saved_and_explained(tmp_path, fake_cpu):
 
 def test_the_progress_header_names_the_image_size_and_colour():
     from ganctl.config import TrainConfig
-    from ganctl.training import training_notes
+    from ganctl.training.loop import training_notes
 
     emoji = TrainConfig(arch="dcgan", width=32, image_shape=(64, 64, 3), num_images=3781)
     assert training_notes(emoji)[0] == "dcgan width 32 on 64×64 colour images"

@@ -152,9 +152,9 @@ def train(
     """
     from ganctl.cli.progress import ProgressRenderer
     from ganctl.config import config_json_text
-    from ganctl.strategy import make_distribution
     from ganctl.tfsetup import import_tensorflow
-    from ganctl.training import minutes_text, plan_training, run_training
+    from ganctl.training.loop import minutes_text, plan_training, run_training
+    from ganctl.training.strategy import make_distribution
 
     import_tensorflow()
 

@@ -1,7 +1,7 @@
 """GAN losses, keyed by `--loss`: what D and G minimise, given D's outputs on real and fake images.
 
 A loss is a small object: `d_loss` and `g_loss` read D's outputs, and `penalty` adds what needs
-D itself (the gradient penalty). The training step (`ganctl.gan`) runs the forward passes and
+D itself (the gradient penalty). The training step (`ganctl.training.gan`) runs the forward passes and
 the updates, so `--d-steps` and penalties need no change here. D's outputs are logits, except
 for the seed MLP, whose D ends in a sigmoid: `bce` then works on probabilities, bit for bit as
 the seed computes it.

@@ -1,5 +1,5 @@
 """Side effects of training: at every epoch end, evaluation scores and TensorBoard scalars; at
-every snapshot (see ganctl.snapshots), the sample grid, its GIF frame and TensorBoard images."""
+every snapshot (see ganctl.training.snapshots), the sample grid, its GIF frame and TensorBoard images."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import numpy as np
 from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.events import Event, Message
-from ganctl.gan import GAN
 from ganctl.images import make_grid, to_uint8, write_png
 from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
 from ganctl.sampling import class_rows, compiled_generator
-from ganctl.timelapse import DEFAULT_MAX_FRAMES, Timelapse
+from ganctl.training.gan import GAN
+from ganctl.training.timelapse import DEFAULT_MAX_FRAMES, Timelapse
 
 
 class Callback:
@@ -90,7 +90,7 @@ class Evaluate(Callback):
         self.scorer: Any = None
 
     def on_train_start(self, gan, run):
-        from ganctl.training_evaluation import TrainingScorer
+        from ganctl.training.eval_every import TrainingScorer
 
         self.scorer = TrainingScorer(self.cfg, say=lambda text: self.emit(Message(text)),
                                      warn=lambda text: self.emit(Message(text, "warning")),

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 
 from ganctl import __version__
-from ganctl.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
-from ganctl.gan import GAN, STAT_NAMES
 from ganctl.runs import RunFolder
-from ganctl.snapshots import SnapshotSchedule, parse_snapshot_every
-from ganctl.strategy import Distribution
+from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
+from ganctl.training.gan import GAN, STAT_NAMES
+from ganctl.training.snapshots import SnapshotSchedule, parse_snapshot_every
+from ganctl.training.strategy import Distribution
 
 
 class Diverged(GanctlError):
@@ -289,8 +289,8 @@ RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", 
 def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, loss,
     EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
-    from ganctl.augment import parse_policy
     from ganctl.config import AUGMENT_AUTO_BELOW
+    from ganctl.training.augment import parse_policy
 
     model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "")
     if cfg.image_shape:  # says what --image-size/--channels (or an image folder's 28) gave
@@ -345,7 +345,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
     from ganctl.tfsetup import cpu_flags
-    from ganctl.training_evaluation import check_training_evaluation
+    from ganctl.training.eval_every import check_training_evaluation
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
@@ -400,7 +400,7 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
     multi-worker training only the chief (worker 0) takes the lock and writes the run folder.
     """
     from ganctl.runs import run_lock
-    from ganctl.strategy import collective_failure, make_distribution
+    from ganctl.training.strategy import collective_failure, make_distribution
 
     emit = emit or (lambda event: None)
     dist = distribution or make_distribution(plan.cfg.strategy, plan.cfg.batch_size)

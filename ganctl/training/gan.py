@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.augment import diff_augment, policy_for
 from ganctl.config import TrainConfig
-from ganctl.ema import ema_beta, update_ema
-from ganctl.losses import make_loss
 from ganctl.models import ARCHS, build_for
+from ganctl.training.augment import diff_augment, policy_for
+from ganctl.training.ema import ema_beta, update_ema
+from ganctl.training.losses import make_loss
 
 if TYPE_CHECKING:
-    from ganctl.strategy import Distribution
+    from ganctl.training.strategy import Distribution
 
 # Per-call statistics returned by `train_steps`, summed over the steps of the call.
 STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
@@ -138,7 +138,7 @@ class GAN:
         with distribution.scope() if distribution else contextlib.nullcontext():
             self._build()
         if distribution is not None and distribution.distributed:
-            from ganctl.distributed_step import synchronize_batchnorm
+            from ganctl.training.distributed_step import synchronize_batchnorm
 
             synchronize_batchnorm(self.generator, self.discriminator)
 
@@ -432,7 +432,7 @@ class GAN:
 
         if self._train_fn is None:
             if self.distribution is not None and self.distribution.distributed:
-                from ganctl.distributed_step import build_distributed_train_fn
+                from ganctl.training.distributed_step import build_distributed_train_fn
 
                 self._train_fn = build_distributed_train_fn(self, self.distribution.strategy)
             else:

@@ -45,7 +45,7 @@ def build_distributed_train_fn(gan: Any, strategy: Any) -> Any:
     """
     import tensorflow as tf
 
-    from ganctl.gan import STAT_NAMES, ReplicaFeed, _classes, _normal
+    from ganctl.training.gan import STAT_NAMES, ReplicaFeed, _classes, _normal
 
     cfg = gan.cfg
     replicas = strategy.num_replicas_in_sync
