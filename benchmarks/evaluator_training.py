@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default_fashion_mnist())
     args = parser.parse_args()
     from ganctl.data import load_idx_folder
-    from ganctl.domain_evaluator import domain_evaluator
-    from ganctl.real_features import RealData
+    from ganctl.evaluation.evaluators.domain import domain_evaluator
+    from ganctl.evaluation.features import RealData
 
     train, test = load_idx_folder(args.data, "train"), load_idx_folder(args.data, "test")
     for labelled in (True, False):

@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ganctl import evaluator as ev  # noqa: E402
+from ganctl.evaluation.evaluators import base as ev  # noqa: E402
 from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256  # noqa: E402
 
 ARCHITECTURE = "fmnist-cnn-v1"

@@ -307,7 +307,7 @@ class GreyLevelEvaluator:
 def test_evaluation_draws_classes_in_proportion_and_scores_the_wiring():
     from types import SimpleNamespace
 
-    from ganctl.evaluation import score_generator
+    from ganctl.evaluation.scoring import score_generator
     from ganctl.sampling import compiled_generator
 
     rng = np.random.default_rng(0)

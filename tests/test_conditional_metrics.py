@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ganctl.errors import UsageError
-from ganctl.metrics import METRICS, MetricInputs, metric_names
-from ganctl.metrics.class_agreement import class_agreement
-from ganctl.metrics.intra_fd import intra_class_fd
+from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
+from ganctl.evaluation.metrics.class_agreement import class_agreement
+from ganctl.evaluation.metrics.intra_fd import intra_class_fd
 
 K = 4
 

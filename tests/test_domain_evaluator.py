@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_DATA, train_tiny
-from ganctl import domain_evaluator as de
 from ganctl.errors import UsageError
-from ganctl.evaluator import choose_evaluator, is_fashion_mnist
+from ganctl.evaluation.evaluators import domain as de
+from ganctl.evaluation.evaluators.base import choose_evaluator, is_fashion_mnist
+from ganctl.evaluation.features import RealData, load_real_data
+from ganctl.evaluation.metrics.fd import frechet_distance
+from ganctl.evaluation.metrics.prdc import precision_recall
 from ganctl.fsutil import file_sha256
-from ganctl.metrics.fd import frechet_distance
-from ganctl.metrics.prdc import precision_recall
-from ganctl.real_features import RealData, load_real_data
 
 SIZE = 16
 BUDGET = de.TrainingBudget(batch_size=64, min_steps=150)  # ~5 s on a CPU at 16x16
@@ -288,7 +288,7 @@ def test_its_training_is_shown_as_progress(tmp_path):
 
 
 def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
-    from ganctl.evaluation import metrics_for
+    from ganctl.evaluation.scoring import metrics_for
 
     _, evaluator, _, _ = trained
     kept, notes = metrics_for(evaluator, ["fd", "classifier_score", "class_histogram", "kid"])

@@ -11,24 +11,24 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
-from ganctl import real_features as rf
 from ganctl.checkpoints import CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import UsageError
-from ganctl.evaluation import (
+from ganctl.evaluation import features as rf
+from ganctl.evaluation.evaluators.base import ASSETS_DIR, WEIGHTS_NAME, Evaluator, load_evaluator, read_info
+from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
+from ganctl.evaluation.metrics.memorisation import memorisation
+from ganctl.evaluation.metrics.prdc import density_coverage, precision_recall
+from ganctl.evaluation.scoring import (
     NN_PAIR_BORDER,
     load_real_set,
     parse_metrics,
     score_generator,
 )
-from ganctl.evaluator import ASSETS_DIR, WEIGHTS_NAME, Evaluator, load_evaluator, read_info
 from ganctl.events import Message
 from ganctl.fsutil import file_sha256
 from ganctl.images import read_image
-from ganctl.metrics import METRICS, MetricInputs, metric_names
-from ganctl.metrics.memorisation import memorisation
-from ganctl.metrics.prdc import density_coverage, precision_recall
 from ganctl.runs import RunFolder
 
 N = "200"
@@ -79,7 +79,7 @@ class HeldoutSearches:
     `nearest_neighbours` calls), whoever asks, recognised by the rows searched for."""
 
     def __init__(self, monkeypatch):
-        from ganctl.metrics import distance
+        from ganctl.evaluation.metrics import distance
 
         self.seen: list[tuple[str, int]] = []  # (digest of the query rows, rows searched)
         original = distance.distance_blocks

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganctl import evaluator as ev
 from ganctl.errors import GanctlError, UsageError
+from ganctl.evaluation.evaluators import base as ev
 from ganctl.fsutil import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent

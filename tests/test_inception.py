@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganctl import inception
 from ganctl.errors import UsageError
+from ganctl.evaluation.evaluators import inception
 
 
 @pytest.fixture(scope="module")

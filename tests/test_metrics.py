@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from ganctl.errors import UsageError
-from ganctl.metrics import METRICS, MetricInputs, distance
-from ganctl.metrics.class_histogram import class_histogram
-from ganctl.metrics.classifier_score import classifier_score
-from ganctl.metrics.fd import frechet_distance, frechet_distance_from_stats
-from ganctl.metrics.kid import kernel_distance, mmd2_unbiased
-from ganctl.metrics.memorisation import memorisation
-from ganctl.metrics.prdc import density_coverage, precision_recall
+from ganctl.evaluation.metrics import METRICS, MetricInputs, distance
+from ganctl.evaluation.metrics.class_histogram import class_histogram
+from ganctl.evaluation.metrics.classifier_score import classifier_score
+from ganctl.evaluation.metrics.fd import frechet_distance, frechet_distance_from_stats
+from ganctl.evaluation.metrics.kid import kernel_distance, mmd2_unbiased
+from ganctl.evaluation.metrics.memorisation import memorisation
+from ganctl.evaluation.metrics.prdc import density_coverage, precision_recall
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -19,11 +19,11 @@ from ganctl.cli.sample import (
     load_for_cli,
     runs_option,
 )
-from ganctl.evaluation import DEFAULT_N, EPOCH_METRICS
-from ganctl.metrics import Value, value_formats
+from ganctl.evaluation.metrics import Value, value_formats
+from ganctl.evaluation.scoring import DEFAULT_N, EPOCH_METRICS
 
 if TYPE_CHECKING:
-    from ganctl.evaluation import Report
+    from ganctl.evaluation.scoring import Report
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -103,9 +103,9 @@ def evaluate(
     """
     from ganctl.cli.progress import EvaluationDisplay
     from ganctl.errors import UsageError
-    from ganctl.evaluation import check_n, default_metrics, evaluate, parse_metrics
-    from ganctl.evaluator import EVALUATORS
-    from ganctl.real_features import check_real_source
+    from ganctl.evaluation.evaluators.base import EVALUATORS
+    from ganctl.evaluation.features import check_real_source
+    from ganctl.evaluation.scoring import check_n, default_metrics, evaluate, parse_metrics
     from ganctl.runs import find_run
     from ganctl.sampling import check_writable
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ganctl.config import TrainConfig
-from ganctl.evaluation import check_n, load_real_set, score_generator
+from ganctl.evaluation.scoring import check_n, load_real_set, score_generator
 from ganctl.events import EvaluatorTraining, Say, quiet
 
 TRAINING_METRICS = ("fd", "kid")
@@ -16,7 +16,7 @@ TRAINING_METRICS = ("fd", "kid")
 
 def check_training_evaluation(cfg: TrainConfig) -> None:
     """At plan time: refuse `--eval-every` with too few images, or data that is gone."""
-    from ganctl.real_features import check_real_source
+    from ganctl.evaluation.features import check_real_source
 
     if not cfg.eval_every:
         return
@@ -29,8 +29,8 @@ class TrainingScorer:
 
     def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet,
                  progress: Callable[[EvaluatorTraining], None] | None = None):
-        from ganctl.evaluator import choose_evaluator
-        from ganctl.real_features import real_data_for_run
+        from ganctl.evaluation.evaluators.base import choose_evaluator
+        from ganctl.evaluation.features import real_data_for_run
 
         if not cfg.eval_every:
             raise ValueError("evaluation is off for this run (eval_every = 0)")

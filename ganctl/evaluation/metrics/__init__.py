@@ -4,7 +4,7 @@ Each metric lives in its own module and registers itself; `METRICS[name](inputs)
 flat dict of floats. The numeric cores (e.g. `fd.frechet_distance`) can be called directly.
 """
 
-from ganctl.metrics.base import (
+from ganctl.evaluation.metrics.base import (
     INPUT_NAMES,
     METRICS,
     Metric,
@@ -17,9 +17,9 @@ from ganctl.metrics.base import (
 
 # Imported for their registration side effect; this order is the order reports list them.
 # isort: off
-from ganctl.metrics import fd, kid, classifier_score, prdc, class_histogram  # noqa: F401
-from ganctl.metrics import memorisation  # noqa: F401
-from ganctl.metrics import class_agreement, intra_fd  # noqa: F401  (conditional generators)
+from ganctl.evaluation.metrics import fd, kid, classifier_score, prdc, class_histogram  # noqa: F401
+from ganctl.evaluation.metrics import memorisation  # noqa: F401
+from ganctl.evaluation.metrics import class_agreement, intra_fd  # noqa: F401  (conditional generators)
 # isort: on
 
 __all__ = ["INPUT_NAMES", "METRICS", "Metric", "MetricInputs", "Value", "metric_names", "register",

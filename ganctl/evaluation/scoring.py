@@ -23,9 +23,7 @@ import numpy as np
 
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError, check_positive
-from ganctl.events import EvaluatorTraining, Say, quiet
-from ganctl.metrics import METRICS, MetricInputs, metric_names
-from ganctl.real_features import (
+from ganctl.evaluation.features import (
     RealData,
     RealFeatures,
     compute_features,
@@ -36,9 +34,11 @@ from ganctl.real_features import (
     reference_cache_path,
     write_reference,
 )
+from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
+from ganctl.events import EvaluatorTraining, Say, quiet
 
 if TYPE_CHECKING:
-    from ganctl.evaluator import Evaluator
+    from ganctl.evaluation.evaluators.base import Evaluator
     from ganctl.inference import LoadedGenerator
     from ganctl.sampling import Samples
 
@@ -340,7 +340,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
     data reports its training through `progress` the first time.
     """
-    from ganctl.evaluator import choose_evaluator
+    from ganctl.evaluation.evaluators.base import choose_evaluator
     from ganctl.sampling import compiled_generator
 
     metrics = metric_names(loaded.cfg.conditional) if metrics is None else tuple(metrics)

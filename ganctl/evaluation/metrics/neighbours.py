@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ganctl.metrics.distance import distance_blocks, kth_neighbour_distances
+from ganctl.evaluation.metrics.distance import distance_blocks, kth_neighbour_distances
 
 
 @dataclass(frozen=True)

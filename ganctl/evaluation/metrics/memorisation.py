@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, Value, register
-from ganctl.metrics.distance import nearest_neighbours
+from ganctl.evaluation.metrics.base import MetricInputs, Value, register
+from ganctl.evaluation.metrics.distance import nearest_neighbours
 
 
 def memorisation(gen: np.ndarray, train: np.ndarray, heldout: np.ndarray,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, Value, register
+from ganctl.evaluation.metrics.base import MetricInputs, Value, register
 
 
 def _kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

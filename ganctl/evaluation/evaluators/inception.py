@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ganctl.errors import UsageError
-from ganctl.evaluator import Evaluator
+from ganctl.evaluation.evaluators.base import Evaluator
 
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INPUT_SIZE = 299

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, Value, register
-from ganctl.metrics.fd import frechet_distance
+from ganctl.evaluation.metrics.base import MetricInputs, Value, register
+from ganctl.evaluation.metrics.fd import frechet_distance
 
 MIN_PER_CLASS = 2  # a covariance needs two rows
 

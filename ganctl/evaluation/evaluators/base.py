@@ -23,9 +23,9 @@ from ganctl.events import EvaluatorTraining
 from ganctl.fsutil import file_sha256
 
 if TYPE_CHECKING:
-    from ganctl.real_features import RealData
+    from ganctl.evaluation.features import RealData
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 WEIGHTS_NAME = "evaluator.npz"
 INFO_NAME = "evaluator.json"
 IMAGE_SHAPE = (28, 28, 1)
@@ -250,12 +250,12 @@ def choose_evaluator(data: RealData, kind: str = "auto",
     """The evaluator for `data`: `kind` 'fashion-mnist' (the shipped one), 'domain' (trained on
     `data`, cached), 'inception' (InceptionV3, ImageNet weights) or 'auto': the shipped one for
     Fashion-MNIST, else the domain one."""
-    from ganctl.domain_evaluator import domain_evaluator
+    from ganctl.evaluation.evaluators.domain import domain_evaluator
 
     if kind not in EVALUATORS:
         raise UsageError(f"unknown --evaluator {kind!r}; choose one of: {', '.join(EVALUATORS)}")
     if kind == "inception":
-        from ganctl.inception import load_inception
+        from ganctl.evaluation.evaluators.inception import load_inception
 
         return load_inception(data.image_shape)
     if kind == "fashion-mnist" or (kind == "auto" and is_fashion_mnist(data)):

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ganctl.errors import UsageError
-from ganctl.metrics.distance import nearest_neighbours
+from ganctl.evaluation.metrics.distance import nearest_neighbours
 
 if TYPE_CHECKING:
-    from ganctl.metrics.neighbours import Neighbourhoods
+    from ganctl.evaluation.metrics.neighbours import Neighbourhoods
 
 # The arrays a metric may ask for. "real" is the first n images of the training split the
 # model learned from; "all_train" is the whole split (a copy of any training image counts);
@@ -45,8 +45,8 @@ class MetricInputs:
     @cached_property
     def neighbours(self) -> Neighbourhoods:
         """Nearest-neighbour statistics, computed once and shared by the metrics that use them."""
-        from ganctl.metrics.neighbours import Neighbourhoods
-        from ganctl.metrics.prdc import DC_K, PR_K
+        from ganctl.evaluation.metrics.neighbours import Neighbourhoods
+        from ganctl.evaluation.metrics.prdc import DC_K, PR_K
 
         return Neighbourhoods(self.real_features, self.gen_features, real_ks=(PR_K, DC_K),
                               gen_ks=(PR_K,))

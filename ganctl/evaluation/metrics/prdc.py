@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganctl.metrics.base import MetricInputs, Value, register
-from ganctl.metrics.neighbours import Neighbourhoods
+from ganctl.evaluation.metrics.base import MetricInputs, Value, register
+from ganctl.evaluation.metrics.neighbours import Neighbourhoods
 
 PR_K = 3
 DC_K = 5

@@ -9,7 +9,7 @@ pixels, split and image count; one JSON of reference scores per set of those and
 version of the metrics' code; and one .npz of the test images' distances to their nearest
 training images per pair of feature sets and version of that code. A damaged or mismatching
 file is recomputed and rewritten. Evaluators trained on the data are cached there too (see
-`ganctl.domain_evaluator`).
+`ganctl.evaluation.evaluators.domain`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ganctl.fsutil import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
     from ganctl.config import TrainConfig
-    from ganctl.evaluator import Evaluator
+    from ganctl.evaluation.evaluators.base import Evaluator
 
 CACHE_ENV = "GANCTL_CACHE"
 # Data without a test split holds out this share for evaluation (seeded, so always the same).
@@ -246,7 +246,7 @@ def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Say = quiet
     only, so they are cached beside the features (keyed by both feature sets and the metrics'
     code) and a second evaluation does not search the training set for them again.
     """
-    from ganctl.metrics.distance import nearest_neighbours
+    from ganctl.evaluation.metrics.distance import nearest_neighbours
 
     text = "|".join([train.key, heldout.key, metrics_code_digest()])
     path = cache_dir() / f"nearest-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"

@@ -31,8 +31,8 @@ from ganctl.events import EvaluatorTraining
 from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
-    from ganctl.evaluator import Evaluator
-    from ganctl.real_features import RealData
+    from ganctl.evaluation.evaluators.base import Evaluator
+    from ganctl.evaluation.features import RealData
 
 ARCHITECTURE = "domain-cnn-v1"
 FEATURE_DIM = 128
@@ -182,7 +182,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
-    from ganctl.real_features import cache_dir
+    from ganctl.evaluation.features import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
     folder = cache_dir() / "evaluators" / f"{ARCHITECTURE}-{cache_key(data, budget)}"
@@ -221,7 +221,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     import keras
 
     from ganctl.data import scale_to_signed_unit
-    from ganctl.evaluator import weights_to_arrays
+    from ganctl.evaluation.evaluators.base import weights_to_arrays
 
     x = data.images("train")[:budget.max_images]
     y = None if not classes else data.labels("train")[:budget.max_images].astype(np.int64)
@@ -289,7 +289,7 @@ def load_cached(folder: Path) -> Evaluator:
 
 
 def _evaluator_from(weights: dict[str, np.ndarray], info: dict[str, Any]) -> Evaluator:
-    from ganctl.evaluator import Evaluator, assign_weights
+    from ganctl.evaluation.evaluators.base import Evaluator, assign_weights
 
     net = build_domain_network(tuple(info["image_shape"]), int(info["outputs"]),
                                int(info.get("budget", {}).get("seed", 0)))
