@@ -70,9 +70,9 @@ def main() -> None:
               f"(best of {', '.join(f'{t:.2f}' for t in times)}; includes Python start-up and "
               "the TensorFlow import)")
 
-        from ganctl.inference import load_generator
-        from ganctl.latents import latents_from_seeds
-        from ganctl.sampling import compiled_generator, generate_samples
+        from ganctl.generation.inference import load_generator
+        from ganctl.generation.latents import latents_from_seeds
+        from ganctl.generation.sampling import compiled_generator, generate_samples
 
         seeds = list(range(args.n))
         start = time.perf_counter()

@@ -128,7 +128,7 @@ def test_the_step_needs_labels_exactly_when_conditional():
 # --- generated batches follow the requested classes --------------------------------------------------
 
 def test_toy_model_images_follow_the_labels_asked_for(tmp_path):
-    from ganctl.sampling import (
+    from ganctl.generation.sampling import (
         class_rows,
         compiled_generator,
         generate_samples,
@@ -154,8 +154,8 @@ def test_toy_model_images_follow_the_labels_asked_for(tmp_path):
 
 
 def test_toy_class_morph_passes_through_each_class():
-    from ganctl.sampling import compiled_generator
-    from ganctl.walks import plan_class_morph, render_class_morph
+    from ganctl.generation.sampling import compiled_generator
+    from ganctl.generation.walks import plan_class_morph, render_class_morph
 
     g = toy_generator()
     codes = conditioning.class_codes(g, np.arange(4, dtype=np.int32)).numpy()
@@ -308,7 +308,7 @@ def test_evaluation_draws_classes_in_proportion_and_scores_the_wiring():
     from types import SimpleNamespace
 
     from ganctl.evaluation.scoring import score_generator
-    from ganctl.sampling import compiled_generator
+    from ganctl.generation.sampling import compiled_generator
 
     rng = np.random.default_rng(0)
     real_labels = np.repeat(np.arange(4), 30)

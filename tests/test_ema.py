@@ -62,7 +62,7 @@ def _same(a, b) -> bool:
 
 
 def test_sample_uses_the_ema_generator_and_no_ema_the_trained_one(tiny_dcgan_run):
-    from ganctl.inference import load_generator
+    from ganctl.generation.inference import load_generator
 
     ema = load_generator(str(tiny_dcgan_run))
     raw = load_generator(str(tiny_dcgan_run), ema=False)
@@ -88,7 +88,7 @@ def test_mlp_runs_keep_no_ema(tiny_run):
     import tensorflow as tf
 
     from ganctl.checkpoints import CheckpointStore
-    from ganctl.inference import load_generator
+    from ganctl.generation.inference import load_generator
 
     assert load_generator(str(tiny_run)).key == "generator"
     store = CheckpointStore(tiny_run / "checkpoints")

@@ -152,7 +152,7 @@ def test_mixed_precision_runs_on_cpu(images):
     z = np.random.default_rng(0).standard_normal((8, gan.cfg.latent_dim)).astype(np.float32)
     assert gan.generator(z, training=False).dtype == "float32"
     assert gan.discriminator(gan.generator(z), training=False).dtype == "float32"
-    from ganctl.sampling import compiled_generator
+    from ganctl.generation.sampling import compiled_generator
 
     out = compiled_generator(gan.generator, batch_size=16)(z)
     assert out.dtype == np.float32 and out.shape == (8, 28, 28, 1) and np.isfinite(out).all()

@@ -1,4 +1,4 @@
-"""Tests for `ganctl interpolate` and ganctl.walks: keyframes, looping walks, grids, errors."""
+"""Tests for `ganctl interpolate` and ganctl.generation.walks: keyframes, looping walks, grids, errors."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 
 from conftest import assert_one_line_error
 from ganctl.errors import UsageError
+from ganctl.generation.latents import latents_from_seeds
+from ganctl.generation.walks import plan_walks, walk_latents
 from ganctl.images import read_frames, read_image
-from ganctl.latents import latents_from_seeds
-from ganctl.walks import plan_walks, walk_latents
 
 
 def gray_frames(path) -> np.ndarray:
@@ -161,7 +161,7 @@ def test_grid_of_walks(cli, tiny_run, tmp_path, seed_images):
 
 
 def test_mp4_needs_the_ffmpeg_plugin(cli, tiny_run, tmp_path, monkeypatch):
-    monkeypatch.setattr("ganctl.walks.has_ffmpeg_plugin", lambda: False)
+    monkeypatch.setattr("ganctl.generation.walks.has_ffmpeg_plugin", lambda: False)
     result = cli("interpolate", "--ckpt", tiny_run, "--out", tmp_path / "walk.mp4")
     assert_one_line_error(result, 2, "pip install")
     assert not (tmp_path / "walk.mp4").exists()

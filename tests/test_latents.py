@@ -1,4 +1,4 @@
-"""Tests for ganctl.latents: seed parsing, reproducible latents, slerp/lerp and walks."""
+"""Tests for ganctl.generation.latents: seed parsing, reproducible latents, slerp/lerp and walks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ganctl.errors import UsageError
-from ganctl.latents import (
+from ganctl.generation.latents import (
     latents_from_seeds,
     lerp,
     parse_grid,

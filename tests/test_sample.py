@@ -1,4 +1,4 @@
-"""Tests for `ganctl sample` and ganctl.sampling: grids, per-seed PNGs, .npz, reproducibility, errors."""
+"""Tests for `ganctl sample` and ganctl.generation.sampling: grids, per-seed PNGs, .npz, reproducibility, errors."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from conftest import assert_one_line_error
 from ganctl.errors import UsageError
+from ganctl.generation.latents import latents_from_seeds
+from ganctl.generation.sampling import describe_seeds, plan_sample_outputs, resolve_seeds, seed_filename
 from ganctl.images import read_image, to_uint8
-from ganctl.latents import latents_from_seeds
-from ganctl.sampling import describe_seeds, plan_sample_outputs, resolve_seeds, seed_filename
 
 
 def tile(grid: np.ndarray, i: int, cols: int, size: int = 28, border: int = 1) -> np.ndarray:

@@ -106,8 +106,8 @@ def evaluate(
     from ganctl.evaluation.evaluators.base import EVALUATORS
     from ganctl.evaluation.features import check_real_source
     from ganctl.evaluation.scoring import check_n, default_metrics, evaluate, parse_metrics
+    from ganctl.generation.sampling import check_writable
     from ganctl.runs import find_run
-    from ganctl.sampling import check_writable
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     chosen = None if metrics is None else parse_metrics(metrics)
@@ -164,7 +164,7 @@ def _write_outputs(report: Report, json_out: Path | None, nn_grid: Path | None,
 
 
 def _header(report: Report) -> str:
-    from ganctl.sampling import describe_seeds
+    from ganctl.generation.sampling import describe_seeds
 
     ev = report.evaluator
     real = report.real

@@ -16,7 +16,7 @@ from ganctl.cli.sample import (
     load_for_cli,
     runs_option,
 )
-from ganctl.walks import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_POINTS, DEFAULT_SCALE
+from ganctl.generation.walks import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_POINTS, DEFAULT_SCALE
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -77,7 +77,7 @@ def interpolate(
     class w), or morphs between classes at a fixed latent (--classes).
     """
     from ganctl.errors import UsageError
-    from ganctl.latents import parse_grid, parse_pair
+    from ganctl.generation.latents import parse_grid, parse_pair
 
     if class_ is not None and classes is not None:
         raise UsageError("pass --class (walks within one class) or --classes (a morph between "
@@ -88,9 +88,9 @@ def interpolate(
         _morph(ckpt, runs, epoch, out, classes, 0 if seed is None else seed, frames, method,
                parse_grid(grid), fps, scale)
         return
+    from ganctl.generation.sampling import compiled_generator, describe_seeds
+    from ganctl.generation.walks import check_animation_target, plan_walks, render_walks
     from ganctl.images import write_animation
-    from ganctl.sampling import compiled_generator, describe_seeds
-    from ganctl.walks import check_animation_target, plan_walks, render_walks
 
     pair = parse_pair(between) if between is not None else None
     if pair is not None and (points is not None or seed is not None):
@@ -123,10 +123,10 @@ def _morph(ckpt: str, runs: str, epoch: int | None, out: str, classes: str, seed
     """`interpolate --classes`: a loop through class codes at fixed latents."""
     import numpy as np
 
+    from ganctl.generation.sampling import compiled_generator, describe_seeds
+    from ganctl.generation.walks import check_animation_target, plan_class_morph, render_class_morph
     from ganctl.images import write_animation
     from ganctl.models.conditioning import class_codes, generator_body
-    from ganctl.sampling import compiled_generator, describe_seeds
-    from ganctl.walks import check_animation_target, plan_class_morph, render_class_morph
 
     chosen, names = classes_for_cli(classes, ckpt, runs, option="--classes")
     plan = plan_class_morph(chosen, seed, frames, method, grid)

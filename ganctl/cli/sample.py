@@ -8,12 +8,12 @@ import typer
 from rich.console import Console
 
 from ganctl.cli import app
+from ganctl.generation.sampling import DEFAULT_N, DEFAULT_PER_CLASS
 from ganctl.runs import DEFAULT_RUNS
-from ganctl.sampling import DEFAULT_N, DEFAULT_PER_CLASS
 
 if TYPE_CHECKING:
     from ganctl.checkpoints import CheckpointInfo
-    from ganctl.inference import LoadedGenerator
+    from ganctl.generation.inference import LoadedGenerator
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -69,7 +69,7 @@ def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console,
     none does, the one-line error already says so.
     """
     from ganctl.errors import UsageError
-    from ganctl.inference import load_generator
+    from ganctl.generation.inference import load_generator
     from ganctl.runs import find_run
     from ganctl.tfsetup import import_tensorflow
 
@@ -152,7 +152,7 @@ def sample(
     conditional run: seed 7 of class 3 is always the same picture).
     """
     from ganctl.errors import UsageError
-    from ganctl.sampling import (
+    from ganctl.generation.sampling import (
         class_rows,
         compiled_generator,
         describe_seeds,

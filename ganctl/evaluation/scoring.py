@@ -39,8 +39,8 @@ from ganctl.events import EvaluatorTraining, Say, quiet
 
 if TYPE_CHECKING:
     from ganctl.evaluation.evaluators.base import Evaluator
-    from ganctl.inference import LoadedGenerator
-    from ganctl.sampling import Samples
+    from ganctl.generation.inference import LoadedGenerator
+    from ganctl.generation.sampling import Samples
 
 DEFAULT_N = 10_000
 # The metrics of the metric-over-epochs table (`--all`); the others are slow or single-number.
@@ -258,7 +258,7 @@ def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
     written by `sample` gets the same numbers.
     """
     from ganctl.classes import proportional_labels
-    from ganctl.sampling import generate_samples
+    from ganctl.generation.sampling import generate_samples
 
     labels = proportional_labels(class_counts, n) if class_counts else None
     with _timed(timings, "generate"):
@@ -300,7 +300,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         from ganctl import __version__
-        from ganctl.sampling import describe_seeds
+        from ganctl.generation.sampling import describe_seeds
 
         return {
             "ganctl_version": __version__,
@@ -341,7 +341,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     data reports its training through `progress` the first time.
     """
     from ganctl.evaluation.evaluators.base import choose_evaluator
-    from ganctl.sampling import compiled_generator
+    from ganctl.generation.sampling import compiled_generator
 
     metrics = metric_names(loaded.cfg.conditional) if metrics is None else tuple(metrics)
     check_n(n, metrics)

@@ -12,10 +12,10 @@ import numpy as np
 from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
 from ganctl.events import Event, Message
+from ganctl.generation.latents import latents_from_seeds
+from ganctl.generation.sampling import class_rows, compiled_generator
 from ganctl.images import make_grid, to_uint8, write_png
-from ganctl.latents import latents_from_seeds
 from ganctl.runs import RunFolder
-from ganctl.sampling import class_rows, compiled_generator
 from ganctl.training.gan import GAN
 from ganctl.training.timelapse import DEFAULT_MAX_FRAMES, Timelapse
 

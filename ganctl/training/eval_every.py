@@ -44,7 +44,7 @@ class TrainingScorer:
         self.timings: dict[str, float] = {}
 
     def __call__(self, generator: Any) -> dict[str, float]:
-        from ganctl.sampling import compiled_generator
+        from ganctl.generation.sampling import compiled_generator
 
         if self._generate is None:
             self._generate = compiled_generator(generator)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ganctl.errors import UsageError, check_positive
+from ganctl.generation.latents import METHODS, SEED_LIMIT, latents_from_seeds, walk
+from ganctl.generation.sampling import check_writable
 from ganctl.images import ANIMATION_SUFFIXES, FFMPEG_MISSING, has_ffmpeg_plugin, make_grid, to_uint8
-from ganctl.latents import METHODS, SEED_LIMIT, latents_from_seeds, walk
-from ganctl.sampling import check_writable
 
 DEFAULT_POINTS = 4
 DEFAULT_FRAMES = 24

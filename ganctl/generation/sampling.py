@@ -19,8 +19,8 @@ import numpy as np
 
 from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.fsutil import atomic_path
+from ganctl.generation.latents import latents_from_seeds, parse_seeds
 from ganctl.images import make_grid, to_uint8, write_png
-from ganctl.latents import latents_from_seeds, parse_seeds
 
 # The generator always sees batches of exactly this many latents (the last one padded).
 # Matrix kernels pick different code paths, and so round differently, for different batch
