@@ -1,4 +1,5 @@
-"""Tests for `ganctl sample` and ganctl.generation.sampling: grids, per-seed PNGs, .npz, reproducibility, errors."""
+"""Tests for `ganctl sample` and ganctl.generation.sampling: grids, per-seed PNGs, .npz,
+reproducibility, errors."""
 
 from __future__ import annotations
 
