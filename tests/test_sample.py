@@ -272,7 +272,7 @@ def test_a_dcgan_run_needs_nothing_repeated(cli, tiny_dcgan_run, tmp_path, monke
 
 def test_a_mid_epoch_checkpoint_is_named_like_trains_stop_line():
     from ganctl.checkpoints import CheckpointInfo
-    from ganctl.cli.sample import checkpoint_when
+    from ganctl.cli.options import checkpoint_when
 
     assert checkpoint_when(CheckpointInfo("ckpt-e0003-s00001404", 3, 1404, True)) == "epoch 3"
     # Stopped 125 steps into epoch 4: `train` said "in epoch 4, step 1529", not "epoch 3".

@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ganctl.cli import app
-from ganctl.cli.sample import (
+from ganctl.cli.options import (
     checkpoint_when,
     ckpt_option,
     ema_option,
@@ -51,7 +50,6 @@ SHORT = {"fd": "FD", "kid": "KID", "classes_covered": "classes covered",
 PER_CLASS = re.compile(r"_\d+$")
 
 
-@app.command(epilog=EXAMPLES)
 def evaluate(
     ckpt: str = ckpt_option(),
     n: int = typer.Option(DEFAULT_N, "--n", min=1, help="Generated images, from seeds "

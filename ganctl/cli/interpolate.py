@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from ganctl.cli import app
-from ganctl.cli.sample import (
+from ganctl.cli.options import (
     checkpoint_label,
     ckpt_option,
     class_option,
@@ -35,7 +34,6 @@ EXAMPLES = """
 """
 
 
-@app.command(epilog=EXAMPLES)
 def interpolate(
     ckpt: str = ckpt_option(),
     out: str = typer.Option("walk.gif", "--out", help="The animation: a .gif, or an .mp4 when "

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ganctl.cli import app
 from ganctl.config import TrainConfig
 
 D = TrainConfig()  # defaults, shown in --help
@@ -45,7 +44,6 @@ EXAMPLES = """
 """
 
 
-@app.command(epilog=EXAMPLES)
 def train(
     data: str | None = typer.Option(
         None, help=f"Built-in dataset (fashion-mnist, mnist), a folder of the four IDX files, an "
