@@ -9,11 +9,14 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import Say
 from ganctl.fsutil import atomic_write_json
+
+if TYPE_CHECKING:
+    from ganctl.config import TrainConfig
 
 INDEX = "index.json"
 _NAME = re.compile(r"^ckpt-e(\d{4,})-s(\d{8,})$")
@@ -30,6 +33,12 @@ class CheckpointInfo:
     time: float = 0.0
     score: float | None = None  # Fréchet distance where evaluated (lower is better)
     best: bool = False
+
+
+def shown_generator_key(cfg: TrainConfig, ema: bool = True) -> str:
+    """The checkpoint name of "the generator to show": its EMA copy when the run keeps one
+    (unless `ema` is False), else the trained generator itself."""
+    return "generator_ema" if ema and cfg.ema else "generator"
 
 
 def checkpoint_name(epoch: int, step: int) -> str:

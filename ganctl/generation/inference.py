@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganctl.checkpoints import CheckpointInfo, CheckpointStore
+from ganctl.checkpoints import CheckpointInfo, CheckpointStore, shown_generator_key
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError
 from ganctl.events import Say, quiet
@@ -33,8 +33,6 @@ def load_generator(ckpt: str, runs_root: str = DEFAULT_RUNS, epoch: int | None =
     ones are skipped with a warning). The generator is the one to show: the run's EMA copy
     when it has one, unless `ema` is False. Only weights are read: no code is loaded.
     """
-    from ganctl.training.gan import shown_generator_key
-
     run, name = find_run(ckpt, runs_root)
     cfg = run.read_config()
     if cfg.image_shape is None:

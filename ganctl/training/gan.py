@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ganctl.checkpoints import shown_generator_key
 from ganctl.config import TrainConfig
 from ganctl.models import ARCHS, build_for
 from ganctl.training.augment import diff_augment, policy_for
@@ -27,12 +28,6 @@ STAT_NAMES = ("g_loss", "d_loss", "d_real", "d_fake")
 # state do not depend on how steps fall into calls; with XLA, BatchNorm's moving averages may
 # differ in the last bit.
 UNROLL = 2
-
-
-def shown_generator_key(cfg: TrainConfig, ema: bool = True) -> str:
-    """The checkpoint name of "the generator to show": its EMA copy when the run keeps one
-    (unless `ema` is False), else the trained generator itself."""
-    return "generator_ema" if ema and cfg.ema else "generator"
 
 
 # Dtype policies of --precision; float32 outputs and losses under both mixed ones.
