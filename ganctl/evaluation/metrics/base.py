@@ -45,8 +45,7 @@ class MetricInputs:
     @cached_property
     def neighbours(self) -> Neighbourhoods:
         """Nearest-neighbour statistics, computed once and shared by the metrics that use them."""
-        from ganctl.evaluation.metrics.neighbours import Neighbourhoods
-        from ganctl.evaluation.metrics.prdc import DC_K, PR_K
+        from ganctl.evaluation.metrics.neighbours import DC_K, PR_K, Neighbourhoods
 
         return Neighbourhoods(self.real_features, self.gen_features, real_ks=(PR_K, DC_K),
                               gen_ks=(PR_K,))

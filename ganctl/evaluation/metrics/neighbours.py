@@ -17,6 +17,11 @@ import numpy as np
 
 from ganctl.evaluation.metrics.distance import distance_blocks, kth_neighbour_distances
 
+# The k of precision/recall (Kynkäänniemi et al. 2019) and of density/coverage (Naeem et al.
+# 2020): the neighbourhoods are computed once for both, so their k live here.
+PR_K = 3
+DC_K = 5
+
 
 @dataclass(frozen=True)
 class CrossStats:

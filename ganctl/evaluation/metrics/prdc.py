@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganctl.evaluation.metrics.base import MetricInputs, Value, register
-from ganctl.evaluation.metrics.neighbours import Neighbourhoods
-
-PR_K = 3
-DC_K = 5
+from ganctl.evaluation.metrics.neighbours import DC_K, PR_K, Neighbourhoods
 
 
 def precision_recall(real: np.ndarray, gen: np.ndarray, k: int = PR_K) -> tuple[float, float]:
