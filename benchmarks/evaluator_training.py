@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     from ganctl.data import load_idx_folder
     from ganctl.evaluation.evaluators.domain import domain_evaluator
-    from ganctl.evaluation.features import RealData
+    from ganctl.evaluation.real import RealData
 
     train, test = load_idx_folder(args.data, "train"), load_idx_folder(args.data, "test")
     for labelled in (True, False):

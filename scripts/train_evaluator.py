@@ -20,7 +20,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ganctl.evaluation.evaluators import base as ev  # noqa: E402
+from ganctl.evaluation.evaluators import base  # noqa: E402
+from ganctl.evaluation.evaluators import shipped as ev  # noqa: E402
 from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256  # noqa: E402
 
 ARCHITECTURE = "fmnist-cnn-v1"
@@ -56,7 +57,7 @@ def train(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], float]:
     start = time.perf_counter()
     classifier.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
                    verbose=2)
-    return ev.weights_to_arrays(net), time.perf_counter() - start
+    return base.weights_to_arrays(net), time.perf_counter() - start
 
 
 def test_accuracy(npz_path: Path, data: Path) -> float:
@@ -64,8 +65,9 @@ def test_accuracy(npz_path: Path, data: Path) -> float:
     with np.load(npz_path, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     net = ev.build_network(ARCHITECTURE)
-    ev.assign_weights(net, arrays)
-    model = ev.Evaluator(net, {"architecture": ARCHITECTURE, "sha256": "", "test_accuracy": 0})
+    base.assign_weights(net, arrays)
+    model = base.Evaluator(net, {"architecture": ARCHITECTURE, "sha256": "", "test_accuracy": 0,
+                                 "classes": list(ev.CLASS_NAMES)})
     x, y = ev.load_fashion_mnist(data, "test")
     _, probs = model.features(x)
     return float(np.mean(probs.argmax(axis=1) == y))

@@ -11,11 +11,12 @@ import pytest
 
 from conftest import FIXTURE_DATA, train_tiny
 from ganctl.errors import UsageError
+from ganctl.evaluation.evaluators import choose_evaluator
 from ganctl.evaluation.evaluators import domain as de
-from ganctl.evaluation.evaluators.base import choose_evaluator, is_fashion_mnist
-from ganctl.evaluation.features import RealData, load_real_data
+from ganctl.evaluation.evaluators.shipped import is_fashion_mnist
 from ganctl.evaluation.metrics.fd import frechet_distance
 from ganctl.evaluation.metrics.prdc import precision_recall
+from ganctl.evaluation.real import RealData, load_real_data
 from ganctl.fsutil import file_sha256
 
 SIZE = 16

@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_DATA, assert_one_line_error, train_tiny
+from ganctl import cache as cache_folder
 from ganctl.checkpoints import CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import UsageError
 from ganctl.evaluation import features as rf
-from ganctl.evaluation.evaluators.base import ASSETS_DIR, WEIGHTS_NAME, Evaluator, load_evaluator, read_info
+from ganctl.evaluation import real as real_data
+from ganctl.evaluation.evaluators.base import Evaluator
+from ganctl.evaluation.evaluators.shipped import ASSETS_DIR, WEIGHTS_NAME, load_evaluator, read_info
 from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
 from ganctl.evaluation.metrics.memorisation import memorisation
 from ganctl.evaluation.metrics.prdc import density_coverage, precision_recall
@@ -95,7 +98,7 @@ class HeldoutSearches:
         return hashlib.sha256(np.ascontiguousarray(rows, np.float64).tobytes()).hexdigest()
 
     def count(self) -> int:
-        data = rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+        data = real_data.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
         test = rf.real_features(load_evaluator(), data, "test", int(N)).features
         return self.seen.count((self.digest(test), 2000))
 
@@ -129,11 +132,11 @@ def test_image_shapes_the_shipped_evaluator_refuses():
 def test_cache_folder_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert rf.cache_dir() == tmp_path / "mine"
+    assert cache_folder.cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("GANCTL_CACHE")
-    assert rf.cache_dir() == tmp_path / "xdg" / "ganctl"
+    assert cache_folder.cache_dir() == tmp_path / "xdg" / "ganctl"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert rf.cache_dir() == Path.home() / ".cache" / "ganctl"
+    assert cache_folder.cache_dir() == Path.home() / ".cache" / "ganctl"
 
 
 def test_shared_neighbourhoods_give_what_each_metric_computes_alone():
@@ -264,7 +267,7 @@ def test_memorisation_caches_the_test_images_nearest_training_distances(
     [nearest] = cache.glob("nearest-*.npz")
     with np.load(nearest, allow_pickle=False) as npz:
         distances = npz["distances"]
-    data = rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+    data = real_data.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
     test = rf.real_features(load_evaluator(), data, "test", 200).features
     train = rf.real_features(load_evaluator(), data, "train", 2000).features
     brute = np.concatenate([np.linalg.norm(rows[:, None] - train[None], axis=2).min(axis=1)
@@ -285,7 +288,7 @@ def test_memorisation_catches_copies_of_training_images():
     is known: one returns training images (beyond the first n that the other metrics use),
     one returns test images that the held-out reference does not use."""
     evaluator = load_evaluator()
-    real = load_real_set(evaluator, rf.load_real_data(str(FIXTURE_DATA), (28, 28, 1)), int(N),
+    real = load_real_set(evaluator, real_data.load_real_data(str(FIXTURE_DATA), (28, 28, 1)), int(N),
                          all_train=True)
     train, test = fixture_images("train"), fixture_images("test")
 

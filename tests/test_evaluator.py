@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganctl.errors import GanctlError, UsageError
-from ganctl.evaluation.evaluators import base as ev
+from ganctl.evaluation.evaluators import shipped as ev
 from ganctl.fsutil import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,12 +10,7 @@ from conftest import FIXTURE_DATA
 from ganctl.config import TrainConfig
 from ganctl.data import load_dataset, load_idx_folder
 from ganctl.errors import UsageError
-from ganctl.evaluation.features import (
-    HOLDOUT_MAX,
-    check_real_source,
-    load_real_data,
-    real_data_for_run,
-)
+from ganctl.evaluation.real import HOLDOUT_MAX, check_real_source, load_real_data, real_data_for_run
 
 
 def run_config(**settings) -> TrainConfig:

@@ -101,8 +101,8 @@ def evaluate(
     """
     from ganctl.cli.progress import EvaluationDisplay
     from ganctl.errors import UsageError
-    from ganctl.evaluation.evaluators.base import EVALUATORS
-    from ganctl.evaluation.features import check_real_source
+    from ganctl.evaluation.evaluators import EVALUATORS
+    from ganctl.evaluation.real import check_real_source
     from ganctl.evaluation.scoring import check_n, default_metrics, evaluate, parse_metrics
     from ganctl.generation.sampling import check_writable
     from ganctl.runs import find_run

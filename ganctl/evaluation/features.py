@@ -1,15 +1,11 @@
-"""Real images for evaluation: where they come from, and what is cached about them on disk.
+"""Evaluator features of real images, and what is cached about them on disk.
 
-Real data (`RealData`) is the run's own by default, loaded as training loaded it, with a
-held-out split: the data's test split, or a fixed seeded 10% (at most 10,000) of the images.
-
-The cache, in `$GANCTL_CACHE`, else `$XDG_CACHE_HOME/ganctl`, else `~/.cache/ganctl`, holds
-one .npz of evaluator features (plain arrays, no pickle) per evaluator checksum, real-data
-pixels, split and image count; one JSON of reference scores per set of those and
-version of the metrics' code; and one .npz of the test images' distances to their nearest
-training images per pair of feature sets and version of that code. A damaged or mismatching
-file is recomputed and rewritten. Evaluators trained on the data are cached there too (see
-`ganctl.evaluation.evaluators.domain`).
+The cache (`ganctl.cache.cache_dir`) holds one .npz of evaluator features (plain arrays, no
+pickle) per evaluator checksum, real-data pixels, split and image count; one JSON of reference
+scores per set of those and version of the metrics' code; and one .npz of the test images'
+distances to their nearest training images per pair of feature sets and version of that code.
+A damaged or mismatching file is recomputed and rewritten. Evaluators trained on the data are
+cached there too (see `ganctl.evaluation.evaluators.domain`).
 """
 
 from __future__ import annotations
@@ -18,144 +14,22 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganctl.data import BUILTIN, load_dataset, load_test_split
+from ganctl.cache import cache_dir
 from ganctl.errors import UsageError
 from ganctl.events import Say, quiet
 from ganctl.fsutil import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
-    from ganctl.config import TrainConfig
     from ganctl.evaluation.evaluators.base import Evaluator
-
-CACHE_ENV = "GANCTL_CACHE"
-# Data without a test split holds out this share for evaluation (seeded, so always the same).
-HOLDOUT_SHARE = 0.1
-HOLDOUT_MAX = 10_000
-HOLDOUT_SEED = 0
-
-
-def cache_dir() -> Path:
-    """The folder of cached real features (it may not exist yet)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "ganctl"
-
-
-@dataclass
-class RealData:
-    """Real images to compare with: the split a model learned from and a held-out split.
-
-    Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
-    and `heldout` how the held-out split was made.
-    """
-
-    source: str
-    train: np.ndarray
-    test: np.ndarray | None
-    train_labels: np.ndarray | None = None
-    test_labels: np.ndarray | None = None
-    label_names: tuple[str, ...] = ()
-    heldout: str = "the test split"
-    _digests: dict[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(int(v) for v in self.train.shape[1:])  # type: ignore[return-value]
-
-    def images(self, split: str, n: int | None = None) -> np.ndarray:
-        """The first `n` (default all) images of 'train' or 'test'."""
-        x = self.train if split == "train" else self.test
-        if x is None:
-            raise ValueError(f"{self.source} has no held-out images")
-        return x if n is None else x[:n]
-
-    def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
-        """The labels of the first `n` (default all) images of a split; None when unlabelled.
-        Features of one class: `features[data.labels(split, len(features)) == c]`."""
-        y = self.train_labels if split == "train" else self.test_labels
-        return y if y is None or n is None else y[:n]
-
-    def count(self, split: str) -> int:
-        x = self.train if split == "train" else self.test
-        return 0 if x is None else len(x)
-
-    def sha256(self, split: str) -> str:
-        """sha256 of a split's shape and pixels: changed data never reuses cached results."""
-        if split not in self._digests:
-            x = np.ascontiguousarray(self.images(split))
-            digest = hashlib.sha256(str(x.shape).encode())
-            digest.update(memoryview(x).cast("B"))
-            self._digests[split] = digest.hexdigest()
-        return self._digests[split]
-
-
-def check_real_source(spec: str, given: bool) -> None:
-    """Fail early, naming the path, when the data to compare with is gone (`given`: from
-    --real, else the run's own training data)."""
-    if spec in BUILTIN or Path(spec).expanduser().exists():
-        return
-    if given:
-        raise UsageError(f"--real {spec} does not exist; pass a built-in dataset "
-                         f"({', '.join(BUILTIN)}), an IDX folder, an .npz or an image folder")
-    raise UsageError(f"the run's training data {spec} is gone; put it back, or pass --real PATH "
-                     "to compare with other data of the same kind")
-
-
-def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | None = None,
-                   given: bool = False) -> RealData:
-    """Real data to compare a model with, as training reads it: `spec` (a built-in, IDX folder,
-    .npz or image folder) with `limit`, converted to `image_shape`.
-
-    The held-out split is the data's own test split when it has one; otherwise a fixed, seeded
-    share of the images (`HOLDOUT_SHARE`, at most `HOLDOUT_MAX`), the rest being the train
-    split. `given`: `spec` came from --real (for the error messages).
-    """
-    check_real_source(spec, given)
-    h, w, channels = image_shape
-    size = h if h == w else None
-    try:
-        ds = load_dataset(spec, limit, size, channels)
-        test = load_test_split(spec, size, channels)
-    except UsageError as exc:  # e.g. a built-in that is not cached, offline
-        raise UsageError(str(exc).replace("--data PATH", "--real PATH")) from None
-    if ds.image_shape != tuple(image_shape):
-        raise UsageError(f"{spec} gives {'x'.join(map(str, ds.image_shape))} images, not the "
-                         f"model's {'x'.join(map(str, image_shape))}; pass --real PATH to "
-                         "square images")
-    source = spec if spec in BUILTIN else str(Path(spec).expanduser().resolve())
-    if test is not None:
-        return RealData(source, ds.x, test.x, ds.y, test.y, ds.label_names)
-    n = len(ds.x)
-    if n < 2:
-        raise UsageError(f"{spec} holds {n} image: too few to hold some out for evaluation")
-    k = min(HOLDOUT_MAX, max(1, round(HOLDOUT_SHARE * n)))
-    held = np.zeros(n, dtype=bool)
-    held[np.random.default_rng(HOLDOUT_SEED).permutation(n)[:k]] = True
-    y = ds.y
-    heldout = (f"a seeded {HOLDOUT_SHARE:.0%} of the data held out ({k} of {n} images; training "
-               "saw them)")
-    return RealData(source, ds.x[~held], ds.x[held], None if y is None else y[~held],
-                    None if y is None else y[held], ds.label_names, heldout)
-
-
-def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:
-    """The data a run is compared with: its own (config.json's data, limit and image shape),
-    or `real` (--real) converted to the run's image shape."""
-    if cfg.image_shape is None:
-        raise UsageError(f"run {cfg.name} has no image shape in its config; it never trained")
-    if real is None:
-        return load_real_data(cfg.data, cfg.image_shape, cfg.limit)
-    return load_real_data(real, cfg.image_shape, given=True)
+    from ganctl.evaluation.real import RealData
 
 
 @dataclass(frozen=True)

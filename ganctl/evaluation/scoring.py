@@ -24,17 +24,16 @@ import numpy as np
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.errors import GanctlError, UsageError, check_positive
 from ganctl.evaluation.features import (
-    RealData,
     RealFeatures,
     compute_features,
     heldout_nearest,
     read_reference,
-    real_data_for_run,
     real_features,
     reference_cache_path,
     write_reference,
 )
 from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
+from ganctl.evaluation.real import RealData, real_data_for_run
 from ganctl.events import EvaluatorTraining, Say, quiet
 
 if TYPE_CHECKING:
@@ -340,7 +339,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
     data reports its training through `progress` the first time.
     """
-    from ganctl.evaluation.evaluators.base import choose_evaluator
+    from ganctl.evaluation.evaluators import choose_evaluator
     from ganctl.generation.sampling import compiled_generator
 
     metrics = metric_names(loaded.cfg.conditional) if metrics is None else tuple(metrics)

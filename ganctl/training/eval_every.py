@@ -16,7 +16,7 @@ TRAINING_METRICS = ("fd", "kid")
 
 def check_training_evaluation(cfg: TrainConfig) -> None:
     """At plan time: refuse `--eval-every` with too few images, or data that is gone."""
-    from ganctl.evaluation.features import check_real_source
+    from ganctl.evaluation.real import check_real_source
 
     if not cfg.eval_every:
         return
@@ -29,8 +29,8 @@ class TrainingScorer:
 
     def __init__(self, cfg: TrainConfig, say: Say = quiet, warn: Say = quiet,
                  progress: Callable[[EvaluatorTraining], None] | None = None):
-        from ganctl.evaluation.evaluators.base import choose_evaluator
-        from ganctl.evaluation.features import real_data_for_run
+        from ganctl.evaluation.evaluators import choose_evaluator
+        from ganctl.evaluation.real import real_data_for_run
 
         if not cfg.eval_every:
             raise ValueError("evaluation is off for this run (eval_every = 0)")

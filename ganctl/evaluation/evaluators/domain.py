@@ -32,7 +32,7 @@ from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
 
 if TYPE_CHECKING:
     from ganctl.evaluation.evaluators.base import Evaluator
-    from ganctl.evaluation.features import RealData
+    from ganctl.evaluation.real import RealData
 
 ARCHITECTURE = "domain-cnn-v1"
 FEATURE_DIM = 128
@@ -182,7 +182,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
                      progress: Progress | None = None, say: Callable[[str], None] | None = None,
                      warn: Callable[[str], None] | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
-    from ganctl.evaluation.features import cache_dir
+    from ganctl.cache import cache_dir
 
     say, warn = say or (lambda text: None), warn or (lambda text: None)
     folder = cache_dir() / "evaluators" / f"{ARCHITECTURE}-{cache_key(data, budget)}"
