@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -30,8 +31,10 @@ class ProgressRenderer:
         self.console = console
         self.live = console.is_terminal
         self.plain_every_s = plain_every_s
-        self._last_plain = 0.0
-        self._last_epoch_line = 0.0
+        # Minus infinity, not 0: time.monotonic() counts from boot on Linux, so within
+        # `plain_every_s` of boot a 0 would hold back the first plain line.
+        self._last_plain = -math.inf
+        self._last_epoch_line = -math.inf
         self.progress: Progress | None = None
         self.epoch_task = self.step_task = self.evaluator_task = None
 
