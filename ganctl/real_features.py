@@ -2,10 +2,13 @@
 
 Real data (`RealData`) is the run's own by default, loaded as training loaded it, with a
 held-out split: the data's test split, or a fixed seeded 10% (at most 10,000) of the images.
+Every subset of a split that evaluation takes is a seeded random sample of it (`sample_indices`),
+never its first images: an image folder is read class sub-folder after class sub-folder, so
+its first 1,000 images may be one or two classes.
 
 The cache, in `$GANCTL_CACHE`, else `$XDG_CACHE_HOME/ganctl`, else `~/.cache/ganctl`, holds
 one .npz of evaluator features (plain arrays, no pickle) per evaluator checksum, real-data
-pixels, split and image count; one JSON of reference scores per set of those and
+pixels, split, sample size and sample seed; one JSON of reference scores per set of those and
 version of the metrics' code; and one .npz of the test images' distances to their nearest
 training images per pair of feature sets and version of that code. A damaged or mismatching
 file is recomputed and rewritten. Evaluators trained on the data are cached there too (see
@@ -41,6 +44,8 @@ CACHE_ENV = "GANCTL_CACHE"
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MAX = 10_000
 HOLDOUT_SEED = 0
+# The seed of the samples evaluation takes from a split (`sample_indices`).
+SAMPLE_SEED = 0
 
 
 def cache_dir() -> Path:
@@ -51,12 +56,25 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "ganctl"
 
 
+def sample_indices(total: int, n: int | None, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """Indices of the `n` images evaluation takes from a split of `total`: all of them when `n`
+    is None or at least `total`, else a seeded random sample, in the split's order.
+
+    The one place real images are drawn, so that features, labels and the images shown beside
+    them are the same rows, on every call. A larger `n` with the same seed keeps these rows.
+    """
+    if n is None or n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
+
+
 @dataclass
 class RealData:
     """Real images to compare with: the split a model learned from and a held-out split.
 
     Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
-    and `heldout` how the held-out split was made.
+    and `heldout` how the held-out split was made. Evaluation takes `n` images of a split as a
+    random sample drawn with `sample_seed` (`sample_indices`).
     """
 
     source: str
@@ -66,24 +84,40 @@ class RealData:
     test_labels: np.ndarray | None = None
     label_names: tuple[str, ...] = ()
     heldout: str = "the test split"
+    sample_seed: int = SAMPLE_SEED
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(int(v) for v in self.train.shape[1:])  # type: ignore[return-value]
 
+    def sample(self, split: str, n: int | None = None) -> np.ndarray:
+        """Indices of the `n` images (default all) that evaluation takes from 'train' or 'test':
+        a seeded random sample (`sample_indices`), the same on every call."""
+        return sample_indices(self.count(split), n, self.sample_seed)
+
     def images(self, split: str, n: int | None = None) -> np.ndarray:
-        """The first `n` (default all) images of 'train' or 'test'."""
+        """`n` images (default all) of 'train' or 'test': the split's random sample of `n`."""
         x = self.train if split == "train" else self.test
         if x is None:
             raise ValueError(f"{self.source} has no held-out images")
-        return x if n is None else x[:n]
+        return x if n is None or n >= len(x) else x[self.sample(split, n)]
 
     def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
-        """The labels of the first `n` (default all) images of a split; None when unlabelled.
+        """The labels of `images(split, n)`, row for row; None when unlabelled.
         Features of one class: `features[data.labels(split, len(features)) == c]`."""
         y = self.train_labels if split == "train" else self.test_labels
-        return y if y is None or n is None else y[:n]
+        return y if y is None or n is None or n >= len(y) else y[self.sample(split, n)]
+
+    def describe_sample(self, split: str, n: int) -> str:
+        """What `images(split, n)` holds, for reports: '1,000 of 5,400 training images, drawn
+        at random (seed 0)', or 'all 600 held-out images'."""
+        total = self.count(split)
+        what = "training" if split == "train" else (
+            "test" if self.heldout == "the test split" else "held-out")
+        if n >= total:
+            return f"all {total:,} {what} images"
+        return f"{n:,} of {total:,} {what} images, drawn at random (seed {self.sample_seed})"
 
     def count(self, split: str) -> int:
         x = self.train if split == "train" else self.test
@@ -160,7 +194,8 @@ def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:
 
 @dataclass(frozen=True)
 class RealFeatures:
-    """Evaluator outputs for the first `len(features)` images of one split of a real dataset."""
+    """Evaluator outputs for `len(features)` images of one split of a real dataset: its random
+    sample drawn with `seed` (`RealData.images`), or the whole split."""
 
     features: np.ndarray  # float64 [n, d]
     probs: np.ndarray | None  # float64 [n, classes]; None when the evaluator has no classes
@@ -168,7 +203,8 @@ class RealFeatures:
     split: str
     available: int  # images in the split
     cached: bool  # read from the cache rather than computed
-    key: str  # names the features: evaluator, data contents, split, count
+    key: str  # names the features: evaluator, data contents, split, count, sample seed
+    seed: int = SAMPLE_SEED  # the sample's seed
 
     @property
     def n(self) -> int:
@@ -183,22 +219,26 @@ def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
 
 def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
                   say: Say = quiet, warn: Say = quiet) -> RealFeatures:
-    """Features of the first `n` images of `split` (all when fewer), from the cache when there.
+    """Features of `n` images of `split` (all when fewer): its seeded random sample of `n`
+    (`RealData.images`), from the cache when there.
 
-    The cache key covers the evaluator's weights, the split's contents and the count,
-    so changed data or a new evaluator never reuses stale features.
+    The cache key covers the evaluator's weights, the split's contents, the count and the
+    sample's seed, so changed data, another sample or a new evaluator never reuses stale
+    features (nor those that older versions computed for the split's first `n` images).
     """
     available = data.count(split)
     if available == 0:
         raise UsageError(f"{data.source} has no {split} images")
     count = min(n, available)
+    seed = data.sample_seed
     data_sha = data.sha256(split)
-    key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
+    key = f"real-{evaluator.short_sha}-{split}-{count}-seed{seed}-{data_sha[:12]}"
     path = cache_dir() / f"{key}.npz"
-    meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split}
+    meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split,
+            "sample": f"{count} of {available}, seed {seed}"}
     cached = _read_cache(path, meta, count, evaluator.feature_dim)
     if cached is not None:
-        return RealFeatures(*cached, data.source, split, available, True, key)
+        return RealFeatures(*cached, data.source, split, available, True, key, seed)
     if path.exists():
         warn(f"cached real features {path} are damaged; recomputing them")
     say(f"computing features of {count} real {split} images (cached for next time)")
@@ -207,7 +247,7 @@ def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
         _write_cache(path, meta, feats, probs)
     except OSError as exc:
         warn(f"cannot cache real features in {path.parent}: {exc.strerror or exc}")
-    return RealFeatures(feats, probs, data.source, split, available, False, key)
+    return RealFeatures(feats, probs, data.source, split, available, False, key, seed)
 
 
 def _read_cache(path: Path, meta: dict[str, str], count: int, dim: int
