@@ -344,10 +344,29 @@ def load_dataset(spec: str, limit: int | None = None, image_size: int | None = N
         else:
             ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1)
     if limit is not None:
+        # --limit is "the first N images" by contract (quick runs, tests); say when that cuts
+        # classes away, as it does on a folder read class sub-folder after class sub-folder.
+        warning = limit_warning(ds.y, limit, ds.label_names)
         ds.x = ds.x[:limit]
         ds.y = None if ds.y is None else ds.y[:limit]
+        ds.warnings = [*ds.warnings, *([warning] if warning else [])]
     ds = convert(ds, image_size, channels)
     return ds
+
+
+def limit_warning(y: np.ndarray | None, limit: int, names: tuple[str, ...] = ()) -> str | None:
+    """A warning when the first `limit` images hold fewer classes than all of them; None when
+    they hold every class, or the data has no labels to tell."""
+    if y is None or limit >= len(y):
+        return None
+    kept, every = np.unique(y[:limit]), np.unique(y)
+    if len(kept) == len(every):
+        return None
+    shown = [names[c] if c < len(names) else str(c) for c in kept.tolist()]
+    shown = shown if len(shown) <= 4 else [*shown[:3], "..."]
+    return (f"--limit {limit} trains on the first {limit:,} images, which hold {len(kept)} of the "
+            f"data's {len(every)} classes ({', '.join(shown)}); an image folder is read class "
+            "sub-folder after class sub-folder. Leave out --limit to learn every class")
 
 
 def load_test_split(spec: str, image_size: int | None = None,

@@ -35,6 +35,8 @@ def main() -> None:
     for prefix, n in (("train", args.train), ("t10k", args.test)):
         for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
             name = f"{prefix}-{kind}"
+            # The first n is a fair sample here: Fashion-MNIST's IDX files come shuffled, every
+            # class spread through them (the fixture holds 177 to 222 training images a class).
             write_idx(OUT / name, read_idx(args.data / name)[:n])
     print(f"wrote {args.train} train and {args.test} test images to {OUT}")
 

@@ -55,6 +55,7 @@ def write_fashion(out: Path, n: int, idx_folder: Path, split: str = "train") -> 
     labels_path = find_idx(idx_folder, f"{prefix}-labels-idx1-ubyte.gz")
     if images_path is None or labels_path is None:
         raise SystemExit(f"no Fashion-MNIST {split} IDX files in {idx_folder}")
+    # The first n is a fair sample: the IDX files come shuffled, every class spread through them.
     x, y = read_idx(images_path)[:n], read_idx(labels_path)[:n]
     for name in FASHION_NAMES:
         (out / name).mkdir(parents=True, exist_ok=True)

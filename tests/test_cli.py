@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import AMX, FIXTURE_DATA, NO_BF16
@@ -45,6 +46,25 @@ def test_train_dry_run_prints_resolved_config(cli, tmp_path):
     assert cfg["epochs"] == 4 and cfg["num_images"] == 300 and cfg["image_shape"] == [28, 28, 1]
     assert cfg["name"] == "run1" and cfg["resume"] is False
     assert not (tmp_path / "run1").exists()  # a dry run writes nothing
+
+
+def test_train_dry_run_warns_when_limit_cuts_classes_away(cli, tmp_path):
+    from PIL import Image
+
+    for i, cls in enumerate(("ants", "bees")):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for j in range(3):
+            Image.fromarray(np.full((8, 8), 100 * i + j, np.uint8)).save(
+                tmp_path / "data" / cls / f"{j}.png")
+    r = cli("train", "--data", tmp_path / "data", "--limit", 2, "--batch-size", 2, "--out", tmp_path,
+            "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["num_images"] == 2  # the JSON alone on stdout
+    assert r.stderr.startswith("warning: --limit 2 trains on the first 2 images, which hold 1 of "
+                               "the data's 2 classes (ants)")
+    r = cli("train", "--data", tmp_path / "data", "--limit", 4, "--batch-size", 2, "--out", tmp_path,
+            "--dry-run")
+    assert r.exit_code == 0 and r.stderr == ""
 
 
 def test_train_help_says_what_precision_auto_picks(cli):

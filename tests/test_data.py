@@ -29,6 +29,20 @@ def test_limit_takes_first_images():
     assert np.array_equal(ds.y, full.y[:100])
 
 
+def test_limit_warns_when_the_first_images_hold_fewer_classes(tmp_path):
+    for i, cls in enumerate(("ants", "bees", "cats")):
+        (tmp_path / cls).mkdir()
+        for j in range(4):
+            Image.fromarray(np.full((8, 8), 60 * i + j, np.uint8)).save(tmp_path / cls / f"{j}.png")
+    ds = load_dataset(str(tmp_path), limit=6)
+    assert list(ds.y) == [0, 0, 0, 0, 1, 1]  # the first 6: path order, class after class
+    assert ds.warnings == ["--limit 6 trains on the first 6 images, which hold 2 of the data's 3 "
+                           "classes (ants, bees); an image folder is read class sub-folder after "
+                           "class sub-folder. Leave out --limit to learn every class"]
+    assert load_dataset(str(tmp_path), limit=9).warnings == []  # every class is in the first 9
+    assert load_dataset(str(FIXTURE_DATA), limit=100).warnings == []  # shuffled IDX files
+
+
 def test_scale_to_signed_unit_range():
     x = np.array([0, 127, 128, 255], np.uint8)
     y = scale_to_signed_unit(x)

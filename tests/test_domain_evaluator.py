@@ -192,6 +192,25 @@ def test_a_damaged_cache_is_retrained_with_a_warning(cache, monkeypatch):
     assert first.image_shape == second.image_shape == (SIZE, SIZE, 1)
 
 
+def test_beyond_max_images_it_learns_from_a_sample_of_every_class(monkeypatch):
+    """A folder read class by class puts one class first: the first `max_images` would be it."""
+    x, y = draw_shapes(300, seed=8)
+    order = np.argsort(y, kind="stable")
+    data = RealData("sorted", x[order], x[:30], y[order], y[:30], ("T", "L", "triangle"))
+    small = de.TrainingBudget(batch_size=30, min_steps=2, epochs=1, max_images=60)
+    assert set(data.train_labels[:small.max_images]) == {0}
+    seen = []
+    original = de._epoch_batch
+    monkeypatch.setattr(de, "_epoch_batch",
+                        lambda x, y, rng: seen.append((x, y)) or original(x, y, rng))
+    de.train_network(data, ("T", "L", "triangle"), small)
+    images, labels = seen[0]
+    assert len(images) == small.max_images and set(labels) == {0, 1, 2}
+    # Each image with its own label: the sample that evaluation draws, images and labels alike.
+    rows = data.sample("train", small.max_images)
+    assert np.array_equal(images, data.train[rows]) and np.array_equal(labels, data.train_labels[rows])
+
+
 # --- choosing the evaluator ---------------------------------------------------------------------
 
 def test_fashion_mnist_is_recognised_by_content():

@@ -21,12 +21,14 @@ from ganctl.evaluation import real as real_data
 from ganctl.evaluation.evaluators.base import Evaluator
 from ganctl.evaluation.evaluators.shipped import ASSETS_DIR, WEIGHTS_NAME, load_evaluator, read_info
 from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
+from ganctl.evaluation.metrics.fd import frechet_distance
 from ganctl.evaluation.metrics.memorisation import memorisation
 from ganctl.evaluation.metrics.prdc import density_coverage, precision_recall
 from ganctl.evaluation.scoring import (
     NN_PAIR_BORDER,
     load_real_set,
     parse_metrics,
+    reference_metrics,
     score_generator,
 )
 from ganctl.events import Message
@@ -60,14 +62,15 @@ def fixture_images(split: str) -> np.ndarray:
 def real_calls(monkeypatch) -> list[tuple[str, int]]:
     """Real-feature computations as (split, images), counted at the evaluator itself (every
     evaluation passes through `Evaluator.features`, whichever module asks) and told apart from
-    generated images by their content: real ones are the first n images of a fixture split."""
+    generated images by their content: real ones are a fixture split's seeded sample of n."""
     splits = {split: fixture_images(split) for split in ("train", "test")}
     calls: list[tuple[str, int]] = []
     original = Evaluator.features
 
     def spy(self, images, *args, **kwargs):
         for split, real in splits.items():
-            if len(images) <= len(real) and np.array_equal(images, real[:len(images)]):
+            sample = real_data.sample_indices(len(real), len(images))
+            if len(images) <= len(real) and np.array_equal(images, real[sample]):
                 calls.append((split, len(images)))
                 break
         return original(self, images, *args, **kwargs)
@@ -162,7 +165,11 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
     assert file_sha256(ASSETS_DIR / WEIGHTS_NAME) == INFO["sha256"]
     assert f"test accuracy {100 * INFO['test_accuracy']:.2f}%" in table
     assert f"sha256 {INFO['sha256'][:12]}" in table
-    assert "n = 200 generated (seeds 0-199)" in table and "200 train, 200 test images" in table
+    assert "n = 200 generated (seeds 0-199)" in table
+    compared = ("200 of 2,000 training images, drawn at random (seed 0); reference: 200 of 500 "
+                "test images, drawn at random (seed 0); memorisation against all 2,000 training "
+                "images")
+    assert f"real: {FIXTURE_DATA.resolve()}: {compared}" in table
     for label in ("Fréchet distance", "KID", "classifier score", "precision", "recall", "density",
                   "coverage", "classes covered", "memorisation ratio", "class shares %"):
         assert label in table, label
@@ -191,9 +198,10 @@ def test_report_has_every_metric_beside_its_reference(cli, tmp_path, tiny_run):
         model["gen_nn_median"] / model["heldout_nn_median"], rel=1e-12)
     # Memorisation looks for copies of any of the fixture's 2000 training images.
     assert report["real"] == {"data": str(FIXTURE_DATA.resolve()), "heldout": "the test split",
-                              "train_images": 200, "test_images": 200,
+                              "compared": compared, "sample_seed": 0,
+                              "train_images": 200, "train_available": 2000,
+                              "test_images": 200, "test_available": 500,
                               "memorisation_train_images": 2000, "notes": []}
-    assert "memorisation against all 2000 train images" in table
 
 
 def test_the_runs_own_data_is_the_default_and_real_overrides_it(cli, tmp_path, tiny_run):
@@ -223,6 +231,9 @@ def test_second_call_reads_real_features_from_the_cache(cli, tmp_path, tiny_run,
     assert "reference fd" in first["seconds"]
     files = sorted(p.name for p in cache.glob("*.npz"))
     assert len(files) == 2 and all(f.startswith(f"real-{INFO['sha256'][:12]}-") for f in files)
+    # Named by the sample: its size and seed (features of another sample are never reused).
+    assert [f.split("-")[2:5] for f in files] == [["test", "200", "seed0"],
+                                                 ["train", "200", "seed0"]]
     with np.load(cache / files[0], allow_pickle=False) as npz:
         assert npz["features"].shape == (200, 128) and npz["probs"].shape == (200, 10)
     [reference] = cache.glob("reference-*.json")
@@ -285,19 +296,22 @@ def test_memorisation_caches_the_test_images_nearest_training_distances(
 
 def test_memorisation_catches_copies_of_training_images():
     """The memorisation check wired as `evaluate` wires it, on stand-in generators whose answer
-    is known: one returns training images (beyond the first n that the other metrics use),
+    is known: one returns training images (beyond the sample of n that the other metrics use),
     one returns test images that the held-out reference does not use."""
     evaluator = load_evaluator()
-    real = load_real_set(evaluator, real_data.load_real_data(str(FIXTURE_DATA), (28, 28, 1)), int(N),
-                         all_train=True)
-    train, test = fixture_images("train"), fixture_images("test")
+    data = real_data.load_real_data(str(FIXTURE_DATA), (28, 28, 1))
+    real = load_real_set(evaluator, data, int(N), all_train=True)
+    unused = {split: np.setdiff1d(np.arange(data.count(split)), data.sample(split, int(N)))
+              for split in ("train", "test")}
+    train = fixture_images("train")[unused["train"][-200:]]
+    test = fixture_images("test")[unused["test"][-200:]]
 
     def score(images: np.ndarray) -> dict[str, float]:
         generate = lambda latents: images[:len(latents)]  # noqa: E731
         return score_generator(generate, 100, evaluator, real, ["memorisation"], int(N), 0,
                                {}).metrics
 
-    copies, fresh = score(train[1500:1700]), score(test[300:500])
+    copies, fresh = score(train), score(test)
     assert copies["memorisation_ratio"] < 1e-3 and copies["close_share"] == 1.0
     assert 0.7 < fresh["memorisation_ratio"] < 1.4 and fresh["close_share"] < 0.1
     assert copies["heldout_nn_median"] == fresh["heldout_nn_median"] == float(
@@ -370,6 +384,67 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
         assert any(np.array_equal(right, t) for t in train), f"pair {i}: not a training image"
 
 
+# --- real images are a random sample, not the first n --------------------------------------------
+
+PER_CLASS = 150  # images per class sub-folder: 1,500 in all, 1,350 train and 150 held out
+SORTED_N = 120  # below the train split's size; the first 120 images are all T-shirts
+
+
+@pytest.fixture(scope="module")
+def class_sorted_folder(tmp_path_factory) -> Path:
+    """Fixture images as a user's folder: one sub-folder per class, read class after class."""
+    from PIL import Image
+
+    data = load_idx_folder(FIXTURE_DATA, "train")
+    root = tmp_path_factory.mktemp("sorted")
+    for c in range(10):
+        (root / f"class{c}").mkdir()
+        for i, image in enumerate(data.x[data.y == c][:PER_CLASS]):
+            Image.fromarray(image[..., 0]).save(root / f"class{c}" / f"{i:03d}.png")
+    return root
+
+
+def test_a_folder_sorted_by_class_is_compared_with_every_class(class_sorted_folder):
+    evaluator = load_evaluator()
+    data = real_data.load_real_data(str(class_sorted_folder), (28, 28, 1))
+    assert set(data.train_labels[:SORTED_N]) == {0} and SORTED_N < data.count("train")
+    real = load_real_set(evaluator, data, SORTED_N)
+    reference = reference_metrics(["fd", "precision_recall"], real, 0, {})
+    # A generator that makes T-shirts only: the folder's own, as if it had copied them.
+    shirts = data.images("train")[data.labels("train") == 0][:SORTED_N]
+    one_class = frechet_distance(rf.compute_features(evaluator, shirts)[0], real.train.features)
+    assert reference["precision"] > 0.6 and reference["recall"] > 0.6, reference
+    assert reference["fd"] < one_class / 5, (reference, one_class)
+    assert set(data.labels("train", SORTED_N)) == set(range(10))
+    assert real.describe() == ("120 of 1,350 training images, drawn at random (seed 0); "
+                               "reference: 120 of 150 held-out images, drawn at random (seed 0)")
+
+
+def test_the_same_seed_draws_the_same_sample_and_the_same_reference(class_sorted_folder,
+                                                                     tmp_path, monkeypatch):
+    import dataclasses
+
+    evaluator, drawn = load_evaluator(), []
+    for i in range(2):
+        monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / f"cache{i}"))  # computed afresh
+        data = real_data.load_real_data(str(class_sorted_folder), (28, 28, 1))
+        real = load_real_set(evaluator, data, SORTED_N)
+        assert not real.train.cached and not real.test.cached
+        drawn.append((data.sample("train", SORTED_N), data.sample("test", SORTED_N),
+                      data.labels("train", SORTED_N), real.train.features,
+                      reference_metrics(["fd", "kid", "precision_recall"], real, 0, {})))
+    (train, test, labels, feats, numbers), again = drawn
+    assert np.array_equal(train, again[0]) and np.array_equal(test, again[1])
+    assert np.array_equal(labels, again[2]) and np.array_equal(feats, again[3])
+    assert numbers == again[4]
+    # Labels are sampled with their images; another seed draws another sample.
+    assert np.array_equal(labels, data.train_labels[train])
+    assert np.array_equal(data.images("train", SORTED_N), data.train[train])
+    other = dataclasses.replace(data, sample_seed=1)
+    assert not np.array_equal(other.sample("train", SORTED_N), train)
+    assert other.describe_sample("train", SORTED_N).endswith("drawn at random (seed 1)")
+
+
 # --- evaluation during training ------------------------------------------------------------------
 
 def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
@@ -393,8 +468,12 @@ def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     on_disk = {p.name.split(".")[0] for p in folder.glob("ckpt-*")}
     assert on_disk == {e.name for e in entries}  # the pruned ones' files are gone
     # (a best checkpoint older than the kept ones: tests/test_checkpoints.py)
-    # The same numbers as `ganctl evaluate` at the same n: same seeds, real data and cache.
-    _, report = evaluate_json(cli, tmp_path, run, "--metrics", "fd,kid")
+    # The same numbers as `ganctl evaluate` at the same n: same seeds, real data (the run's
+    # own, drawn alike) and cache.
+    out = tmp_path / "report.json"
+    result = cli("evaluate", "--ckpt", run, "--n", "200", "--metrics", "fd,kid", "--json", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
     assert report["checkpoints"][0]["metrics"] == {k: records[2][k] for k in ("fd", "kid",
                                                                                "kid_std")}
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

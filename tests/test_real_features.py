@@ -10,7 +10,14 @@ from conftest import FIXTURE_DATA
 from ganctl.config import TrainConfig
 from ganctl.data import load_dataset, load_idx_folder
 from ganctl.errors import UsageError
-from ganctl.evaluation.real import HOLDOUT_MAX, check_real_source, load_real_data, real_data_for_run
+from ganctl.evaluation.real import (
+    HOLDOUT_MAX,
+    RealData,
+    check_real_source,
+    load_real_data,
+    real_data_for_run,
+    sample_indices,
+)
 
 
 def run_config(**settings) -> TrainConfig:
@@ -22,7 +29,7 @@ def test_idx_folder_compares_with_its_test_split_and_the_runs_limit():
     train, test = load_idx_folder(FIXTURE_DATA, "train"), load_idx_folder(FIXTURE_DATA, "test")
     assert np.array_equal(data.train, train.x[:300]) and np.array_equal(data.test, test.x)
     assert np.array_equal(data.labels("train"), train.y[:300])
-    assert np.array_equal(data.labels("test", 7), test.y[:7])
+    assert np.array_equal(data.labels("test", 7), test.y[data.sample("test", 7)])
     assert data.heldout == "the test split" and data.source == str(FIXTURE_DATA.resolve())
 
 
@@ -66,6 +73,28 @@ def test_without_a_test_split_a_seeded_tenth_is_held_out(tmp_path):
     assert sorted(ids(data.test)) != list(range(180, 200))  # drawn, not the last ones
     assert np.array_equal(data.labels("test"), data.test[:, 0, 0, 0] % 4)  # labels follow
     assert "a seeded 10% of the data held out (20 of 200 images" in data.heldout
+
+
+def test_a_sample_is_seeded_random_and_in_split_order():
+    rows = sample_indices(1000, 100)
+    assert np.array_equal(rows, sample_indices(1000, 100))  # the same on every call
+    assert len(set(rows.tolist())) == 100 and np.all(np.diff(rows) > 0)
+    assert rows.max() > 500  # drawn from the whole split, not its first 100
+    assert not np.array_equal(rows, sample_indices(1000, 100, seed=1))
+    assert set(rows.tolist()) <= set(sample_indices(1000, 300).tolist())  # more keeps these
+    assert np.array_equal(sample_indices(50, 100), np.arange(50))  # all of a smaller split
+    assert np.array_equal(sample_indices(50, None), np.arange(50))
+
+
+def test_images_and_labels_of_a_sample_go_together():
+    x = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
+    data = RealData("d", x, x[:10], np.arange(40) % 4, np.arange(10) % 4)
+    images, labels = data.images("train", 12), data.labels("train", 12)
+    assert np.array_equal(labels, images[:, 0, 0, 0] % 4)
+    assert not np.array_equal(images, x[:12]) and data.images("train") is data.train
+    assert data.describe_sample("train", 12) == ("12 of 40 training images, drawn at random "
+                                                 "(seed 0)")
+    assert data.describe_sample("test", 12) == "all 10 test images"
 
 
 def test_the_held_out_share_stops_at_ten_thousand(tmp_path):

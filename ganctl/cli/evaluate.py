@@ -53,7 +53,8 @@ PER_CLASS = re.compile(r"_\d+$")
 def evaluate(
     ckpt: str = ckpt_option(),
     n: int = typer.Option(DEFAULT_N, "--n", min=1, help="Generated images, from seeds "
-                          "SEED..SEED+N-1; the real reference uses N train and N test images."),
+                          "SEED..SEED+N-1; the real reference uses N train and N test images, "
+                          "each drawn at random with a fixed seed."),
     all_checkpoints: bool = typer.Option(False, "--all", help="Score every kept checkpoint of "
                                          "the run: a metric-over-epochs table."),
     metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metrics: fd, "
@@ -91,7 +92,9 @@ def evaluate(
     Metrics: Fréchet distance, KID, precision/recall, density/coverage, classes, memorisation.
 
     Real data is the run's own (its test split, or a fixed 10% held out when it has none); the
-    reference column is the same metric between those held-out and training images.
+    reference column is the same metric between those held-out and training images. N real
+    images of a split are a random sample drawn with a fixed seed (the same on every call),
+    never the split's first N, and the report says which.
 
     Fashion-MNIST is scored with the shipped classifier; other data with a small evaluator
     trained once on it (1-2 minutes on a 2-core CPU for 60,000 28x28 images), whose held-out
@@ -169,10 +172,8 @@ def _header(report: Report) -> str:
     seeds = describe_seeds(range(report.seed, report.seed + report.n))
     return (f"[bold]ganctl evaluate[/] {report.run}\n"
             f"evaluator {ev['architecture']} ({ev['accuracy_text']}, sha256 "
-            f"{ev['sha256'][:12]}) · n = {report.n} generated (seeds {seeds}) · real: "
-            f"{real.data.source} ({real.train.n} train, {real.test.n} test images"
-            + (f"; memorisation against all {real.all_train.n} train images"
-               if real.all_train is not None and real.all_train.n > real.train.n else "") + ")")
+            f"{ev['sha256'][:12]}) · n = {report.n} generated (seeds {seeds})\n"
+            f"real: {real.data.source}: {real.describe()}")
 
 
 def _fmt(key: str, values: dict[str, float]) -> str:

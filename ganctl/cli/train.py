@@ -103,7 +103,9 @@ def train(
                                                   "\\[default: the next free runN]"),
     limit: int | None = typer.Option(None, help="Train on the first N images only (an image "
                                                    "folder's in path order: class sub-folders one "
-                                                   "after another). \\[default: all]"),
+                                                   "after another; a warning says when they hold "
+                                                   "fewer classes than the whole). "
+                                                   "\\[default: all]"),
     image_size: int | None = typer.Option(None, help="Resize images to N×N. \\[default: the "
                                                         "data's own size; 28 for image folders]"),
     channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). \\[default: the "
@@ -173,6 +175,10 @@ def train(
         if plan.precision_auto:
             extra["precision_auto"] = plan.precision_auto
         typer.echo(config_json_text(plan.cfg, extra))
+        # On stderr, so that stdout stays the JSON; training says them above its header.
+        for text in plan.data.warnings:
+            Console(stderr=True).print(f"[yellow]warning:[/] {text}", highlight=False,
+                                       soft_wrap=True)
         return
     # Before the signal handlers: the multi-worker strategy's runtime installs its own.
     dist = make_distribution(plan.cfg.strategy, plan.cfg.batch_size)

@@ -1,7 +1,7 @@
 """Evaluator features of real images, and what is cached about them on disk.
 
 The cache (`ganctl.cache.cache_dir`) holds one .npz of evaluator features (plain arrays, no
-pickle) per evaluator checksum, real-data pixels, split and image count; one JSON of reference
+pickle) per evaluator checksum, real-data pixels, split, sample size and sample seed; one JSON of reference
 scores per set of those and version of the metrics' code; and one .npz of the test images'
 distances to their nearest training images per pair of feature sets and version of that code.
 A damaged or mismatching file is recomputed and rewritten. Evaluators trained on the data are
@@ -31,10 +31,13 @@ if TYPE_CHECKING:
     from ganctl.evaluation.evaluators.base import Evaluator
     from ganctl.evaluation.real import RealData
 
+from ganctl.evaluation.real import SAMPLE_SEED
+
 
 @dataclass(frozen=True)
 class RealFeatures:
-    """Evaluator outputs for the first `len(features)` images of one split of a real dataset."""
+    """Evaluator outputs for `len(features)` images of one split of a real dataset: its random
+    sample drawn with `seed` (`RealData.images`), or the whole split."""
 
     features: np.ndarray  # float64 [n, d]
     probs: np.ndarray | None  # float64 [n, classes]; None when the evaluator has no classes
@@ -42,7 +45,8 @@ class RealFeatures:
     split: str
     available: int  # images in the split
     cached: bool  # read from the cache rather than computed
-    key: str  # names the features: evaluator, data contents, split, count
+    key: str  # names the features: evaluator, data contents, split, count, sample seed
+    seed: int = SAMPLE_SEED  # the sample's seed
 
     @property
     def n(self) -> int:
@@ -57,22 +61,26 @@ def compute_features(evaluator: Evaluator, images_uint8: np.ndarray
 
 def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
                   say: Say = quiet, warn: Say = quiet) -> RealFeatures:
-    """Features of the first `n` images of `split` (all when fewer), from the cache when there.
+    """Features of `n` images of `split` (all when fewer): its seeded random sample of `n`
+    (`RealData.images`), from the cache when there.
 
-    The cache key covers the evaluator's weights, the split's contents and the count,
-    so changed data or a new evaluator never reuses stale features.
+    The cache key covers the evaluator's weights, the split's contents, the count and the
+    sample's seed, so changed data, another sample or a new evaluator never reuses stale
+    features (nor those that older versions computed for the split's first `n` images).
     """
     available = data.count(split)
     if available == 0:
         raise UsageError(f"{data.source} has no {split} images")
     count = min(n, available)
+    seed = data.sample_seed
     data_sha = data.sha256(split)
-    key = f"real-{evaluator.short_sha}-{split}-{count}-{data_sha[:12]}"
+    key = f"real-{evaluator.short_sha}-{split}-{count}-seed{seed}-{data_sha[:12]}"
     path = cache_dir() / f"{key}.npz"
-    meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split}
+    meta = {"evaluator_sha256": evaluator.sha256, "data_sha256": data_sha, "split": split,
+            "sample": f"{count} of {available}, seed {seed}"}
     cached = _read_cache(path, meta, count, evaluator.feature_dim)
     if cached is not None:
-        return RealFeatures(*cached, data.source, split, available, True, key)
+        return RealFeatures(*cached, data.source, split, available, True, key, seed)
     if path.exists():
         warn(f"cached real features {path} are damaged; recomputing them")
     say(f"computing features of {count} real {split} images (cached for next time)")
@@ -81,7 +89,7 @@ def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
         _write_cache(path, meta, feats, probs)
     except OSError as exc:
         warn(f"cannot cache real features in {path.parent}: {exc.strerror or exc}")
-    return RealFeatures(feats, probs, data.source, split, available, False, key)
+    return RealFeatures(feats, probs, data.source, split, available, False, key, seed)
 
 
 def _read_cache(path: Path, meta: dict[str, str], count: int, dim: int

@@ -1,7 +1,10 @@
 """Real images for evaluation: the data a model is compared with, loaded as training loaded it.
 
 Real data (`RealData`) is the run's own by default, with a held-out split: the data's test
-split, or a fixed seeded 10% (at most 10,000) of the images.
+split, or a fixed seeded 10% (at most 10,000) of the images. Every subset of a split that
+evaluation takes is a seeded random sample of it (`sample_indices`), never its first images:
+an image folder is read class sub-folder after class sub-folder, so its first 1,000 images may
+be one or two classes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ if TYPE_CHECKING:
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MAX = 10_000
 HOLDOUT_SEED = 0
+# The seed of the samples evaluation takes from a split (`sample_indices`).
+SAMPLE_SEED = 0
+
+
+def sample_indices(total: int, n: int | None, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """Indices of the `n` images evaluation takes from a split of `total`: all of them when `n`
+    is None or at least `total`, else a seeded random sample, in the split's order.
+
+    The one place real images are drawn, so that features, labels and the images shown beside
+    them are the same rows, on every call. A larger `n` with the same seed keeps these rows.
+    """
+    if n is None or n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
 
 
 @dataclass
@@ -30,7 +47,8 @@ class RealData:
     """Real images to compare with: the split a model learned from and a held-out split.
 
     Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
-    and `heldout` how the held-out split was made.
+    and `heldout` how the held-out split was made. Evaluation takes `n` images of a split as a
+    random sample drawn with `sample_seed` (`sample_indices`).
     """
 
     source: str
@@ -40,24 +58,40 @@ class RealData:
     test_labels: np.ndarray | None = None
     label_names: tuple[str, ...] = ()
     heldout: str = "the test split"
+    sample_seed: int = SAMPLE_SEED
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(int(v) for v in self.train.shape[1:])  # type: ignore[return-value]
 
+    def sample(self, split: str, n: int | None = None) -> np.ndarray:
+        """Indices of the `n` images (default all) that evaluation takes from 'train' or 'test':
+        a seeded random sample (`sample_indices`), the same on every call."""
+        return sample_indices(self.count(split), n, self.sample_seed)
+
     def images(self, split: str, n: int | None = None) -> np.ndarray:
-        """The first `n` (default all) images of 'train' or 'test'."""
+        """`n` images (default all) of 'train' or 'test': the split's random sample of `n`."""
         x = self.train if split == "train" else self.test
         if x is None:
             raise ValueError(f"{self.source} has no held-out images")
-        return x if n is None else x[:n]
+        return x if n is None or n >= len(x) else x[self.sample(split, n)]
 
     def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
-        """The labels of the first `n` (default all) images of a split; None when unlabelled.
+        """The labels of `images(split, n)`, row for row; None when unlabelled.
         Features of one class: `features[data.labels(split, len(features)) == c]`."""
         y = self.train_labels if split == "train" else self.test_labels
-        return y if y is None or n is None else y[:n]
+        return y if y is None or n is None or n >= len(y) else y[self.sample(split, n)]
+
+    def describe_sample(self, split: str, n: int) -> str:
+        """What `images(split, n)` holds, for reports: '1,000 of 5,400 training images, drawn
+        at random (seed 0)', or 'all 600 held-out images'."""
+        total = self.count(split)
+        what = "training" if split == "train" else (
+            "test" if self.heldout == "the test split" else "held-out")
+        if n >= total:
+            return f"all {total:,} {what} images"
+        return f"{n:,} of {total:,} {what} images, drawn at random (seed {self.sample_seed})"
 
     def count(self, split: str) -> int:
         x = self.train if split == "train" else self.test

@@ -2,10 +2,12 @@
 held-out images.
 
 `evaluate` scores one checkpoint (or every kept one) of a run on `n` images generated from
-seeds SEED..SEED+n-1, against the first `n` training images of the run's real data (the
-memorisation check: against all of them); the reference is each metric with the first `n`
-held-out images in the generator's place. The evaluator is the shipped Fashion-MNIST
-classifier, one trained on the data, or Inception (`evaluator.choose_evaluator`).
+seeds SEED..SEED+n-1, against `n` training images of the run's real data drawn at random
+with a fixed seed (the memorisation check: against all of them); the reference is each metric
+with `n` held-out images, drawn alike, in the generator's place. Real images are never the
+first `n` of a split: a folder read class by class would give one or two classes.
+The evaluator is the shipped Fashion-MNIST classifier, one trained on the data, or Inception
+(`evaluators.choose_evaluator`).
 `ganctl.training.eval_every` does the same for FD and KID during training.
 """
 
@@ -142,7 +144,8 @@ def conditional_metrics_for(cfg: Any, evaluator: Evaluator, data: RealData,
 
 @dataclass(frozen=True)
 class RealSet:
-    """Real features: training images (what the model is compared with) and held-out test ones.
+    """Real features: training images (what the model is compared with) and held-out test ones,
+    each a seeded random sample of its split (`RealData.images`).
 
     `all_train` is the whole training split, for the memorisation check (None when no chosen
     metric needs it; `train` when that is the whole split already), and `heldout_nearest` each
@@ -156,11 +159,21 @@ class RealSet:
     all_train: RealFeatures | None = None
     heldout_nearest: np.ndarray | None = None
 
+    def describe(self) -> str:
+        """What the model and the reference were compared with, for the report: '1,000 of
+        5,400 training images, drawn at random (seed 0); reference: 600 ...'."""
+        text = self.data.describe_sample("train", self.train.n)
+        if self.test is not None:
+            text += f"; reference: {self.data.describe_sample('test', self.test.n)}"
+        if self.all_train is not None and self.all_train.n > self.train.n:
+            text += f"; memorisation against all {self.all_train.n:,} training images"
+        return text
+
 
 def load_real_set(evaluator: Evaluator, data: RealData, n: int, with_test: bool = True,
                   all_train: bool = False, say: Say = quiet, warn: Say = quiet) -> RealSet:
-    """Features of the first `n` train (and test) images, noting where a split has fewer;
-    with `all_train`, also of the whole train split."""
+    """Features of `n` train (and test) images, each split's seeded random sample, noting
+    where a split has fewer; with `all_train`, also of the whole train split."""
     train = real_features(evaluator, data, "train", n, say, warn)
     test = real_features(evaluator, data, "test", n, say, warn) if with_test else None
     whole = None
@@ -309,8 +322,12 @@ class Report:
             "seeds": describe_seeds(range(self.seed, self.seed + self.n)),
             "metrics": list(self.metrics),
             "real": {"data": self.real.data.source, "heldout": self.real.data.heldout,
+                     "compared": self.real.describe(),
+                     "sample_seed": self.real.data.sample_seed,
                      "train_images": self.real.train.n,
+                     "train_available": self.real.train.available,
                      "test_images": self.real.test.n if self.real.test else 0,
+                     "test_available": self.real.test.available if self.real.test else 0,
                      "memorisation_train_images": (self.real.all_train.n if self.real.all_train
                                                    else 0),
                      "notes": list(self.real.notes)},
@@ -413,8 +430,8 @@ def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_P
     if train is None:
         raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
     dist, index = generated.inputs.nearest_training
-    chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]
-    train_images = real.data.images("train", train.n)
+    chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]  # sorted: the first are the closest
+    train_images = real.data.images("train", train.n)  # the rows `all_train` was computed on
     gen = generated.samples.images[chosen]
     line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
     tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)

@@ -48,8 +48,9 @@ Progress = Callable[[EvaluatorTraining], None]
 
 @dataclass(frozen=True)
 class TrainingBudget:
-    """How long the evaluator trains: `epochs` over at most `max_images`, and at least
-    `min_steps` batches (small datasets need more passes to learn anything)."""
+    """How long the evaluator trains: `epochs` over at most `max_images` (a random sample of
+    larger data), and at least `min_steps` batches (small datasets need more passes to learn
+    anything)."""
 
     epochs: int = 3
     batch_size: int = 256
@@ -167,8 +168,9 @@ def code_digest() -> str:
 
 
 def cache_key(data: RealData, budget: TrainingBudget) -> str:
-    """Names the evaluator of `data`: its images and labels, this code and the budget."""
-    digest = hashlib.sha256()
+    """Names the evaluator of `data`: its images and labels, the seed of the sample it trains
+    on, this code and the budget."""
+    digest = hashlib.sha256(f"sample seed {data.sample_seed}".encode())
     for split in ("train", "test"):
         digest.update(data.sha256(split).encode())
         labels = data.labels(split)
@@ -215,6 +217,16 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
         return _evaluator_from(weights, info)
 
 
+def training_set(data: RealData, classes: tuple[str, ...], budget: TrainingBudget
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The images (and, for `classes`, labels) the evaluator learns from: the training split,
+    or a random sample of `budget.max_images` of it, drawn as evaluation draws real images
+    (the first ones of a folder read class by class would be one or two classes)."""
+    x = data.images("train", budget.max_images)
+    y = data.labels("train", budget.max_images) if classes else None
+    return x, None if y is None else y.astype(np.int64)
+
+
 def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudget,
                   progress: Progress | None = None) -> tuple[dict[str, np.ndarray], float]:
     """Fit the network to `data`'s training split; its weights and the seconds it took."""
@@ -223,8 +235,7 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     from ganctl.data import scale_to_signed_unit
     from ganctl.evaluation.evaluators.base import weights_to_arrays
 
-    x = data.images("train")[:budget.max_images]
-    y = None if not classes else data.labels("train")[:budget.max_images].astype(np.int64)
+    x, y = training_set(data, classes, budget)
     net = build_domain_network(data.image_shape, len(classes) or TRANSFORMS, budget.seed)
     head = keras.Model(net.inputs, net.outputs[1])
     batch = min(budget.batch_size, len(x))

@@ -16,9 +16,10 @@ from ganctl.evaluation.metrics.distance import nearest_neighbours
 if TYPE_CHECKING:
     from ganctl.evaluation.metrics.neighbours import Neighbourhoods
 
-# The arrays a metric may ask for. "real" is the first n images of the training split the
-# model learned from; "all_train" is the whole split (a copy of any training image counts);
-# "heldout" is data it never saw (the test split). The last two serve the memorisation check.
+# The arrays a metric may ask for. "real" is n images of the training split the model learned
+# from (a seeded random sample of it: `real_features.sample_indices`); "all_train" is the whole
+# split (a copy of any training image counts); "heldout" is data it never saw (n images of the
+# test split, drawn alike). The last two serve the memorisation check.
 # "gen_labels" and "real_labels" are class indices, one per row: the classes a conditional
 # generator was asked for, and the real images' labels; metrics that need them are conditional.
 INPUT_NAMES = ("gen_features", "gen_probs", "real_features", "all_train_features",
