@@ -1,18 +1,29 @@
-"""Training settings: one frozen dataclass, resolved from defaults, a TOML file and the command line."""
+"""The settings of a training run: one frozen dataclass whose fields carry their `Option`
+metadata, the checks of each setting and between settings, and the rule of what a resumed run
+may change. Checks that need training's registries (losses, strategies, augmentations, the
+snapshot grammar) are in `ganctl.training.options`."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
 import re
-import tomllib
-from collections.abc import Collection
+import types
+import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ganctl.errors import UsageError, check_positive
+from ganctl.config.option import (
+    Option,
+    flag,
+    must_be,
+    one_of,
+    option,
+    positive,
+    positive_whole,
+)
+from ganctl.errors import UsageError
+from ganctl.models import ARCHS
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRECISIONS = ("float32", "mixed", "bf16", "auto")
@@ -27,60 +38,115 @@ AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
 AUGMENT_AUTO_BELOW = 30_000
-# Settings left as None take the architecture's default (`ganctl.models.ARCHS[arch].defaults`).
-ARCH_DEFAULTED = ("width", "loss", "ema", "augment", "xla", "lr", "batch_size")
-OPTIONAL_POSITIVE = ("limit", "image_size", "width", "minutes", "d_lr")  # positive where given
-FRACTIONAL = ("lr", "d_lr", "minutes", "ema_half_life")  # the positive ones that need not be whole
+
+
+def plain_name(name: str, value: Any) -> None:
+    """Refuse a run name that is not a plain name (it could escape the runs folder)."""
+    if not NAME_PATTERN.match(value):
+        raise UsageError(f"{name} {value!r} must be a plain name (letters, digits, '.', '_', '-'),"
+                         " not a path")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a training run; saved whole as `config.json` in the run folder."""
+    """Every setting of a training run; saved whole as `config.json` in the run folder.
 
-    # Data
-    data: str = "fashion-mnist"
-    limit: int | None = None
-    image_size: int | None = None  # None: the data's own size (28 for image folders)
-    channels: int | None = None  # None: the data's own channels (1 for image folders)
-    # Model
-    arch: str = "mlp"
-    latent_dim: int = 100
-    conditional: bool = False  # condition G and D on the data's class labels
-    width: int | None = None  # dcgan: channels of the largest feature maps
-    spectral_norm: bool = False  # dcgan: spectral normalisation in D
-    # Loss
-    loss: str | None = None  # bce, hinge or wgan-gp
-    d_steps: int = 1  # D (critic) updates per G update
-    # Exponential moving average of G, the generator shown and sampled
-    ema: bool | None = None
-    ema_half_life: float = 10_000.0  # in images
-    ema_ramp: float = 0.05  # half-life at most this × images seen (0: no ramp)
+    The fields are in the order `ganctl train --help` lists them.
+    """
+
+    data: str = option(
+        "fashion-mnist", "Built-in dataset (fashion-mnist, mnist), a folder of the four IDX "
+        "files, an .npz with an 'x' array, or a folder of images.")
+    epochs: int = option(100, "Total epochs; training an existing run continues up to this.",
+                         check=positive_whole, resumable=True)
+    batch_size: int | None = option(None, "Images per step.", check=positive_whole,
+                                    arch_default=True)
+    lr: float | None = option(None, "Adam learning rate of G, and of D unless --d-lr is given.",
+                              check=positive, arch_default=True)
+    d_lr: float | None = option(None, "D's own Adam learning rate (two time-scale updates, TTUR).",
+                                check=positive, shown="--lr")  # None: the same as lr
+    beta1: float = option(0.5, "Adam beta1.", check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
+    beta2: float = option(0.999, "Adam beta2.",
+                          check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
+    latent_dim: int = option(100, "Size of the latent vector z.", check=positive_whole)
+    arch: str = option("mlp", "Architecture: {choices}.", check=one_of(ARCHS))
+    conditional: bool = option(
+        False, "Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
+        "one sub-folder per class), so `sample --class` can ask for a class.",
+        flags="--conditional/--unconditional", shown="unconditional")
+    width: int | None = option(
+        None, "channels of the largest feature maps (G and D double them as the grid halves, up "
+        "to 8x).", check=positive_whole, arch_default=True, arch_only=True)
+    spectral_norm: bool = option(False, "spectral normalisation in D (it then has no BatchNorm).",
+                                 arch_only=True)
+    loss: str | None = option(None, "{choices}.", arch_default=True)  # D and G's losses
+    d_steps: int = option(1, "D updates per G update (5 is usual for wgan-gp).",
+                          check=positive_whole)
+    # An exponential moving average of G, the generator shown and sampled
+    ema: bool | None = option(None, "Keep an exponential moving average of G and show it in "
+                              "grids, sample, interpolate and evaluate.", arch_default=True)
+    ema_half_life: float = option(10_000.0, "The EMA's half-life in images (ramped up from 0 "
+                                  "early on).", check=positive)
+    ema_ramp: float = option(
+        0.05, "Early on, the EMA's half-life is at most this × the images seen, so that the "
+        "average does not drag in G's random first weights; 0 = no ramp.",
+        check=must_be(lambda v: v >= 0, "0 (no ramp) or positive"))
     # Differentiable augmentation of everything D sees
-    augment: str | None = None  # auto, on or off
-    augment_policy: str = "auto"  # which augmentations: auto, or a list (ganctl.training.augment)
-    # Optimisation
-    epochs: int = 100
-    batch_size: int | None = None  # the architecture's: 128 for mlp, 64 for dcgan
-    lr: float | None = None  # the architecture's: 2e-4 for mlp, 1e-3 for dcgan
-    d_lr: float | None = None  # D's learning rate (TTUR); None: the same as lr
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
-    # Run folder
-    out: str = "runs"
-    name: str | None = None
-    keep: int = 3
-    sample_grid: int = 64  # images in the fixed sample grid (seeds 0..N-1)
-    snapshot_every: str = "auto"  # grid + GIF frame + checkpoint; see ganctl.training.snapshots
+    augment: str | None = option(
+        None, "Differentiable augmentation of what D sees: auto (on under "
+        f"{AUGMENT_AUTO_BELOW:,} images), on, off.", check=one_of(AUGMENTS), arch_default=True)
+    augment_policy: str = option(
+        "auto", "Which augmentations, comma separated: colour (brightness, saturation, "
+        "contrast), translation, cutout; auto = all three for colour images, translation and "
+        "cutout for grayscale.")
+    minutes: float | None = option(
+        None, "Stop after M minutes of training, saving a checkpoint; run again for M more.",
+        check=positive, resumable=True, shown="no limit")
+    seed: int = option(0, "Random seed: same seed, same run.",
+                       check=must_be(lambda v: 0 <= v < 2**31, "in [0, 2^31)"))
+    # The run folder
+    out: str = option("runs", "Folder holding runs.", resumable=True)
+    name: str | None = option(None, "Run name; an existing run is resumed.", check=plain_name,
+                              resumable=True, shown="the next free runN")
+    limit: int | None = option(
+        None, "Train on the first N images only (an image folder's in path order: class "
+        "sub-folders one after another).", check=positive_whole, shown="all")
+    image_size: int | None = option(None, "Resize images to N×N.", check=positive_whole,
+                                    shown="the data's own size; 28 for image folders")
+    channels: int | None = option(
+        None, "1 (grayscale) or 3 (colour).", shown="the data's own; 1 for image folders",
+        check=must_be(lambda v: v in (1, 3), "1 (grayscale) or 3 (colour)"))
+    keep: int = option(3, "Checkpoints to keep (plus the best by FD).", check=positive_whole,
+                       resumable=True)
+    sample_grid: int = option(64, "Images in the fixed sample grid, from seeds 0 to N-1.",
+                              check=positive_whole)
+    snapshot_every: str = option(
+        "auto", "How often to write the sample grid, its progress.gif frame and a checkpoint: "
+        "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; auto = every "
+        "epoch for data of 60,000+ images, else every 30 s. Training also snapshots at the end "
+        "and when stopped.", resumable=True, number_as_text=True)
+    eval_every: int = option(
+        0, "Compute FD and KID every E epochs and keep the best checkpoint; 0 = off.",
+        check=must_be(lambda v: v >= 0, "0 (off) or a positive number"), resumable=True)
+    eval_n: int = option(2000, "Images per evaluation during training.", check=positive_whole,
+                         resumable=True)
     # Performance
-    steps_per_call: int = 25
-    xla: bool | None = None
-    precision: str = "float32"  # float32, mixed (float16, GPUs), bf16, or auto (auto_precision)
-    minutes: float | None = None  # stop after this many minutes of training in a session
-    strategy: str = "auto"  # auto, one, mirrored, multiworker (ganctl.training.strategy)
-    # Evaluation during training
-    eval_every: int = 0
-    eval_n: int = 2000
+    precision: str = option(
+        "float32", "float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
+        "CPUs with AMX, or avx512_bf16 for dcgan), or auto: bf16 for dcgan on CPUs with amx_bf16 "
+        "or avx512_bf16, where it trained faster at the same quality, else float32; the "
+        "progress header says what auto picked and why.", check=one_of(PRECISIONS))
+    xla: bool | None = option(
+        None, "Compile the training step with XLA (one device only: synchronised BatchNorm "
+        "cannot run inside XLA).", arch_default=True, resumable=True)
+    # A run may resume on another strategy or replica count: the global batch, its images and
+    # its noise do not depend on how many replicas share them.
+    strategy: str = option(
+        "auto", "auto, one, mirrored (all GPUs of this machine) or multiworker (the machines in "
+        "TF_CONFIG); auto picks multiworker under TF_CONFIG, mirrored with several GPUs, else "
+        "one. --batch-size stays the global batch.", resumable=True)
+    steps_per_call: int = option(25, "Training steps per compiled call.", check=positive_whole,
+                                 resumable=True)
     # Filled in from the data once it is loaded
     image_shape: tuple[int, int, int] | None = None
     num_images: int | None = None
@@ -90,11 +156,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # Fill the architecture's defaults and resolve --precision auto, so that a config
         # always says what the run does (and config.json keeps it).
-        from ganctl.models import ARCHS
-
         spec = ARCHS.get(self.arch)
-        for name in ARCH_DEFAULTED:
-            if getattr(self, name) is None and spec is not None and name in spec.defaults:
+        for name, meta in OPTIONS.items():
+            if meta.arch_default and getattr(self, name) is None and spec is not None \
+                    and name in spec.defaults:
                 object.__setattr__(self, name, spec.defaults[name])
         if self.d_lr is None:
             object.__setattr__(self, "d_lr", self.lr)
@@ -120,7 +185,8 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> TrainConfig:
-        """Rebuild settings from `to_json` output; unknown keys are an error."""
+        """Rebuild settings from `to_json` output; unknown keys are an error, and keys that a
+        config.json of an older ganctl lacks take their defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(obj) - known)
         if unknown:
@@ -138,6 +204,77 @@ class TrainConfig:
         return validate(dataclasses.replace(self, **changes))
 
 
+# The settings a user may give, with their metadata, in the order help lists them; the other
+# fields are filled in from the data.
+OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in dataclasses.fields(TrainConfig)
+                              if "option" in f.metadata}
+USER_FIELDS = tuple(OPTIONS)
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
+# The declared defaults, before an architecture fills its own.
+DECLARED: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def value_type(name: str) -> type:
+    """The type of a setting's values (int, float, str or bool), without None."""
+    kinds = [t for t in typing.get_args(_HINTS[name]) if t is not types.NoneType]
+    return kinds[0] if kinds else _HINTS[name]
+
+
+def may_be_none(name: str) -> bool:
+    """Whether a setting may be None (unset)."""
+    return types.NoneType in typing.get_args(_HINTS[name])
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check each setting (its Option.check) and the rules between settings; return `cfg`
+    unchanged when it is valid."""
+    # First: an unknown architecture fills none of its defaults (lr, batch size, ...).
+    OPTIONS["arch"].check("--arch", cfg.arch)
+    for name, meta in OPTIONS.items():
+        value = getattr(cfg, name)
+        if meta.check is not None and not (value is None and may_be_none(name)):
+            meta.check(flag(name), value)
+    _check_model(cfg)
+    if cfg.conditional and cfg.num_images is not None and (
+            len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
+        raise UsageError("--conditional needs labelled data with at least two classes; "
+                         "drop --conditional")
+    if cfg.num_images is not None and cfg.batch_size > cfg.num_images:
+        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
+                         f"({cfg.num_images} images); use a smaller --batch-size")
+    return cfg
+
+
+def _check_model(cfg: TrainConfig) -> None:
+    """Options the architecture does not take, and image shapes it cannot build."""
+    spec = ARCHS[cfg.arch]
+    for name, meta in OPTIONS.items():
+        if meta.arch_only and getattr(cfg, name) != DECLARED[name] and name not in spec.options:
+            takers = ", ".join(sorted(a for a, s in ARCHS.items() if name in s.options))
+            raise UsageError(f"{flag(name)} does not apply to --arch {cfg.arch} (only to: "
+                             f"{takers})")
+    shape = cfg.image_shape
+    if shape is None and cfg.image_size is not None:
+        shape = (cfg.image_size, cfg.image_size, cfg.channels or 1)
+    if shape is not None:
+        try:
+            spec.check_shape(tuple(shape))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def resumed(saved: TrainConfig, given: Mapping[str, Any], run_name: str) -> TrainConfig:
+    """The settings of run `run_name` resumed with the `given` options: the saved ones, with
+    the given resumable ones (Option.resumable). A given option that contradicts a saved setting
+    which defines the run is refused."""
+    for key, value in given.items():
+        if not OPTIONS[key].resumable and getattr(saved, key) != value:
+            raise UsageError(f"run {run_name} was trained with {key}={getattr(saved, key)!r}, "
+                             f"not {value!r}; pass --fresh to start over or use another --name")
+    return saved.replace(**{k: v for k, v in given.items() if OPTIONS[k].resumable})
+
+
 def auto_precision(arch: str, flags: Collection[str]) -> tuple[str, str]:
     """What `--precision auto` picks for `arch` on a CPU with these flags, and why: bf16 where
     the CPU has one of the arch's AUTO_BF16_FLAGS, else float32."""
@@ -149,151 +286,3 @@ def auto_precision(arch: str, flags: Collection[str]) -> tuple[str, str]:
     if have:
         return "bf16", f"{need}; this CPU has {have[0]}"
     return "float32", f"{need}, which this CPU lacks"
-
-
-FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
-# Settings a user may give; the rest are filled in from the data.
-USER_FIELDS = tuple(n for n in FIELD_NAMES
-                    if n not in ("image_shape", "num_images", "labels", "class_counts"))
-
-
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Check single-option and cross-option rules; return `cfg` unchanged when it is valid."""
-    from ganctl.models import ARCHS
-    from ganctl.training.augment import parse_policy
-    from ganctl.training.losses import LOSSES
-    from ganctl.training.snapshots import parse_snapshot_every
-    from ganctl.training.strategy import STRATEGIES
-
-    # First: an unknown architecture fills none of its defaults (lr, batch size, ...).
-    if cfg.arch not in ARCHS:
-        raise UsageError(f"unknown --arch {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
-    for name in ("epochs", "batch_size", "latent_dim", "keep", "steps_per_call", "eval_n",
-                 "sample_grid", "limit", "image_size", "lr", "d_lr", "d_steps", "width", "minutes",
-                 "ema_half_life"):
-        value = getattr(cfg, name)
-        if value is not None or name not in OPTIONAL_POSITIVE:  # those may be unset
-            check_positive("--" + name.replace("_", "-"), value, whole=name not in FRACTIONAL)
-    if cfg.ema_ramp < 0:
-        raise UsageError(f"--ema-ramp must be 0 (no ramp) or positive, got {cfg.ema_ramp}")
-    for name in ("beta1", "beta2"):
-        value = getattr(cfg, name)
-        if not 0.0 <= value < 1.0:
-            raise UsageError(f"--{name} must be in [0, 1), got {value}")
-    parse_snapshot_every(cfg.snapshot_every)
-    if cfg.eval_every < 0:
-        raise UsageError(f"--eval-every must be 0 (off) or a positive number, got {cfg.eval_every}")
-    if cfg.channels not in (None, 1, 3):
-        raise UsageError(f"--channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
-    if cfg.strategy not in STRATEGIES:
-        raise UsageError(f"unknown --strategy {cfg.strategy!r}; choose one of: "
-                         f"{', '.join(STRATEGIES)}")
-    _check_model(cfg, ARCHS)
-    if cfg.loss not in LOSSES:
-        raise UsageError(f"unknown --loss {cfg.loss!r}; choose one of: {', '.join(LOSSES)}")
-    if ARCHS[cfg.arch].d_output == "probability" and cfg.loss != "bce":
-        raise UsageError(f"--loss {cfg.loss} needs a discriminator that outputs logits, and "
-                         f"--arch {cfg.arch}'s ends in a sigmoid; use --arch dcgan or --loss bce")
-    if cfg.augment not in AUGMENTS:
-        raise UsageError(f"unknown --augment {cfg.augment!r}; choose one of: {', '.join(AUGMENTS)}")
-    if cfg.augment_policy != "auto":
-        try:
-            parse_policy(cfg.augment_policy)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if cfg.precision not in PRECISIONS:
-        raise UsageError(f"unknown --precision {cfg.precision!r}; choose one of: "
-                         f"{', '.join(PRECISIONS)}")
-    if not 0 <= cfg.seed < 2**31:
-        raise UsageError(f"--seed must be in [0, 2^31), got {cfg.seed}")
-    if cfg.name is not None and not NAME_PATTERN.match(cfg.name):
-        raise UsageError(f"--name {cfg.name!r} must be a plain name (letters, digits, '.', '_', '-'),"
-                         " not a path")
-    if cfg.conditional and cfg.num_images is not None and (
-            len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
-        raise UsageError("--conditional needs labelled data with at least two classes; "
-                         "drop --conditional")
-    if cfg.num_images is not None and cfg.batch_size > cfg.num_images:
-        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the dataset "
-                         f"({cfg.num_images} images); use a smaller --batch-size")
-    return cfg
-
-
-def _check_model(cfg: TrainConfig, archs: dict[str, Any]) -> None:
-    """Options the architecture does not take, and image shapes it cannot build."""
-    spec = archs[cfg.arch]
-    for name, unset in (("width", None), ("spectral_norm", False)):
-        if getattr(cfg, name) != unset and name not in spec.options:
-            flag = "--" + name.replace("_", "-")
-            takers = ", ".join(sorted(a for a, s in archs.items() if name in s.options))
-            raise UsageError(f"{flag} does not apply to --arch {cfg.arch} (only to: {takers})")
-    shape = cfg.image_shape
-    if shape is None and cfg.image_size is not None:
-        shape = (cfg.image_size, cfg.image_size, cfg.channels or 1)
-    if shape is not None:
-        try:
-            spec.check_shape(tuple(shape))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config file of training options (the same names as the flags)."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    table = raw.get("train", raw)  # either top-level keys or a [train] table
-    options = {key.replace("-", "_"): value for key, value in table.items()}
-    unknown = sorted(k for k in options if k not in USER_FIELDS)
-    if unknown:
-        guesses = [f"{k} -> {close[0]}" for k in unknown
-                   if (close := difflib.get_close_matches(k, USER_FIELDS, n=1))]
-        hint = f"; did you mean: {', '.join(guesses)}?" if guesses else ""
-        raise UsageError(f"config file {path} has unknown option(s): {', '.join(unknown)}{hint} "
-                         f"(known: {', '.join(USER_FIELDS)})")
-    return options
-
-
-def resolve(cli_options: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
-    """Defaults, then the TOML file, then the command line (which wins); checked."""
-    options: dict[str, Any] = {}
-    if config_file is not None:
-        options.update(load_toml(config_file))
-    given = {k: v for k, v in cli_options.items() if v is not None}
-    from_file = set(options) - set(given)
-    options.update(given)
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    for key, value in options.items():
-        expected = types[key]
-        where = (f"config file {config_file}: {key.replace('_', '-')}" if key in from_file
-                 else f"option {key}")
-        if key == "snapshot_every" and isinstance(value, int) and not isinstance(value, bool):
-            options[key] = value = str(value)  # TOML `snapshot_every = 60000`: images
-        if value is None:
-            continue
-        # Typer has typed the command line's values; the TOML file's are checked here.
-        if key in from_file and "bool" in expected and not isinstance(value, bool):
-            # A string "no" would be truthy and silently turn the option on.
-            raise UsageError(f"{where} must be true or false (TOML, no quotes), got {value!r}")
-        if key in from_file and expected.startswith("str") and not isinstance(value, str):
-            raise UsageError(f"{where} must be a quoted string, got {value!r}")
-        if "float" in expected and isinstance(value, int) and not isinstance(value, bool):
-            options[key] = float(value)
-        elif "int" in expected and "float" not in expected and not isinstance(value, int):
-            raise UsageError(f"{where} must be a whole number, got {value!r}")
-    try:
-        cfg = TrainConfig(**options)
-    except TypeError as exc:
-        raise UsageError(f"bad options: {exc}") from None
-    return validate(cfg)
-
-
-def config_json_text(cfg: TrainConfig, extra: dict[str, Any] | None = None) -> str:
-    """The JSON text of a config, as `--dry-run` prints it."""
-    return json.dumps({**cfg.to_json(), **(extra or {})}, indent=2)
