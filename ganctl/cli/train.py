@@ -1,4 +1,7 @@
-"""`ganctl train`: parse options, plan the run, train it, render progress."""
+"""`ganctl train`: parse options, plan the run, train it, render progress.
+
+Its options are built from the settings' metadata (ganctl.config.OPTIONS): a new setting
+needs no change here."""
 
 from __future__ import annotations
 
@@ -106,23 +109,24 @@ def train(
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
 
 
-def _setting_parameters() -> list[inspect.Parameter]:
-    """A Typer option per setting (ganctl.config.OPTIONS), in their order: None means not given,
-    so that a TOML file's value or the setting's default applies."""
-    params = []
+def _with_settings(command: Any) -> inspect.Signature:
+    """`command`'s signature with a Typer option per setting (ganctl.config.OPTIONS, in their
+    order) in place of its **options, before its own options. A setting's option defaults to
+    None, "not given", so that a TOML file's value or the setting's default applies."""
+    own = [p for p in inspect.signature(command).parameters.values()
+           if p.kind is not p.VAR_KEYWORD]
+    settings = []
     for name, meta in OPTIONS.items():
         kind = value_type(name)
         flags = (meta.flags or f"{flag(name)}/--no-{flag(name)[2:]}",) if kind is bool else ()
-        params.append(inspect.Parameter(
+        settings.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=kind | None,
             default=typer.Option(None, *flags, help=escape(option_help(name)))))
-    return params
+    return inspect.Signature([*settings, *own], return_annotation=None)
 
 
-# Typer reads a command's options from its signature: the settings' options first, then the
-# command's own (--config, --fresh, --dry-run), which `train` declares itself.
-_own = [p for p in inspect.signature(train).parameters.values() if p.kind is p.KEYWORD_ONLY]
-train.__signature__ = inspect.Signature([*_setting_parameters(), *_own], return_annotation=None)
+# Typer reads a command's options from its signature (inspect.signature honours __signature__).
+train.__signature__ = _with_settings(train)
 
 
 def _where(result) -> str:
