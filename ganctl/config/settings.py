@@ -110,7 +110,8 @@ class TrainConfig:
                               resumable=True, shown="the next free runN")
     limit: int | None = option(
         None, "Train on the first N images only (an image folder's in path order: class "
-        "sub-folders one after another).", check=positive_whole, shown="all")
+        "sub-folders one after another; a warning says when they hold fewer classes than the "
+        "whole).", check=positive_whole, shown="all")
     image_size: int | None = option(None, "Resize images to N×N.", check=positive_whole,
                                     shown="the data's own size; 28 for image folders")
     channels: int | None = option(
