@@ -132,8 +132,8 @@ def test_the_progress_header_says_when_auto_turned_it_on(num_images, said):
 
 
 def test_augment_policy_picks_the_augmentations_in_a_fixed_order():
-    from ganctl.config import resolve
     from ganctl.errors import UsageError
+    from ganctl.training.options import resolve
 
     assert policy_for(3, "auto") == policy_for(3) and policy_for(1, "auto") == policy_for(1)
     # Applied in DiffAugment's order whatever order they are listed in.

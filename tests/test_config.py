@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import AMX, AVX512_BF16, NO_BF16
-from ganctl.config import TrainConfig, load_toml, resolve
+from ganctl.config import TrainConfig, load_toml
 from ganctl.errors import UsageError
+from ganctl.training.options import resolve
 
 
 def test_defaults_are_the_seed_settings():

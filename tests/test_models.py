@@ -114,8 +114,8 @@ def test_dcgan_refuses_sizes_it_cannot_build(shape):
 
 
 def test_config_checks_the_size_before_any_data_is_loaded():
-    from ganctl.config import resolve
     from ganctl.errors import UsageError
+    from ganctl.training.options import resolve
 
     with pytest.raises(UsageError, match=r"cannot build 30×30 images.*28, 32, 48, 64, 96 and 128"):
         resolve({"arch": "dcgan", "image_size": 30})

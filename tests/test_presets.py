@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ganctl.config import resolve
+from ganctl.training.options import resolve
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = sorted((REPO / "examples").glob("*.toml"))

@@ -1,17 +1,21 @@
-"""`ganctl train`: parse options, plan the run, train it, render progress."""
+"""`ganctl train`: parse options, plan the run, train it, render progress.
+
+Its options are built from the settings' metadata (ganctl.config.OPTIONS): a new setting
+needs no change here."""
 
 from __future__ import annotations
 
+import inspect
 import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from ganctl.config import TrainConfig
-
-D = TrainConfig()  # defaults, shown in --help
-DCGAN = TrainConfig(arch="dcgan")
+from ganctl.config import OPTIONS, flag, value_type
+from ganctl.training.options import option_help
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -45,106 +49,14 @@ EXAMPLES = """
 
 
 def train(
-    data: str | None = typer.Option(
-        None, help=f"Built-in dataset (fashion-mnist, mnist), a folder of the four IDX files, an "
-                   f".npz with an 'x' array, or a folder of images. \\[default: {D.data}]"),
-    epochs: int | None = typer.Option(
-        None, help=f"Total epochs; training an existing run continues up to this. "
-                   f"\\[default: {D.epochs}]"),
-    batch_size: int | None = typer.Option(None, help="Images per step. \\[default: 128 for mlp, "
-                                                         "64 for dcgan]"),
-    lr: float | None = typer.Option(None, help="Adam learning rate of G, and of D unless --d-lr "
-                                                  "is given. \\[default: 2e-4 for mlp, 1e-3 for "
-                                                  "dcgan]"),
-    d_lr: float | None = typer.Option(None, help="D's own Adam learning rate (two time-scale "
-                                                    "updates, TTUR). \\[default: --lr]"),
-    beta1: float | None = typer.Option(None, help=f"Adam beta1. \\[default: {D.beta1}]"),
-    beta2: float | None = typer.Option(None, help=f"Adam beta2. \\[default: {D.beta2}]"),
-    latent_dim: int | None = typer.Option(None, help=f"Size of the latent vector z. "
-                                                        f"\\[default: {D.latent_dim}]"),
-    arch: str | None = typer.Option(None, help="Architecture: mlp (the seed article's) or dcgan "
-                                                  "(convolutional; square images of 28, 32, 48, "
-                                                  f"64, 96 or 128 pixels). \\[default: {D.arch}]"),
-    conditional: bool | None = typer.Option(
-        None, "--conditional/--unconditional",
-        help="Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
-             "one sub-folder per class), so `sample --class` can ask for a class. "
-             "\\[default: unconditional]"),
-    width: int | None = typer.Option(None, help="dcgan: channels of the largest feature maps (G "
-                                                   "and D double them as the grid halves, up to 8x)."
-                                                   f" \\[default: {DCGAN.width}]"),
-    spectral_norm: bool | None = typer.Option(None, "--spectral-norm/--no-spectral-norm",
-                                              help="dcgan: spectral normalisation in D (it then "
-                                                   "has no BatchNorm). \\[default: off]"),
-    loss: str | None = typer.Option(None, help="bce (non-saturating), hinge, or wgan-gp "
-                                                  "(gradient penalty 10). \\[default: bce]"),
-    d_steps: int | None = typer.Option(None, help="D updates per G update (5 is usual for "
-                                                     f"wgan-gp). \\[default: {D.d_steps}]"),
-    ema: bool | None = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving "
-                                       "average of G and show it in grids, sample, interpolate "
-                                       "and evaluate. \\[default: on for dcgan, off for mlp]"),
-    ema_half_life: float | None = typer.Option(None, help="The EMA's half-life in images (ramped "
-                                                             "up from 0 early on). "
-                                                             f"\\[default: {D.ema_half_life:g}]"),
-    augment: str | None = typer.Option(None, help="Differentiable augmentation of what D sees: "
-                                                     "auto (on under 30,000 images), on, off. "
-                                                     "\\[default: auto for dcgan, off for mlp]"),
-    augment_policy: str | None = typer.Option(
-        None, help="Which augmentations, comma separated: colour (brightness, saturation, "
-                   "contrast), translation, cutout; auto = all three for colour images, "
-                   "translation and cutout for grayscale. \\[default: auto]"),
-    minutes: float | None = typer.Option(None, help="Stop after M minutes of training, saving a "
-                                                       "checkpoint; run again for M more. "
-                                                       "\\[default: no limit]"),
-    seed: int | None = typer.Option(None, help=f"Random seed: same seed, same run. "
-                                                  f"\\[default: {D.seed}]"),
-    out: str | None = typer.Option(None, help=f"Folder holding runs. \\[default: {D.out}]"),
-    name: str | None = typer.Option(None, help="Run name; an existing run is resumed. "
-                                                  "\\[default: the next free runN]"),
-    limit: int | None = typer.Option(None, help="Train on the first N images only (an image "
-                                                   "folder's in path order: class sub-folders one "
-                                                   "after another; a warning says when they hold "
-                                                   "fewer classes than the whole). "
-                                                   "\\[default: all]"),
-    image_size: int | None = typer.Option(None, help="Resize images to N×N. \\[default: the "
-                                                        "data's own size; 28 for image folders]"),
-    channels: int | None = typer.Option(None, help="1 (grayscale) or 3 (colour). \\[default: the "
-                                                      "data's own; 1 for image folders]"),
-    keep: int | None = typer.Option(None, help=f"Checkpoints to keep (plus the best by FD). "
-                                                  f"\\[default: {D.keep}]"),
-    snapshot_every: str | None = typer.Option(
-        None, help="How often to write the sample grid, its progress.gif frame and a checkpoint: "
-                   "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; "
-                   "auto = every epoch for data of 60,000+ images, else every 30 s. Training "
-                   "also snapshots at the end and when stopped. \\[default: auto]"),
-    eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
-                                                        "the best checkpoint; 0 = off. "
-                                                        f"\\[default: {D.eval_every}]"),
-    eval_n: int | None = typer.Option(None, help=f"Images per evaluation during training. "
-                                                    f"\\[default: {D.eval_n}]"),
-    precision: str | None = typer.Option(
-        None, help="float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
-                   "CPUs with AMX, or avx512_bf16 for dcgan), or auto: bf16 for dcgan on CPUs "
-                   "with amx_bf16 or avx512_bf16, where it trained faster at the same quality, "
-                   "else float32; the progress header says what auto picked and why. "
-                   f"\\[default: {D.precision}]"),
-    xla: bool | None = typer.Option(None, "--xla/--no-xla", help="Compile the training step "
-                                       "with XLA (one device only: synchronised BatchNorm "
-                                       "cannot run inside XLA). \\[default: on for mlp, off "
-                                       "for dcgan]"),
-    strategy: str | None = typer.Option(None, help="auto, one, mirrored (all GPUs of this "
-                                        "machine) or multiworker (the machines in TF_CONFIG); "
-                                        "auto picks multiworker under TF_CONFIG, mirrored with "
-                                        "several GPUs, else one. --batch-size stays the global "
-                                        f"batch. \\[default: {D.strategy}]"),
-    steps_per_call: int | None = typer.Option(None, help="Training steps per compiled call. "
-                                                            f"\\[default: {D.steps_per_call}]"),
+    *,
     config: Path | None = typer.Option(None, "--config", help="TOML file of these options "
                                           "(the command line wins). \\[default: none]"),
     fresh: bool = typer.Option(False, "--fresh", help="Start the named run over, deleting what "
                                                       "it wrote."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved settings as JSON "
                                                           "and exit."),
+    **options: Any,
 ) -> None:
     """Train a GAN and write a run folder: checkpoints, sample grids, progress.gif, metrics.
 
@@ -158,16 +70,6 @@ def train(
 
     import_tensorflow()
 
-    options = dict(data=data, epochs=epochs, batch_size=batch_size, lr=lr, d_lr=d_lr, beta1=beta1,
-                   beta2=beta2, latent_dim=latent_dim, arch=arch, conditional=conditional,
-                   seed=seed, out=out, name=name,
-                   limit=limit, image_size=image_size, channels=channels, keep=keep,
-                   snapshot_every=snapshot_every, eval_every=eval_every, eval_n=eval_n,
-                   precision=precision, xla=xla, steps_per_call=steps_per_call, width=width,
-                   spectral_norm=spectral_norm, loss=loss, d_steps=d_steps, ema=ema,
-                   ema_half_life=ema_half_life, augment=augment,
-                   augment_policy=augment_policy, minutes=minutes,
-                   strategy=strategy)
     console = Console(soft_wrap=True)  # logs keep one line per message
     plan = plan_training(options, str(config) if config else None, fresh=fresh)
     if dry_run:
@@ -209,6 +111,26 @@ def train(
         raise typer.Exit(130)
     console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
+
+
+def _with_settings(command: Any) -> inspect.Signature:
+    """`command`'s signature with a Typer option per setting (ganctl.config.OPTIONS, in their
+    order) in place of its **options, before its own options. A setting's option defaults to
+    None, "not given", so that a TOML file's value or the setting's default applies."""
+    own = [p for p in inspect.signature(command).parameters.values()
+           if p.kind is not p.VAR_KEYWORD]
+    settings = []
+    for name, meta in OPTIONS.items():
+        kind = value_type(name)
+        flags = (meta.flags or f"{flag(name)}/--no-{flag(name)[2:]}",) if kind is bool else ()
+        settings.append(inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=kind | None,
+            default=typer.Option(None, *flags, help=escape(option_help(name)))))
+    return inspect.Signature([*settings, *own], return_annotation=None)
+
+
+# Typer reads a command's options from its signature (inspect.signature honours __signature__).
+train.__signature__ = _with_settings(train)
 
 
 def _where(result) -> str:

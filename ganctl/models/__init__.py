@@ -22,6 +22,7 @@ class Arch:
 
     build: Callable[..., ModelPair]
     d_output: str = "logits"  # or "probability" (D ends in a sigmoid)
+    summary: str = ""  # for help texts: the name and what it is, in a few words
     # Settings whose default depends on the architecture (TrainConfig fields left as None).
     defaults: dict[str, Any] = field(default_factory=dict)
     # Raises ValueError (one line, naming the fix) for an image shape it cannot build.
@@ -30,7 +31,7 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "mlp": Arch(build_mlp, d_output="probability",
+    "mlp": Arch(build_mlp, d_output="probability", summary="mlp (the seed article's)",
                 defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True,
                           "lr": 2e-4, "batch_size": 128}),
     "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape,
@@ -40,7 +41,9 @@ ARCHS: dict[str, Arch] = {
                             # Measured in the quality race (benchmarks/README.md): at equal
                             # epochs lr 1e-3 beat 5e-4 and 2e-4 by far, and batch 64 gives twice
                             # the updates of 128 for the same CPU time per image.
-                            "lr": 1e-3, "batch_size": 64}),
+                            "lr": 1e-3, "batch_size": 64},
+                  summary="dcgan (convolutional; square images of 28, 32, 48, 64, 96 or 128 "
+                          "pixels)"),
 }
 
 

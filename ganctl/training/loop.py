@@ -278,14 +278,6 @@ class Trainer:
 
 # --- preparing a run -----------------------------------------------------------------------------
 
-# Settings that may change when a run is resumed; the others define the run and must match.
-# A run may resume on another strategy or replica count: the global batch, its images and its
-# noise do not depend on how many replicas share them.
-RESUMABLE = ("epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "snapshot_every", "minutes", "strategy")
-
-
-
 def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, loss,
     EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
@@ -341,11 +333,12 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     contradicts them is an error (use --fresh or another --name).
     """
     from ganctl.classes import conditional_classes
-    from ganctl.config import auto_precision, load_toml, resolve
+    from ganctl.config import auto_precision, load_toml, resumed
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
     from ganctl.tfsetup import cpu_flags
     from ganctl.training.eval_every import check_training_evaluation
+    from ganctl.training.options import check_for_training, resolve
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
@@ -361,11 +354,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         saved = run.read_config()
         if precision_auto:  # what auto picks for the saved arch, which the options may not name
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
-        for key, value in given.items():
-            if key not in RESUMABLE and getattr(saved, key) != value:
-                raise UsageError(f"run {run.name} was trained with {key}={getattr(saved, key)!r}, not "
-                            f"{value!r}; pass --fresh to start over or use another --name")
-        cfg = saved.replace(**{k: v for k, v in given.items() if k in RESUMABLE})
+        cfg = check_for_training(resumed(saved, given, run.name))
     cfg = cfg.replace(name=run.name)
     data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels)
     if resuming and (data.image_shape != cfg.image_shape or len(data.x) != cfg.num_images):
