@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from ganctl import __version__
-from ganctl.cli import evaluate, interpolate, sample, train
+from ganctl.cli import evaluate, export, interpolate, sample, train
 from ganctl.errors import GanctlError
 
 app = typer.Typer(
@@ -59,7 +59,7 @@ def fail(message: str, code: int) -> None:
 
 
 # Each command module holds one command function of its own name and its EXAMPLES epilog.
-for _module in (train, sample, interpolate, evaluate):
+for _module in (train, sample, interpolate, evaluate, export):
     _name = _module.__name__.rsplit(".", 1)[1]
     app.command(name=_name, epilog=_module.EXAMPLES)(getattr(_module, _name))
 
