@@ -49,8 +49,10 @@ def export(
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
 ) -> None:
-    """Write the generator in formats other programs load without ganctl, each checked against
-    `ganctl sample` (seeds 0-7) before the folder is put in place.
+    """Write the generator as files other programs load without ganctl: SavedModel, .keras,
+    TFLite, ONNX.
+
+    Each file is checked against `ganctl sample` (seeds 0-7) before the folder is put in place.
 
     Every format takes z float32 [batch, latent] (and labels int32 [batch] for a conditional
     run) and gives images float32 [batch, h, w, c] in [-1, 1] (and uint8 through the

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +31,7 @@ from ganctl.generation.export_docs import example_py, readme_md, seed_rule
 from ganctl.generation.latents import check_truncation, latents_from_seeds
 from ganctl.generation.sampling import check_writable
 
-if TYPE_CHECKING:
-    from ganctl.generation.api import Generator
+# `g` below is a `ganctl.generation.api.Generator` (not imported: api imports this module).
 
 FORMATS = ("savedmodel", "keras", "tflite", "onnx")
 QUANTIZE = ("float16",)
@@ -134,7 +133,7 @@ def plan_export(out: str | Path, formats: str | Sequence[str] = ("savedmodel",),
     return ExportPlan(path, chosen, psi, quantize, force)
 
 
-def export_generator(g: Generator, plan: ExportPlan, say: Say = quiet) -> ExportResult:
+def export_generator(g: Any, plan: ExportPlan, say: Say = quiet) -> ExportResult:
     """Write `g` in the formats of `plan` into a temporary folder beside `plan.out`, check every
     file against `g` on seeds 0-7, write the manifest, README and example, then rename the
     folder into place (replacing an old one only with `plan.force`)."""
@@ -157,7 +156,7 @@ def export_generator(g: Generator, plan: ExportPlan, say: Say = quiet) -> Export
     return ExportResult(plan.out, {k: plan.out / v for k, v in files.items()}, diffs, manifest)
 
 
-def _write_formats(g: Generator, plan: ExportPlan, tmp: Path, say: Say) -> dict[str, str]:
+def _write_formats(g: Any, plan: ExportPlan, tmp: Path, say: Say) -> dict[str, str]:
     """Each format's file (or folder) in `tmp`, by format; relative names."""
     files: dict[str, str] = {}
     model = g.keras_model
@@ -191,7 +190,7 @@ def _write_formats(g: Generator, plan: ExportPlan, tmp: Path, say: Say) -> dict[
     return {fmt: files[fmt] for fmt in (*FORMATS, FLOAT16) if fmt in files}
 
 
-def check_inputs(g: Generator, seeds: Sequence[int], truncation: float | None = None
+def check_inputs(g: Any, seeds: Sequence[int], truncation: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Latents of `seeds` and, for a conditional run, labels cycling through its classes."""
     z = latents_from_seeds(list(seeds), g.latent_dim, truncation)
@@ -201,7 +200,7 @@ def check_inputs(g: Generator, seeds: Sequence[int], truncation: float | None = 
     return z, labels
 
 
-def check_files(g: Generator, files: dict[str, str], root: Path,
+def check_files(g: Any, files: dict[str, str], root: Path,
                 truncation: float | None = None) -> dict[str, float]:
     """Each file's max |difference| from `g.generate` on CHECK_SEEDS; a file past its format's
     TOLERANCE is an error (a converter that changed the model's meaning)."""
@@ -220,7 +219,7 @@ def check_files(g: Generator, files: dict[str, str], root: Path,
     return diffs
 
 
-def build_manifest(g: Generator, plan: ExportPlan, files: dict[str, str],
+def build_manifest(g: Any, plan: ExportPlan, files: dict[str, str],
                    diffs: dict[str, float]) -> dict[str, Any]:
     """What `ganctl-export.json` holds: everything a program needs to use the files."""
     import tensorflow as tf
