@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ganctl import __version__
 from ganctl.cli import evaluate, export, interpolate, sample, train
@@ -54,7 +55,8 @@ def _root(
 
 def fail(message: str, code: int) -> None:
     """Print a one-line error and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # The message is text, not markup: a '[export]' in it must print as typed.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     sys.exit(code)
 
 

@@ -162,8 +162,9 @@ def _unsupported(records: list[str]) -> list[str]:
 
 
 def _refusal(fmt: str, detail: str, ops: list[str]) -> str:
+    ops = list(dict.fromkeys(ops))
     if ops:
-        which = ", ".join(dict.fromkeys(ops))
+        which = ", ".join(ops)
         return (f"the {fmt} converter refuses op{'s' if len(ops) > 1 else ''} {which} of this "
                 f"generator; export the other formats (leave {fmt} out of --format)")
     first = next((line for line in detail.splitlines() if line.strip()), "no detail")
