@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DCGAN_TINY, assert_one_line_error, train_tiny
 
+from conftest import DCGAN_TINY, assert_one_line_error, train_tiny
 from ganctl.generation.export import FILES, FORMATS, TOLERANCE
 
 # The packages a format needs to run its file here; a missing one skips with its name.
