@@ -196,8 +196,8 @@ def run_keras(path: Path) -> Runner:
 
     def run(z: np.ndarray, labels: np.ndarray | None = None, uint8: bool = False
             ) -> dict[str, np.ndarray]:
-        images = model.predict_on_batch(z if labels is None else [z, labels])
-        images = np.asarray(images, np.float32)
+        images = model(z if labels is None else [z, labels], training=False)
+        images = np.asarray(keras.ops.convert_to_numpy(images), np.float32)
         return {"images_uint8": _numpy_uint8(images)} if uint8 else {"images": images}
     return run
 
