@@ -80,7 +80,7 @@ def test_typed_errors_carry_the_cli_messages(cli, g, tiny_run, tmp_path):
         g.sample(seeds=[7], classes="sneaker")
     with pytest.raises(ganctl.UsageError, match="needs a conditional model"):
         g.sample(seeds=[7], classes=[1])
-    with pytest.raises(ganctl.UsageError, match="--truncation 0 is refused"):
+    with pytest.raises(ganctl.UsageError, match="truncation 0 is refused"):
         g.sample(seeds=[7], truncation=0)
     with pytest.raises(ganctl.UsageError, match="no run 'nope'"):
         ganctl.load("nope", runs_root=tmp_path)

@@ -24,7 +24,8 @@ from ganctl.events import Say, quiet
 from ganctl.generation.inference import LoadedGenerator, load_generator
 from ganctl.generation.latents import latents_from_seeds, parse_seeds
 from ganctl.generation.sampling import Samples, class_rows, compiled_generator, generate_samples
-from ganctl.generation.walks import DEFAULT_FRAMES, WalkPlan, render_walks
+from ganctl.generation.walks import DEFAULT_FRAMES, WalkPlan, walk_latents
+from ganctl.images import to_uint8
 from ganctl.runs import DEFAULT_RUNS
 
 if TYPE_CHECKING:
@@ -184,8 +185,10 @@ class Generator:
             raise UsageError(f"a walk needs at least 2 keyframe seeds, got {len(keys)}")
         plan_walks(0, len(keys), frames, method)  # the same checks as `interpolate`
         plan = WalkPlan(np.asarray([keys], np.int64), frames, method, (1, 1))
-        pictures = render_walks(plan, self.generate, self.latent_dim, 1, labels, truncation)
-        return np.stack(pictures)
+        latents = walk_latents(plan, self.latent_dim, truncation)[0]  # as `render_walks`
+        outputs = self.generate(latents, None if labels is None else
+                                np.repeat(np.asarray(labels, np.int64), len(latents)))
+        return to_uint8(outputs)
 
     # --- elsewhere ------------------------------------------------------------------------------
 
