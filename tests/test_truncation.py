@@ -95,3 +95,35 @@ def test_parse_truncations():
         parse_truncations("1,1.0")
     with pytest.raises(UsageError, match="refused"):
         parse_truncations("0,1")
+
+
+# --- through the commands ---------------------------------------------------------------------------
+
+def test_interpolate_with_truncation(cli, tiny_run, tmp_path):
+    from ganctl.images import read_frames
+
+    out = tmp_path / "w.gif"
+    result = cli("interpolate", "--ckpt", tiny_run, "--points", "2", "--frames", "2",
+                 "--scale", "1", "--truncation", "0.6", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "truncation 0.6" in result.output
+    assert cli("sample", "--ckpt", tiny_run, "--seeds", "0", "--truncation", "0.6",
+               "--out", f"{tmp_path}/s/").exit_code == 0
+    from ganctl.images import read_image
+    first = read_frames(out)[0]
+    seed0 = read_image(tmp_path / "s" / "seed0000.png")
+    np.testing.assert_array_equal(first.reshape(28, 28, -1)[..., 0], seed0.reshape(28, 28))
+
+@pytest.mark.slow
+def test_evaluate_prints_a_row_per_psi(cli, tiny_run, tmp_path):
+    import json
+
+    report = tmp_path / "r.json"
+    result = cli("evaluate", "--ckpt", tiny_run, "--truncation", "0.5,2", "--n", "200",
+                 "--metrics", "fd,precision_recall", "--json", report)
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [r.split("│")[1].strip() for r in rows] == ["real", "0.5", "2"]
+    scores = json.loads(report.read_text())["checkpoints"]
+    assert [s["truncation"] for s in scores] == [0.5, 2.0]
+    assert scores[0]["metrics"]["fd"] != scores[1]["metrics"]["fd"]
