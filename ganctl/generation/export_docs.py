@@ -96,8 +96,37 @@ def readme_md(manifest: dict[str, Any]) -> str:
         "    return z.astype(np.float32)",
         "```",
         "",
+        *_usage(manifest),
     ]
     return "\n".join(lines)
+
+
+def _usage(manifest: dict[str, Any]) -> list[str]:
+    """How to call each file that is there, from Python."""
+    feeds = '{"z": z, "labels": labels}' if manifest["conditional"] else '{"z": z}'
+    files = manifest["files"]
+    lines = ["## Use", "", "With `z` a float32 array [batch, "
+             f"{manifest['latent_dim']}]" + (" and `labels` int32 [batch]"
+                                              if manifest["conditional"] else "") + ":", "",
+             "```python"]
+    if "onnx" in files:
+        lines += ["import onnxruntime",
+                  'session = onnxruntime.InferenceSession("generator.onnx")',
+                  f'images = session.run(["images_uint8"], {feeds})[0]', ""]
+    if "savedmodel" in files:
+        lines += ["import tensorflow as tf",
+                  'generate = tf.saved_model.load("saved_model").signatures["generate_uint8"]',
+                  f"images = generate(**{feeds})[\"images_uint8\"].numpy()", ""]
+    if "tflite" in files:
+        lines += ["from ai_edge_litert.interpreter import Interpreter",
+                  'runner = Interpreter("generator.tflite").get_signature_runner("generate_uint8")',
+                  f'images = runner(**{feeds})["images_uint8"]', ""]
+    if "keras" in files:
+        lines += ["import keras",
+                  'model = keras.saving.load_model("generator.keras")',
+                  "images = model(" + ("[z, labels]" if manifest["conditional"] else "z")
+                  + ").numpy()  # float32 in [-1, 1]", ""]
+    return [*lines[:-1], "```", ""]
 
 
 EXAMPLE = '''"""Draw an image of this exported generator with numpy and onnxruntime alone: the pixels of
