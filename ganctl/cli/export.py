@@ -35,8 +35,8 @@ def export(
                             "README.md, ganctl-export.json and (with onnx) example.py.",
                             show_default=False),
     format_: str = typer.Option("savedmodel", "--format", help="savedmodel, keras, tflite, onnx, "
-                                "or several separated by commas. tflite and onnx need the "
-                                "export extra: pip install \"ganctl\\[export]\"."),
+                                "or several separated by commas. onnx needs the export "
+                                "extra: pip install \"ganctl\\[export]\"."),
     quantize: str | None = typer.Option(None, "--quantize", help="float16: also write "
                                         "generator-float16.tflite, float16 weights at half the "
                                         "size (with --format tflite).", show_default="none"),
@@ -54,8 +54,8 @@ def export(
 
     Each file is checked against `ganctl sample` (seeds 0-7) before the folder is put in place.
 
-    Every format takes z float32 [batch, latent] (and labels int32 [batch] for a conditional
-    run) and gives images float32 [batch, h, w, c] in [-1, 1] (and uint8 through the
+    Every format takes z float32 \\[batch, latent] (and labels int32 \\[batch] for a conditional
+    run) and gives images float32 \\[batch, h, w, c] in \\[-1, 1] (and uint8 through the
     generate_uint8 signature, or the ONNX output images_uint8). ganctl-export.json writes out
     how a seed becomes a latent, so `ganctl sample --seeds 7` can be reproduced anywhere.
     """
