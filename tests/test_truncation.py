@@ -89,6 +89,7 @@ def test_bad_psi_is_a_one_line_usage_error(psi, fragment):
 def test_parse_truncations():
     assert parse_truncations(None) == [None]
     assert parse_truncations("0.5, 1,1.5,2") == [0.5, 1.0, 1.5, 2.0]
+    assert parse_truncations("none,0.7") == [None, 0.7]
     with pytest.raises(UsageError, match="expected numbers"):
         parse_truncations("0.5,x")
     with pytest.raises(UsageError, match="listed twice"):

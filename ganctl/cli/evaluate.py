@@ -89,8 +89,8 @@ def evaluate(
     ema: bool = ema_option(),
     truncation: str | None = typer.Option(
         None, "--truncation", help="Truncation ψ > 0 of the latents (BigGAN's trick: components "
-        "beyond ±ψ redrawn from the same seed), or several, e.g. 0.5,1,1.5,2: one row per ψ, "
-        "to see precision rise and recall fall as ψ shrinks.", show_default="none"),
+        "beyond ±ψ redrawn from the same seed), or several, e.g. none,0.5,1,1.5,2: one row per "
+        "ψ (none: untruncated), to see precision rise and recall fall as ψ shrinks.", show_default="none"),
 ) -> None:
     """Score a trained generator offline, each metric beside the same number for real data.
 

@@ -93,16 +93,20 @@ def check_truncation(psi: float | None, option: str = "--truncation") -> float |
 
 
 def parse_truncations(text: str | None, option: str = "--truncation") -> list[float | None]:
-    """`--truncation 0.5,1,1.5` as checked numbers; None or empty gives [None] (no truncation)."""
+    """`--truncation 0.5,1,1.5` as checked numbers, `none` meaning no truncation (to compare);
+    no option gives [None]."""
     if text is None:
         return [None]
     values: list[float | None] = []
     for part in (p.strip() for p in str(text).split(",")):
+        if part.lower() == "none":
+            values.append(None)
+            continue
         try:
             value = float(part)
         except ValueError:
             raise UsageError(f"bad {option} '{text}': expected numbers such as 0.7 or "
-                             "0.5,1,1.5") from None
+                             "0.5,1,1.5 (none: no truncation)") from None
         values.append(check_truncation(value, option))
     if len(set(values)) != len(values):
         raise UsageError(f"bad {option} '{text}': a value is listed twice")
