@@ -224,10 +224,14 @@ def test_a_missing_extra_names_the_pip_command(cli, tiny_run, tmp_path, monkeypa
     import importlib.util
 
     real = importlib.util.find_spec
+    absent = {"tf2onnx", "onnxruntime"}
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+                        lambda name, *a: None if name in absent else real(name, *a))
+    if real("onnx") is None:  # not installed here at all
+        absent.add("onnx")
     result = cli("export", "--ckpt", tiny_run, "--format", "onnx", "--out", tmp_path / "e")
-    assert_one_line_error(result, 1, '--format onnx needs tf2onnx, not installed here: pip '
+    named = ", ".join(p for p in ("tf2onnx", "onnx", "onnxruntime") if p in absent)
+    assert_one_line_error(result, 1, f'--format onnx needs {named}, not installed here: pip '
                                      'install "ganctl[export]"')
     import ganctl
     with pytest.raises(ganctl.MissingExtraError, match="tf2onnx"):
