@@ -208,8 +208,10 @@ def check_files(g: Any, files: dict[str, str], root: Path,
     expected = g.generate(z, labels)
     diffs = {}
     for fmt, name in files.items():
-        run = converters.RUNNERS["tflite" if fmt == FLOAT16 else fmt](root / name)
-        got = run(z, labels)["images"]
+        # LiteRT's C++ runtime prints an INFO line on stderr as it starts; not for our users.
+        with _native_stderr_muted() if fmt.startswith("tflite") else contextlib.nullcontext():
+            run = converters.RUNNERS["tflite" if fmt == FLOAT16 else fmt](root / name)
+            got = run(z, labels)["images"]
         diffs[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected)))
         limit = TOLERANCE.get(fmt)
         if limit is not None and not diffs[fmt] <= limit:
@@ -271,6 +273,23 @@ def _replace(tmp: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """Send file descriptor 2 (where C++ libraries log) to /dev/null for the block; Python
+    exceptions still propagate."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _umask() -> int:
