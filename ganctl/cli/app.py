@@ -8,9 +8,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ganctl import __version__
-from ganctl.cli import evaluate, interpolate, sample, train
+from ganctl.cli import evaluate, export, interpolate, sample, train
 from ganctl.errors import GanctlError
 
 app = typer.Typer(
@@ -54,12 +55,13 @@ def _root(
 
 def fail(message: str, code: int) -> None:
     """Print a one-line error and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # The message is text, not markup: a '[export]' in it must print as typed.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     sys.exit(code)
 
 
 # Each command module holds one command function of its own name and its EXAMPLES epilog.
-for _module in (train, sample, interpolate, evaluate):
+for _module in (train, sample, interpolate, evaluate, export):
     _name = _module.__name__.rsplit(".", 1)[1]
     app.command(name=_name, epilog=_module.EXAMPLES)(getattr(_module, _name))
 

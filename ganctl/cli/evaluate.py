@@ -38,6 +38,8 @@ EXAMPLES = """
   ganctl evaluate --ckpt run1 --real ~/data/fashion-mnist --seed 10000
 
   ganctl evaluate --ckpt faces --evaluator domain    [dim]# features learned from its data[/]
+
+  ganctl evaluate --ckpt run1 --truncation 0.5,1,1.5,2 --n 2000   [dim]# a row per ψ[/]
 """
 
 FORMATS = value_formats()  # label, format and which way is better, from each metric's register()
@@ -86,6 +88,10 @@ def evaluate(
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
+    truncation: str | None = typer.Option(
+        None, "--truncation", help="Truncation ψ > 0 of the latents (BigGAN's trick: components "
+        "beyond ±ψ redrawn from the same seed), or several, e.g. none,0.5,1,1.5,2: one row per "
+        "ψ (none: untruncated), to see precision rise and recall fall as ψ shrinks.", show_default="none"),
 ) -> None:
     """Score a trained generator offline, each metric beside the same number for real data.
 
@@ -107,11 +113,13 @@ def evaluate(
     from ganctl.evaluation.evaluators import EVALUATORS
     from ganctl.evaluation.real import check_real_source
     from ganctl.evaluation.scoring import check_n, default_metrics, evaluate, parse_metrics
+    from ganctl.generation.latents import parse_truncations
     from ganctl.generation.sampling import check_writable
     from ganctl.runs import find_run
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     chosen = None if metrics is None else parse_metrics(metrics)
+    truncations = parse_truncations(truncation)
     if chosen is not None:
         check_n(n, chosen)
     if all_checkpoints and epoch is not None:
@@ -138,13 +146,17 @@ def evaluate(
                          f"{', '.join(EVALUATORS)}")
     check_real_source(real or cfg.data, given=real is not None)  # before the slow imports
 
-    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
+    g = load_for_cli(ckpt, runs, epoch, console, ema)
     with EvaluationDisplay(console) as display:
-        report = evaluate(loaded, real, n, seed, chosen, all_checkpoints, nn_grid is not None,
-                          evaluator, say=display.say, warn=display.warn, progress=display.progress)
+        report = evaluate(g.loaded, real, n, seed, chosen, all_checkpoints, nn_grid is not None,
+                          evaluator, say=display.say, warn=display.warn, progress=display.progress,
+                          truncations=truncations)
     out = Console(highlight=False, soft_wrap=True)
     out.print(_header(report))
-    out.print(_epoch_table(report) if all_checkpoints else _table(report))
+    if all_checkpoints or len(truncations) > 1:
+        out.print(_epoch_table(report, all_checkpoints))
+    else:
+        out.print(_table(report))
     for note in (*report.real.notes, *report.notes):
         out.print(f"[dim]note: {note}[/]")
     _write_outputs(report, json_out, nn_grid, console)
@@ -200,7 +212,8 @@ def _table(report: Report) -> Table:
     info = score.checkpoint
     table = Table(title=None, show_lines=False)
     table.add_column("metric")
-    table.add_column(f"model ({checkpoint_when(info)})", justify="right")
+    cut = "" if score.truncation is None else f", ψ {score.truncation:g}"
+    table.add_column(f"model ({checkpoint_when(info)}{cut})", justify="right")
     table.add_column("real data (test vs train)", justify="right")
     table.add_column("good", style="dim")
     classes = report.evaluator["classes"]
@@ -222,20 +235,29 @@ def _shares(values: dict[str, float], classes: int, what: str = "share") -> str:
     return " ".join("–" if s is None else f"{100 * s:.0f}" for s in shares)
 
 
-def _epoch_table(report: Report) -> Table:
-    """Every checkpoint: a row per epoch, the reference first, the best FD highlighted."""
+def _epoch_table(report: Report, by_epoch: bool = True) -> Table:
+    """A row per score: per epoch (`--all`) and/or per truncation ψ, the reference first, the
+    best FD highlighted."""
     columns = [k for k in EPOCH_COLUMNS
                if k in report.reference or any(k in s.metrics for s in report.scores)]
+    by_psi = len({s.truncation for s in report.scores}) > 1 or \
+        any(s.truncation is not None for s in report.scores)
     table = Table()
-    table.add_column("epoch", justify="right")
+    if by_epoch:
+        table.add_column("epoch", justify="right")
+    if by_psi:
+        table.add_column("ψ", justify="right")
     for key in columns:
         table.add_column(SHORT.get(key, key), justify="right")
-    table.add_row("real", *(_fmt(k, report.reference) for k in columns), style="dim")
+    table.add_row(*(["real"] if by_epoch else []), *(["real" if not by_epoch else ""]
+                                                     if by_psi else []),
+                  *(_fmt(k, report.reference) for k in columns), style="dim")
     fds = [s.metrics.get("fd", float("inf")) for s in report.scores]
     best = fds.index(min(fds)) if "fd" in columns else -1
     for i, score in enumerate(report.scores):
-        info = score.checkpoint
-        label = checkpoint_when(info).replace("epoch ", "")  # "3", or "in 4, step 1529"
-        table.add_row(label, *(_fmt(k, score.metrics) for k in columns),
+        label = checkpoint_when(score.checkpoint).replace("epoch ", "")  # "3", or "in 4, ..."
+        psi = "none" if score.truncation is None else f"{score.truncation:g}"
+        table.add_row(*([label] if by_epoch else []), *([psi] if by_psi else []),
+                      *(_fmt(k, score.metrics) for k in columns),
                       style="bold green" if i == best else None)
     return table

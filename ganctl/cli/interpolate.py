@@ -14,6 +14,7 @@ from ganctl.cli.options import (
     epoch_option,
     load_for_cli,
     runs_option,
+    truncation_option,
 )
 from ganctl.generation.walks import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_POINTS, DEFAULT_SCALE
 
@@ -31,6 +32,8 @@ EXAMPLES = """
   ganctl interpolate --ckpt cond --class sneaker --grid 2x2   [dim]# walks among sneakers[/]
 
   ganctl interpolate --ckpt cond --classes sneaker,sandal,ankle --seed 7   [dim]# morph classes[/]
+
+  ganctl interpolate --ckpt run1 --truncation 0.7   [dim]# keyframes from truncated latents[/]
 """
 
 
@@ -67,6 +70,9 @@ def interpolate(
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
+    truncation: float | None = truncation_option(
+        "Truncation ψ > 0 of the keyframe latents (BigGAN's trick: components beyond ±ψ are "
+        "redrawn from the same seed); try 0.5-1."),
 ) -> None:
     """Animate a loop through keyframe latents, morphing each seed's image into the next.
 
@@ -75,8 +81,9 @@ def interpolate(
     class w), or morphs between classes at a fixed latent (--classes).
     """
     from ganctl.errors import UsageError
-    from ganctl.generation.latents import parse_grid, parse_pair
+    from ganctl.generation.latents import check_truncation, parse_grid, parse_pair
 
+    check_truncation(truncation)
     if class_ is not None and classes is not None:
         raise UsageError("pass --class (walks within one class) or --classes (a morph between "
                          "classes), not both")
@@ -84,9 +91,9 @@ def interpolate(
         if between is not None or points is not None:
             raise UsageError("--classes morphs at a fixed latent; leave out --between and --points")
         _morph(ckpt, runs, epoch, out, classes, 0 if seed is None else seed, frames, method,
-               parse_grid(grid), fps, scale)
+               parse_grid(grid), fps, scale, truncation)
         return
-    from ganctl.generation.sampling import compiled_generator, describe_seeds
+    from ganctl.generation.sampling import describe_seeds
     from ganctl.generation.walks import check_animation_target, plan_walks, render_walks
     from ganctl.images import write_animation
 
@@ -102,9 +109,8 @@ def interpolate(
     labels = [chosen[w % len(chosen)] for w in range(walks)] if names else None
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
-    generate = compiled_generator(loaded.generator)
-    pictures = render_walks(plan, generate, loaded.cfg.latent_dim, scale, labels)
+    g = load_for_cli(ckpt, runs, epoch, console, ema)
+    pictures = render_walks(plan, g.generate, g.latent_dim, scale, labels, truncation)
     write_animation(target, pictures, fps)
     what = (f"{walks} walks ({plan.grid[0]}x{plan.grid[1]}), seeds "
             f"{describe_seeds(plan.key_seeds.ravel().tolist())}" if walks > 1
@@ -112,12 +118,15 @@ def interpolate(
     if labels is not None:
         what += (f", class {names[labels[0]]}" if len(set(labels)) == 1
                  else f", classes {', '.join(names[c] for c in dict.fromkeys(labels))}")
+    if truncation is not None:
+        what += f", truncation {truncation:g}"
     typer.echo(f"wrote {target}: {plan.total_frames} frames ({keys} keyframes x {plan.frames}, "
-               f"{plan.method}; {what}) at {fps:g} fps from {checkpoint_label(loaded)}")
+               f"{plan.method}; {what}) at {fps:g} fps from {checkpoint_label(g)}")
 
 
 def _morph(ckpt: str, runs: str, epoch: int | None, out: str, classes: str, seed: int,
-           frames: int, method: str, grid: tuple[int, int], fps: float, scale: int) -> None:
+           frames: int, method: str, grid: tuple[int, int], fps: float, scale: int,
+           truncation: float | None = None) -> None:
     """`interpolate --classes`: a loop through class codes at fixed latents."""
     import numpy as np
 
@@ -130,15 +139,16 @@ def _morph(ckpt: str, runs: str, epoch: int | None, out: str, classes: str, seed
     plan = plan_class_morph(chosen, seed, frames, method, grid)
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    loaded = load_for_cli(ckpt, runs, epoch, console)
-    codes = np.asarray(class_codes(loaded.generator, np.arange(len(names), dtype=np.int32)))
-    body = compiled_generator(generator_body(loaded.generator))
-    pictures = render_class_morph(plan, body, codes, loaded.cfg.latent_dim, scale)
+    g = load_for_cli(ckpt, runs, epoch, console)
+    codes = np.asarray(class_codes(g.keras_model, np.arange(len(names), dtype=np.int32)))
+    body = compiled_generator(generator_body(g.keras_model))
+    pictures = render_class_morph(plan, body, codes, g.latent_dim, scale, truncation)
     write_animation(target, pictures, fps)
     path = " -> ".join(names[c] for c in (*plan.classes, plan.classes[0]))
     walks = len(plan.seeds)
     at = f"seed {seed}" if walks == 1 else f"{walks} walks ({grid[0]}x{grid[1]}), seeds " \
         f"{describe_seeds(plan.seeds.tolist())}"
     typer.echo(f"wrote {target}: {plan.total_frames} frames ({len(plan.classes)} classes x "
-               f"{plan.frames}, {plan.method}; {path} at {at}) at {fps:g} fps from "
-               f"{checkpoint_label(loaded)}")
+               f"{plan.frames}, {plan.method}; {path} at {at}"
+               f"{'' if truncation is None else f', truncation {truncation:g}'}) at {fps:g} fps "
+               f"from {checkpoint_label(g)}")

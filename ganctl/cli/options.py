@@ -1,6 +1,6 @@
-"""Options and helpers that `sample`, `interpolate` and `evaluate` share: which run and
-checkpoint (--ckpt, --runs, --epoch, --ema/--no-ema), which classes (--class), and loading the
-generator they name."""
+"""Options and helpers that `sample`, `interpolate`, `evaluate` and `export` share: which run and
+checkpoint (--ckpt, --runs, --epoch, --ema/--no-ema), which classes (--class), --truncation, and
+loading the generator they name."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ from ganctl.runs import DEFAULT_RUNS
 
 if TYPE_CHECKING:
     from ganctl.checkpoints import CheckpointInfo
+    from ganctl.generation.api import Generator
     from ganctl.generation.inference import LoadedGenerator
 
 CLASS_HELP = ("For a conditional run: a class name (any case; a unique prefix such as 'sneak' "
               "will do), its index, a list such as 0,7, or 'all'. Several classes give one row "
               "per class, with the same seeds in every row.")
+
+TRUNCATION_HELP = ("Truncation ψ > 0 (BigGAN's trick): latent components beyond ±ψ are redrawn from "
+                   "the same seed, trading variety for typical images (try 0.5-1).")
 
 CKPT_HELP = ("A run name (looked up under --runs), a run folder, or one checkpoint inside a run "
              "(runs/run1/checkpoints/ckpt-e0010-s00004680). The model is built from the run's "
@@ -43,28 +47,25 @@ def ema_option() -> Any:
                                                      "one (--no-ema: the trained weights).")
 
 
+def truncation_option(help_text: str = TRUNCATION_HELP) -> Any:
+    return typer.Option(None, "--truncation", help=help_text, show_default="none")
+
+
 def load_for_cli(ckpt: str, runs: str, epoch: int | None, console: Console,
-                 ema: bool = True) -> LoadedGenerator:
-    """Load the generator for a command: find the run first (cheap), then import TensorFlow.
+                 ema: bool = True) -> Generator:
+    """Load the generator for a command through the Python API (`ganctl.load`): the run is found
+    first (cheap), then TensorFlow is imported.
 
     Warnings about skipped damaged checkpoints are shown only when a good one loads; when
     none does, the one-line error already says so.
     """
-    from ganctl.errors import UsageError
-    from ganctl.generation.inference import load_generator
-    from ganctl.runs import find_run
-    from ganctl.tfsetup import import_tensorflow
+    from ganctl.generation.api import load
 
-    _, checkpoint = find_run(ckpt, runs)  # a missing run fails before the slow TensorFlow import
-    if checkpoint is not None and epoch is not None:
-        raise UsageError(f"--ckpt names one checkpoint ({checkpoint}); leave out --epoch, or "
-                         "pass the run instead")
-    import_tensorflow()
     warnings: list[str] = []
-    loaded = load_generator(ckpt, runs, epoch, warn=warnings.append, ema=ema)
+    g = load(ckpt, epoch=epoch, ema=ema, runs_root=runs, warn=warnings.append)
     for text in warnings:
         console.print(f"[yellow]warning:[/] {text}", highlight=False)
-    return loaded
+    return g
 
 
 def class_option(help_text: str = CLASS_HELP,
@@ -87,8 +88,9 @@ def classes_for_cli(text: str | None, ckpt: str, runs: str, option: str = "--cla
     return parse_classes(text, names, option), names
 
 
-def checkpoint_label(loaded: LoadedGenerator) -> str:
+def checkpoint_label(loaded: LoadedGenerator | Generator) -> str:
     """'runs/run1/checkpoints/ckpt-e0003-s00001404 (epoch 3)' for success lines."""
+    loaded = getattr(loaded, "loaded", loaded)
     ema = ", EMA" if loaded.key == "generator_ema" else ""
     return f"{loaded.run.checkpoints / loaded.checkpoint.name} ({checkpoint_when(loaded.checkpoint)}{ema})"
 

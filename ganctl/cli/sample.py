@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 from rich.console import Console
 
@@ -16,11 +14,9 @@ from ganctl.cli.options import (
     epoch_option,
     load_for_cli,
     runs_option,
+    truncation_option,
 )
 from ganctl.generation.sampling import DEFAULT_N, DEFAULT_PER_CLASS
-
-if TYPE_CHECKING:
-    pass
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -38,7 +34,10 @@ EXAMPLES = """
   ganctl sample --ckpt cond --class sneaker --n 16 --out s.png   [dim]# a conditional run[/]
 
   ganctl sample --ckpt cond --class all --n 8     [dim]# a row of seeds 0-7 per class[/]
+
+  ganctl sample --ckpt run1 --truncation 0.7      [dim]# more typical, less varied images[/]
 """
+
 
 def sample(
     ckpt: str = ckpt_option(),
@@ -64,6 +63,7 @@ def sample(
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
+    truncation: float | None = truncation_option(),
 ) -> None:
     """Draw images from a trained generator: a grid, one PNG per seed, or an .npz of arrays.
 
@@ -71,31 +71,29 @@ def sample(
     conditional run: seed 7 of class 3 is always the same picture).
     """
     from ganctl.errors import UsageError
+    from ganctl.generation.latents import check_truncation
     from ganctl.generation.sampling import (
-        class_rows,
-        compiled_generator,
         describe_seeds,
-        generate_samples,
         plan_sample_outputs,
         resolve_seeds,
         write_sample_outputs,
     )
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    check_truncation(truncation)
     classes, names = classes_for_cli(class_, ckpt, runs)
     chosen = resolve_seeds(n, seeds, DEFAULT_N if len(classes) < 2 else DEFAULT_PER_CLASS)
-    all_seeds, labels = class_rows(chosen, classes) if classes else (chosen, None)
+    total = len(chosen) * max(len(classes), 1)
     if rows is None and len(classes) > 1:
         rows = len(classes)
-    elif rows is not None and rows > len(all_seeds):
-        raise UsageError(f"--rows {rows} is more than the {len(all_seeds)} images asked for")
+    elif rows is not None and rows > total:
+        raise UsageError(f"--rows {rows} is more than the {total} images asked for")
     targets = plan_sample_outputs(out, npz)
-    loaded = load_for_cli(ckpt, runs, epoch, console, ema)
-    generate = compiled_generator(loaded.generator)
-    samples = generate_samples(generate, loaded.cfg.latent_dim, all_seeds, labels, names)
-    label = checkpoint_label(loaded)
+    g = load_for_cli(ckpt, runs, epoch, console, ema)
+    samples = g.samples(chosen, classes, truncation)  # the Python API's own call
+    label = checkpoint_label(g)
     written = write_sample_outputs(samples, targets, rows=rows, scale=scale,
-                                   checkpoint=str(loaded.run.checkpoints / loaded.checkpoint.name))
+                                   checkpoint=str(g.checkpoint))
     what = " and ".join(str(p) + ("/" if p == targets.folder else "") for p in written)
     of_classes = ""
     if classes:
@@ -103,5 +101,6 @@ def sample(
             f"{len(classes)} classes, a row each"
         of_classes = f", {'class' if len(classes) == 1 else 'classes'} {listed}" \
             if len(classes) <= 3 else f", {listed}"
-    typer.echo(f"wrote {what}: {len(all_seeds)} images (seeds {describe_seeds(chosen)}"
-               f"{of_classes}) from {label}")
+    cut = "" if truncation is None else f", truncation {truncation:g}"
+    typer.echo(f"wrote {what}: {total} images (seeds {describe_seeds(chosen)}"
+               f"{of_classes}{cut}) from {label}")

@@ -261,8 +261,10 @@ class Generated:
 def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
                     evaluator: Evaluator, real: RealSet, metrics: Sequence[str], n: int,
                     seed: int, timings: dict[str, float],
-                    class_counts: Sequence[int] = ()) -> Generated:
-    """Generate images from seeds `seed..seed+n-1` and compute `metrics` on them.
+                    class_counts: Sequence[int] = (), truncation: float | None = None
+                    ) -> Generated:
+    """Generate images from seeds `seed..seed+n-1` (their latents truncated at ψ = `truncation`
+    when given) and compute `metrics` on them.
 
     A conditional generator (given its data's `class_counts`) draws its classes in the data's
     proportions, class by class (`classes.proportional_labels`).
@@ -274,7 +276,8 @@ def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
 
     labels = proportional_labels(class_counts, n) if class_counts else None
     with _timed(timings, "generate"):
-        samples = generate_samples(generate, latent_dim, range(seed, seed + n), labels)
+        samples = generate_samples(generate, latent_dim, range(seed, seed + n), labels,
+                                   truncation=truncation)
     with _timed(timings, "generated features"):
         feats, probs = compute_features(evaluator, samples.images)
     inputs = MetricInputs(gen_features=feats, gen_probs=probs, real_features=real.train.features,
@@ -292,6 +295,7 @@ def score_generator(generate: Callable[..., np.ndarray], latent_dim: int,
 class CheckpointScore:
     checkpoint: CheckpointInfo
     metrics: dict[str, float]
+    truncation: float | None = None  # the ψ its latents were truncated at (None: not truncated)
 
 
 @dataclass
@@ -335,6 +339,7 @@ class Report:
             "reference": _json_values(self.reference),
             "checkpoints": [{"name": s.checkpoint.name, "epoch": s.checkpoint.epoch,
                              "step": s.checkpoint.step, "complete": s.checkpoint.complete,
+                             "truncation": s.truncation,
                              "metrics": _json_values(s.metrics)} for s in self.scores],
             "seconds": {key: round(value, 3) for key, value in self.timings.items()},
         }
@@ -348,10 +353,12 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
 def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] | None = None, all_checkpoints: bool = False,
              nn_grid: bool = False, evaluator_kind: str = "auto", say: Say = quiet,
-             warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None
-             ) -> Report:
+             warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None,
+             truncations: Sequence[float | None] = (None,)) -> Report:
     """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)
     against the run's own data, or `real` (a built-in, IDX folder, .npz or image folder).
+    Each checkpoint is scored once per ψ of `truncations` (None: untruncated latents), a score
+    each, in that order.
 
     `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
     data reports its training through `progress` the first time.
@@ -388,13 +395,15 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
             except GanctlError as exc:
                 warn(f"{exc}; skipping it")
                 continue
-        say(f"scoring {n} generated images of epoch {info.epoch} ({info.name})")
-        generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics, n,
-                                    seed, timings, _class_counts(loaded.cfg))
-        scores.append(CheckpointScore(info, generated.metrics))
-        if nn_grid:
-            with _timed(timings, "nn grid"):
-                grid = nearest_training_grid(generated, real)
+        for psi in truncations:
+            cut = "" if psi is None else f", truncation {psi:g}"
+            say(f"scoring {n} generated images of epoch {info.epoch} ({info.name}{cut})")
+            generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics,
+                                        n, seed, timings, _class_counts(loaded.cfg), psi)
+            scores.append(CheckpointScore(info, generated.metrics, psi))
+            if nn_grid and grid is None:  # of the first ψ
+                with _timed(timings, "nn grid"):
+                    grid = nearest_training_grid(generated, real)
     if not scores:
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
     return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,

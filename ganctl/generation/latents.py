@@ -6,6 +6,8 @@ that made it, whatever else is in the batch and on whatever platform.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 
 import numpy as np
@@ -15,6 +17,8 @@ from ganctl.errors import UsageError, check_positive
 SEED_LIMIT = 2**32  # np.random.RandomState takes seeds in [0, 2**32)
 MAX_SEEDS = 1_000_000  # a typo like 0-10000000 should fail fast, not fill memory
 METHODS = ("slerp", "linear")
+# The smallest truncation ψ: below it nearly every draw is rejected (ψ = 0.01 keeps 0.8%).
+MIN_TRUNCATION = 0.01
 _NUMBER = re.compile(r"[0-9]+")
 _RANGE = re.compile(r"([0-9]+)\s*-\s*([0-9]+)")
 _GRID = re.compile(r"\s*([0-9]+)\s*[xX×]\s*([0-9]+)\s*")
@@ -65,14 +69,65 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     return seeds
 
 
-def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int) -> np.ndarray:
+def check_truncation(psi: float | None, option: str = "--truncation") -> float | None:
+    """Check a truncation ψ: None (no truncation) or a finite number >= `MIN_TRUNCATION`.
+
+    ψ = 0 would ask every component to be exactly 0 (one picture for every seed) and resampling
+    could never meet it; below `MIN_TRUNCATION` nearly every draw is rejected.
+    """
+    if psi is None:
+        return None
+    if isinstance(psi, bool) or not isinstance(psi, numbers.Real) or not math.isfinite(psi):
+        raise UsageError(f"bad {option} {psi!r}: expected a positive number such as 0.7")
+    if psi < 0:
+        raise UsageError(f"bad {option} {psi:g}: ψ is a bound on |z| and cannot be negative; "
+                         "try 0.5 to 1 (smaller: less variety, more typical images)")
+    if psi == 0:
+        raise UsageError(f"{option} 0 is refused: every latent would be all zeros, one picture "
+                         f"for every seed; use a small positive ψ (at least {MIN_TRUNCATION:g}) "
+                         "or leave the option out for no truncation")
+    if psi < MIN_TRUNCATION:
+        raise UsageError(f"{option} {psi:g} is below {MIN_TRUNCATION:g}: almost every draw "
+                         "would be rejected; use a larger ψ")
+    return float(psi)
+
+
+def parse_truncations(text: str | None, option: str = "--truncation") -> list[float | None]:
+    """`--truncation 0.5,1,1.5` as checked numbers, `none` meaning no truncation (to compare);
+    no option gives [None]."""
+    if text is None:
+        return [None]
+    values: list[float | None] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if part.lower() == "none":
+            values.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(f"bad {option} '{text}': expected numbers such as 0.7 or "
+                             "0.5,1,1.5 (none: no truncation)") from None
+        values.append(check_truncation(value, option))
+    if len(set(values)) != len(values):
+        raise UsageError(f"bad {option} '{text}': a value is listed twice")
+    return values
+
+
+def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int,
+                       truncation: float | None = None) -> np.ndarray:
     """One standard-normal latent per seed, float32 [len(seeds), latent_dim].
 
     Row i is `np.random.RandomState(seeds[i]).standard_normal(latent_dim)`: the
     legacy RandomState stream is frozen by numpy, so it is the same on every platform
     and version, and a seed gives the same latent alone or in any batch.
+
+    With `truncation` ψ (BigGAN's truncation trick, Brock et al. 2019), every component whose
+    absolute value exceeds ψ is drawn again from the same seed's stream, continuing where it
+    left off, until none does: each component is then a standard normal truncated to [-ψ, ψ],
+    and seed s with ψ is still one fixed latent. Without it the latent is the plain draw.
     """
     check_positive("the latent size", latent_dim)
+    psi = check_truncation(truncation, "truncation")
     rows = np.empty((len(seeds), int(latent_dim)), dtype=np.float32)
     # Re-seeding one RandomState gives the same numbers as a new RandomState(seed) (seed()
     # also clears the cached Gaussian) and is ~20x faster: the constructor first seeds
@@ -83,7 +138,15 @@ def latents_from_seeds(seeds: list[int] | np.ndarray, latent_dim: int) -> np.nda
         if not 0 <= seed < SEED_LIMIT:
             raise UsageError(f"bad seed {seed}: seeds are whole numbers in [0, 2**32)")
         state.seed(seed)
-        rows[i] = state.standard_normal(int(latent_dim))
+        z = state.standard_normal(int(latent_dim))
+        if psi is not None:
+            # Tested as stored (float32), so that no stored component exceeds ψ even where a
+            # draw just below ψ would round up past it.
+            outside = np.flatnonzero(np.abs(z.astype(np.float32)) > psi)
+            while outside.size:
+                z[outside] = state.standard_normal(outside.size)
+                outside = outside[np.abs(z[outside].astype(np.float32)) > psi]
+        rows[i] = z
     return rows
 
 

@@ -124,10 +124,12 @@ def compiled_generator(generator: Any, batch_size: int = BATCH_SIZE
 
 def generate_samples(generate: Callable[..., np.ndarray], latent_dim: int,
                      seeds: Sequence[int], labels: Sequence[int] | None = None,
-                     class_names: Sequence[str] = ()) -> Samples:
-    """Latents from `seeds` (one per seed), images from `generate` (see `compiled_generator`);
-    for a conditional generator, image i is of class `labels[i]`."""
-    latents = latents_from_seeds(list(seeds), latent_dim)
+                     class_names: Sequence[str] = (), truncation: float | None = None
+                     ) -> Samples:
+    """Latents from `seeds` (one per seed, truncated at ψ = `truncation` when given), images
+    from `generate` (see `compiled_generator`); for a conditional generator, image i is of class
+    `labels[i]`."""
+    latents = latents_from_seeds(list(seeds), latent_dim, truncation)
     if labels is None:
         outputs = generate(latents)
         return Samples(np.asarray(seeds, np.int64), latents, outputs, to_uint8(outputs))

@@ -81,9 +81,11 @@ def plan_walks(seed: int, points: int, frames: int, method: str = "slerp",
     return plan
 
 
-def walk_latents(plan: WalkPlan, latent_dim: int) -> np.ndarray:
-    """The latent of every frame of every walk, float32 [walks, K * F, latent_dim]."""
-    keys = latents_from_seeds(plan.key_seeds.ravel(), latent_dim)
+def walk_latents(plan: WalkPlan, latent_dim: int, truncation: float | None = None) -> np.ndarray:
+    """The latent of every frame of every walk, float32 [walks, K * F, latent_dim]; with
+    `truncation` the keyframes are truncated latents (the frames between them are not
+    resampled: `linear` keeps them inside [-ψ, ψ], `slerp` may step slightly outside)."""
+    keys = latents_from_seeds(plan.key_seeds.ravel(), latent_dim, truncation)
     keys = keys.reshape(plan.key_seeds.shape + (latent_dim,))
     return walk(keys, plan.frames, plan.method).astype(np.float32)
 
@@ -105,13 +107,15 @@ def check_animation_target(out: str, fps: float) -> Path:
 
 
 def render_walks(plan: WalkPlan, generate: Callable[..., np.ndarray], latent_dim: int,
-                 scale: int = 1, labels: Sequence[int] | None = None) -> list[np.ndarray]:
+                 scale: int = 1, labels: Sequence[int] | None = None,
+                 truncation: float | None = None) -> list[np.ndarray]:
     """Generate every frame and tile the walks into one uint8 picture per frame.
 
     One walk fills the frame edge to edge; a grid of walks is separated by 1-pixel lines.
-    For a conditional generator, walk w stays in class `labels[w]`.
+    For a conditional generator, walk w stays in class `labels[w]`. The keyframes are the
+    seeds' latents, truncated at ψ = `truncation` when given.
     """
-    latents = walk_latents(plan, latent_dim)
+    latents = walk_latents(plan, latent_dim, truncation)
     walks, steps = latents.shape[:2]
     flat = latents.reshape(walks * steps, latent_dim)
     if labels is None:
@@ -170,13 +174,14 @@ def plan_class_morph(classes: Sequence[int], seed: int, frames: int, method: str
 
 
 def render_class_morph(plan: ClassMorphPlan, generate_body: Callable[..., np.ndarray],
-                       codes: np.ndarray, latent_dim: int, scale: int = 1) -> list[np.ndarray]:
+                       codes: np.ndarray, latent_dim: int, scale: int = 1,
+                       truncation: float | None = None) -> list[np.ndarray]:
     """Frames of the morph: the generator's body (`generate_body(latents, codes)`) at each
     walk's fixed latent, its class code moving from each keyframe class's code (`codes`
     [classes, e], the rows of `plan.classes`) to the next by slerp or linear steps."""
     keys = np.asarray(codes, np.float64)[list(plan.classes)]
     path = walk(keys, plan.frames, plan.method).astype(np.float32)  # [steps, e]
     walks, steps = len(plan.seeds), len(path)
-    latents = np.repeat(latents_from_seeds(plan.seeds, latent_dim), steps, axis=0)
+    latents = np.repeat(latents_from_seeds(plan.seeds, latent_dim, truncation), steps, axis=0)
     outputs = generate_body(latents, np.tile(path, (walks, 1)))
     return _tile(to_uint8(outputs).reshape(walks, steps, *outputs.shape[1:]), plan.grid, scale)
