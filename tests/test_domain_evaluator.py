@@ -153,11 +153,18 @@ def test_network_is_sized_to_the_image():
 # --- the cache ------------------------------------------------------------------------------------
 
 def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypatch):
+    from ganctl.evaluation.evaluators.base import weights_to_arrays
+
     data, evaluator, folder, _ = trained
     monkeypatch.setenv("GANCTL_CACHE", str(folder))
     trainings = []
-    original = de.train_network
-    monkeypatch.setattr(de, "train_network", lambda *a, **k: trainings.append(1) or original(*a, **k))
+
+    def untrained(data, classes, budget, progress=None):  # counts; fitting would cost seconds
+        trainings.append(data)
+        net = de.build_domain_network(data.image_shape, len(classes) or de.TRANSFORMS, budget.seed)
+        return weights_to_arrays(net), 0.0
+
+    monkeypatch.setattr(de, "train_network", untrained)
     again = de.domain_evaluator(data, BUDGET)
     assert trainings == [] and again.sha256 == evaluator.sha256
     [saved] = (folder / "evaluators").glob(f"{de.ARCHITECTURE}-{de.cache_key(data, BUDGET)}")
@@ -166,12 +173,26 @@ def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypat
     assert info["test_accuracy"] == evaluator.accuracy
     with np.load(saved / de.WEIGHTS_NAME, allow_pickle=False) as npz:
         assert all(npz[key].dtype == np.float32 for key in npz.files)
-    # One changed pixel of one image is other data: another key.
+    # One changed pixel of one image is other data: it is trained for, once, and cached beside.
     changed = data.train.copy()
     changed[7, 3, 3, 0] ^= 1
     other = RealData(data.source, changed, data.test, data.train_labels, data.test_labels,
                      data.label_names)
-    assert de.cache_key(other, BUDGET) != de.cache_key(data, BUDGET)
+    first = de.domain_evaluator(other, BUDGET)
+    assert [t is other for t in trainings] == [True] and first.sha256 != evaluator.sha256
+    assert de.domain_evaluator(other, BUDGET).sha256 == first.sha256 and len(trainings) == 1
+    assert de.domain_evaluator(data, BUDGET).sha256 == evaluator.sha256 and len(trainings) == 1
+    if data.train_labels is None:
+        return
+    # The same images with two labels swapped are other data too.
+    labels = data.train_labels.copy()
+    i, j = 0, int(np.argmax(labels != labels[0]))
+    labels[[i, j]] = labels[[j, i]]
+    relabelled = RealData(data.source, data.train, data.test, labels, data.test_labels,
+                          data.label_names)
+    de.domain_evaluator(relabelled, BUDGET)
+    assert len(trainings) == 2 and trainings[1] is relabelled
+    assert len(list((folder / "evaluators").iterdir())) == 3
 
 
 def test_a_damaged_cache_is_retrained_with_a_warning(cache, monkeypatch):
