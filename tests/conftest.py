@@ -86,6 +86,23 @@ def train_tiny(out: Path, name: str = "tiny", epochs: int = 2, events: list | No
     return plan.run.root
 
 
+def checkpoint_tensors(run_root: Path) -> dict:
+    """Every tensor of the run's newest checkpoint by name: weights, optimizer slots, EMA, RNG
+    state and counters.
+
+    A checkpoint stores each variable once, under the first path that reaches it: G's and D's
+    weights are under `g_opt/_trainable_variables/...` and `d_opt/...`, and `generator/` holds
+    only G's BatchNorm statistics. Compare whole checkpoints, not names that look right."""
+    import tensorflow as tf
+
+    from ganctl.checkpoints import CheckpointStore
+
+    store = CheckpointStore(Path(run_root) / "checkpoints")
+    reader = tf.train.load_checkpoint(store.prefix(store.latest()))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A run folder trained for 2 epochs on 256 fixture images, a snapshot after each (shared;
