@@ -9,21 +9,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import AVX512_BF16, DCGAN_TINY, FIXTURE_DATA, NO_BF16, train_tiny
+from conftest import AVX512_BF16, DCGAN_TINY, FIXTURE_DATA, NO_BF16, checkpoint_tensors, train_tiny
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError, UsageError
 from ganctl.runs import RunFolder
 from ganctl.training.loop import Diverged, plan_training, run_training
-
-
-def _weights(run_root, which="generator"):
-    """All weights of the newest checkpoint's generator or discriminator, as numpy arrays."""
-    import tensorflow as tf
-
-    store = CheckpointStore(run_root / "checkpoints")
-    reader = tf.train.load_checkpoint(store.prefix(store.latest()))
-    names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith(which + "/"))
-    return {n: reader.get_tensor(n) for n in names}
 
 
 def _opts(out, name, **extra):
@@ -63,21 +53,21 @@ def test_same_seed_same_weights_and_losses(tmp_path):
     la = [json.loads(x)["g_loss"] for x in (a / "metrics.jsonl").read_text().splitlines()]
     lb = [json.loads(x)["g_loss"] for x in (b / "metrics.jsonl").read_text().splitlines()]
     assert la == lb
-    wa, wb = _weights(a), _weights(b)
+    wa, wb = checkpoint_tensors(a), checkpoint_tensors(b)
     assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
     c = train_tiny(tmp_path, "c", epochs=1, seed=2, xla=True)
-    wc = _weights(c)
-    assert wc.keys() == wa.keys() and not any(np.array_equal(wa[k], wc[k]) for k in wa
-                                              if "kernel" in k)
+    wc = checkpoint_tensors(c)
+    kernels = [k for k in wa if wa[k].ndim == 2]  # G's 5 and D's 3, and their Adam slots
+    assert wc.keys() == wa.keys() and len(kernels) == 3 * 8
+    assert not any(np.array_equal(wa[k], wc[k]) for k in kernels)
 
 
 def test_resume_equals_straight_run(tmp_path):
     straight = train_tiny(tmp_path, "straight", epochs=2)
     resumed = train_tiny(tmp_path, "resumed", epochs=1)
     train_tiny(tmp_path, "resumed", epochs=2)
-    for which in ("generator", "discriminator"):
-        ws, wr = _weights(straight, which), _weights(resumed, which)
-        assert all(np.array_equal(ws[k], wr[k]) for k in ws), which
+    ws, wr = checkpoint_tensors(straight), checkpoint_tensors(resumed)
+    assert ws.keys() == wr.keys() and all(np.array_equal(ws[k], wr[k]) for k in ws)
     epochs = [json.loads(x)["epoch"] for x in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
 
@@ -103,8 +93,8 @@ def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
     plan = plan_training(_opts(tmp_path, "cut", epochs=2))
     result = run_training(plan)
     assert not result.interrupted and result.epochs_done == 2 and result.step == 8
-    ws, wc = _weights(straight), _weights(plan.run.root)
-    assert all(np.array_equal(ws[k], wc[k]) for k in ws)
+    ws, wc = checkpoint_tensors(straight), checkpoint_tensors(plan.run.root)
+    assert ws.keys() == wc.keys() and all(np.array_equal(ws[k], wc[k]) for k in ws)
 
 
 def test_resume_refuses_changed_settings_and_fresh_restarts(tmp_path):
@@ -129,7 +119,7 @@ def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     from ganctl.training.gan import GAN
 
     run = train_tiny(tmp_path, "nan", epochs=1)
-    before = _weights(run)
+    before = checkpoint_tensors(run)
     real = GAN.train_steps
 
     def poisoned(self, order, start, count):
@@ -141,8 +131,8 @@ def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(Diverged, match=r"g loss became NaN at epoch 2, step \d+; last good "
                                        r"checkpoint: ckpt-e0001-s00000004"):
         run_training(plan_training(_opts(tmp_path, "nan", epochs=2)))
-    after = _weights(run)
-    assert all(np.array_equal(before[k], after[k]) for k in before)
+    after = checkpoint_tensors(run)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
     assert not (run / "train.lock").exists()
 
 
