@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from conftest import AVX512_BF16, DCGAN_TINY, FIXTURE_DATA, NO_BF16, checkpoint_tensors, train_tiny
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError, UsageError
+from ganctl.events import TrainStarted
 from ganctl.runs import RunFolder
 from ganctl.training.loop import Diverged, plan_training, run_training
 
@@ -173,8 +175,16 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
     shutil.copytree(original, copy)
     moved = tmp_path / "moved-away"
     original.rename(moved)  # the copy must not read the original's folder
-    result = run_training(plan_training(_opts(tmp_path / "elsewhere", "copy", epochs=3)))
+    events: list = []
+    result = run_training(plan_training(_opts(tmp_path / "elsewhere", "copy", epochs=3)),
+                          emit=events.append)
     assert (result.epochs_done, result.step, result.already_complete) == (3, 12, False)
+    # It continued from its own epoch 2, keeping that history, rather than starting over (which
+    # would end with the same weights, since resume == straight).
+    [started] = [e for e in events if isinstance(e, TrainStarted)]
+    assert (started.start_epoch, started.resumed_from) == (2, "ckpt-e0002-s00000008")
+    history = before[Path("metrics.jsonl")].decode().splitlines()
+    assert len(history) == 2 and (copy / "metrics.jsonl").read_text().splitlines()[:2] == history
     assert result.last_checkpoint.name == "ckpt-e0003-s00000012"
     assert [c.epoch for c in CheckpointStore(copy / "checkpoints").list()] == [1, 2, 3]
     assert [r["epoch"] for r in RunFolder(copy).read_metrics()] == [1, 2, 3]
@@ -182,11 +192,6 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
     moved.rename(original)
     after = {p.relative_to(original): p.read_bytes() for p in original.rglob("*") if p.is_file()}
     assert after == before
-
-
-    copy = tmp_path / "copy"
-    shutil.copytree(tiny_run, copy)
-    assert CheckpointStore(copy / "checkpoints").latest().epoch == 2
 
 
 def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
