@@ -171,6 +171,7 @@ def _gan(**options):
     return gan
 
 
+@pytest.mark.slow
 def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
     import ganctl.training.gan
 

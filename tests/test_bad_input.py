@@ -84,6 +84,7 @@ def test_train_refuses_bad_data(cli, tmp_path, kind, needle):
     assert_one_line_error(cli("train", "--data", data, "--out", tmp_path / "runs", "--dry-run"), 2, needle)
 
 
+@pytest.mark.slow
 def test_train_skips_corrupt_images_and_converts_mixed_ones(cli, tmp_path):
     data = tmp_path / "imgs"
     data.mkdir()

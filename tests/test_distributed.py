@@ -109,6 +109,7 @@ def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
 COND_DCGAN_TINY = {**DCGAN_TINY, "conditional": True}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [
     {},  # its defaults: one joint G/D step, EMA, augmentation (under 30,000 images)
     {"loss": "wgan-gp", "d_steps": 2},  # alternating steps: 3 noise draws, the penalty's draws
@@ -129,6 +130,7 @@ def test_dcgan_mirrored_equals_one_device(options, tmp_path):
     np.testing.assert_allclose(_losses(mirrored), _losses(one), rtol=RTOL)
 
 
+@pytest.mark.slow
 def test_mirrored_resume_equals_straight(mirrored_run, tmp_path):
     train_tiny(tmp_path, "r", epochs=1, strategy="mirrored")
     resumed = train_tiny(tmp_path, "r", epochs=2, strategy="mirrored")
@@ -136,6 +138,7 @@ def test_mirrored_resume_equals_straight(mirrored_run, tmp_path):
     assert [r["epoch"] for r in RunFolder(resumed).read_metrics()] == [1, 2]
 
 
+@pytest.mark.slow
 def test_resume_on_another_replica_count_keeps_the_math(tiny_run, tmp_path):
     # Chosen behaviour: allowed. The global batch, its images and its noise do not depend on the
     # replica count, so 1 epoch on 2 replicas + 1 on one device = 2 epochs on one device.

@@ -69,7 +69,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module", params=[True, False], ids=["labelled", "self-supervised"])
 def trained(request, tmp_path_factory):
     """(data, evaluator, cache folder, progress events) for labelled and unlabelled shapes,
-    trained once."""
+    trained once (its tests are marked slow: this trains two evaluators)."""
     data = shapes_data(request.param)
     folder = tmp_path_factory.mktemp("evaluators")
     events: list = []
@@ -81,6 +81,7 @@ def trained(request, tmp_path_factory):
 
 # --- known answers --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
     data, evaluator, _, _ = trained
     labelled = evaluator.num_classes == 3
@@ -108,6 +109,7 @@ def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
     assert evaluator.accuracy > (0.8 if labelled else 0.5)
 
 
+@pytest.mark.slow
 def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained):
     data, evaluator, _, _ = trained
     feats, probs = evaluator.features(evaluator.prepare(data.images("test", 50)))
@@ -122,6 +124,7 @@ def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained
         assert head.shape == (50, de.TRANSFORMS)
 
 
+@pytest.mark.slow
 def test_training_reports_every_batch_up_to_the_last(trained):
     events = trained[3]
     # At least 150 batches of 64 out of 600 images: 16 epochs, in fit() calls of 5 epochs
@@ -153,6 +156,7 @@ def test_network_is_sized_to_the_image():
 
 # --- the cache ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypatch):
     from ganctl.evaluation.evaluators.base import weights_to_arrays
 
@@ -319,6 +323,7 @@ def test_its_training_is_shown_as_progress(tmp_path):
     assert "training the evaluator" in out.getvalue() and "4/4" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
     from ganctl.evaluation.scoring import metrics_for
 

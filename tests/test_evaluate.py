@@ -372,6 +372,7 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
 
 # --- evaluation during training ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     events = []
     # keep=1: each save prunes all but the newest checkpoint and the best-scored one.

@@ -136,6 +136,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
     _assert_no_temporaries(run)
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -161,6 +162,7 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch)
     assert [r["epoch"] for r in RunFolder(tmp_path / "full").read_metrics()] == [1, 2]
 
 
+@pytest.mark.slow
 def test_torn_metrics_line_is_dropped_on_resume(tmp_path):
     opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="torn",
                 seed=1, xla=False, sample_grid=16)
@@ -184,6 +186,7 @@ class _Crash(Exception):
     """Stands in for the process dying (power cut, OOM kill) at a chosen point."""
 
 
+@pytest.mark.slow
 def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_path, monkeypatch):
     # The epoch's metrics line is written before its checkpoint. A crash between the two in
     # the last epoch leaves metrics.jsonl saying 3 epochs and the newest checkpoint at 2: the

@@ -48,6 +48,7 @@ def test_run_folder_layout(tiny_run):
     assert not run.lock.exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_losses(tmp_path):
     # with XLA, as `ganctl train` runs by default
     a = train_tiny(tmp_path, "a", epochs=1, xla=True)
@@ -64,6 +65,7 @@ def test_same_seed_same_weights_and_losses(tmp_path):
     assert not any(np.array_equal(wa[k], wc[k]) for k in kernels)
 
 
+@pytest.mark.slow
 def test_resume_equals_straight_run(tmp_path):
     straight = train_tiny(tmp_path, "straight", epochs=2)
     resumed = train_tiny(tmp_path, "resumed", epochs=1)
@@ -74,6 +76,7 @@ def test_resume_equals_straight_run(tmp_path):
     assert epochs == [1, 2]
 
 
+@pytest.mark.slow
 def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
     straight = train_tiny(tmp_path, "straight", epochs=2)
     calls = {"n": 0}
@@ -99,6 +102,7 @@ def test_interrupt_mid_epoch_then_resume_equals_straight(tmp_path):
     assert ws.keys() == wc.keys() and all(np.array_equal(ws[k], wc[k]) for k in ws)
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_and_fresh_restarts(tmp_path):
     run = train_tiny(tmp_path, "r", epochs=1)
     with pytest.raises(UsageError, match="trained with lr=0.0002.*--fresh"):
@@ -117,6 +121,7 @@ def test_next_free_run_name(tmp_path):
     assert plan_training(opts).run.name == "run8"
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     from ganctl.training.gan import GAN
 
@@ -138,6 +143,7 @@ def test_nan_loss_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     assert not (run / "train.lock").exists()
 
 
+@pytest.mark.slow
 def test_damaged_newest_checkpoint_falls_back(tmp_path):
     run = train_tiny(tmp_path, "dmg", epochs=2)
     store = CheckpointStore(run / "checkpoints")
@@ -153,6 +159,7 @@ def test_damaged_newest_checkpoint_falls_back(tmp_path):
     assert result.epochs_done == 2  # epoch 2 was trained again from epoch 1's checkpoint
 
 
+@pytest.mark.slow
 def test_lock_held_by_live_process_refuses(tmp_path):
     import os
 
@@ -165,6 +172,7 @@ def test_lock_held_by_live_process_refuses(tmp_path):
     assert result.epochs_done == 2 and not (run / "train.lock").exists()
 
 
+@pytest.mark.slow
 def test_copy_of_run_is_independent(tiny_run, tmp_path):
     # A copied run folder, under another name and folder, with the original gone: it resumes
     # from its own checkpoints and logs, and training it leaves the original untouched.
@@ -194,6 +202,7 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
     assert after == before
 
 
+@pytest.mark.slow
 def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
     from ganctl.training.loop import Trainer
 
@@ -254,6 +263,7 @@ def test_stop_message_says_where_the_run_stands():
     assert _where(result(2, 9, False)) == "in epoch 3, step 9"
 
 
+@pytest.mark.slow
 def test_precision_auto_is_resolved_saved_and_explained(tmp_path, fake_cpu):
     # dcgan on a CPU with avx512_bf16 (no AMX): auto picks bf16, config.json keeps "bf16" (not
     # "auto"), and the progress header says what auto picked and why.
