@@ -255,6 +255,7 @@ def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real
     assert json.loads(reference.read_text()) == {"fd": {"fd": first["reference"]["fd"]}}
 
 
+@pytest.mark.slow
 def test_memorisation_caches_the_test_images_nearest_training_distances(
         cli, tmp_path, tiny_run, cache, real_calls, monkeypatch):
     searches = HeldoutSearches(monkeypatch)

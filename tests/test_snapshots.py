@@ -113,6 +113,7 @@ def _snapshot_epochs(events) -> list[int]:
     return [e.epoch for e in events if isinstance(e, EpochDone) and e.snapshot]
 
 
+@pytest.mark.slow
 def test_snapshots_where_the_schedule_says_and_at_the_end(tmp_path, cli):
     events = []
     run = RunFolder(train_tiny(tmp_path, "every2", epochs=5, snapshot_every="2ep", keep=9,
@@ -154,6 +155,7 @@ def _opts(out, name, **extra):
                    seed=1, sample_grid=16, xla=False, snapshot_every="10ep"), **extra}
 
 
+@pytest.mark.slow
 def test_stopping_mid_epoch_snapshots_the_epoch_in_progress(tmp_path, monkeypatch):
     clock = Clock()  # time stands still: `auto` on small data (every 30 s) is never due
     monkeypatch.setattr(snapshots, "time", types.SimpleNamespace(monotonic=clock))
