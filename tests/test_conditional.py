@@ -228,6 +228,24 @@ def test_class_on_an_unconditional_run(cli, tiny_run):
     assert_one_line_error(result, 2, "--classes needs a conditional model")
 
 
+@pytest.mark.parametrize("args,fragment", [
+    (("--class", "sneaker", "--classes", "sandal,sneaker"),
+     "pass --class (walks within one class) or --classes (a morph between classes), not both"),
+    (("--classes", "sandal,sneaker", "--between", "3,17"),
+     "--classes morphs at a fixed latent; leave out --between and --points"),
+    (("--classes", "sandal,sneaker", "--points", "3"),
+     "--classes morphs at a fixed latent; leave out --between and --points"),
+    (("--class", "sandal,sneaker"),
+     "--class takes one class here; to morph between classes use --classes"),
+    (("--class", "all"),
+     "--class takes one class here; to morph between classes use --classes"),
+])
+def test_interpolate_refuses_conflicting_class_options(cli, cond_run, tmp_path, args, fragment):
+    out = tmp_path / "walk.gif"
+    assert_one_line_error(cli("interpolate", "--ckpt", cond_run, "--out", out, *args), 2, fragment)
+    assert not out.exists()
+
+
 def test_interpolate_within_a_class_and_between_classes(cli, cond_run, tmp_path):
     result = cli("sample", "--ckpt", cond_run, "--class", "0,7", "--seeds", "2", "--npz",
                  tmp_path / "keys.npz")
