@@ -18,8 +18,9 @@ FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
 
 
 # `slow` goes on tests that took 15 s or more (setup included) in a `--durations=0` run of the
-# whole suite, and on every user of a fixture that costs that much; `pytest -m "not slow"` then
-# runs in under 2 minutes on an idle 2-core machine. In test files that are being rewritten
+# whole suite at load average 6-10 on 2 cores (8 s or more at load 4), and on every user of a
+# fixture that costs that much, except tiny_run and cond_run, which a hundred quick tests share;
+# `pytest -m "not slow"` then runs in under 2 minutes. In test files that are being rewritten
 # elsewhere as this is written, the marks are given here by name; move each to a decorator on
 # its test once those rewrites have landed.
 SLOW_ELSEWHERE = {
