@@ -60,6 +60,82 @@ def test_colour_policy_only_for_colour_images_and_deterministic_per_seed():
     assert not np.array_equal(a, c)
 
 
+def _colour(image: np.ndarray, n: int = 256) -> np.ndarray:
+    """`image` [h, w, 3] repeated n times, through the colour augmentation alone (one seed: the
+    same brightness, saturation and contrast draws whatever the images)."""
+    import tensorflow as tf
+
+    x = tf.constant(np.broadcast_to(image, (n, *image.shape)).astype(np.float32))
+    return diff_augment(x, _seed(3), ("colour",)).numpy().astype(np.float64)
+
+
+def test_colour_moves_brightness_saturation_and_contrast_within_their_ranges():
+    # DiffAugment's ranges: brightness adds U(-0.5, 0.5); saturation scales each pixel's
+    # distance from its channel mean by U(0, 2); contrast scales each image's distance from its
+    # mean by U(0.5, 1.5). Three constant images give each factor of each draw on its own.
+    grey = np.full((8, 8, 3), 0.2)
+    out = _colour(grey)  # grey: saturation and contrast have nothing to scale
+    brightness = out[:, 0, 0, 0] - 0.2
+    np.testing.assert_allclose(out - brightness[:, None, None, None], 0.2, atol=1e-6)
+
+    halves = np.full((8, 8, 3), 0.3)
+    halves[:, 4:] = -0.3  # grey, half light, half dark: contrast alone scales the difference
+    out = _colour(halves)
+    np.testing.assert_allclose((out[:, 0, 0] + out[:, 0, 7]) / 2 - brightness[:, None], 0,
+                               atol=1e-6)
+    contrast = (out[:, 0, 0, 0] - out[:, 0, 7, 0]) / 0.6
+
+    tint = np.zeros((8, 8, 3))
+    tint[..., 0], tint[..., 2] = 0.25, -0.25  # one colour everywhere, channel mean 0
+    out = _colour(tint)
+    np.testing.assert_allclose(out[..., 1] - brightness[:, None, None], 0, atol=1e-6)
+    saturation = (out[:, 0, 0, 0] - brightness) / (0.25 * contrast)
+    spread = 0.25 * saturation * contrast
+    np.testing.assert_allclose(out[..., 0] - (brightness + spread)[:, None, None], 0, atol=1e-5)
+    np.testing.assert_allclose(out[..., 2] - (brightness - spread)[:, None, None], 0, atol=1e-5)
+
+    # Each factor is drawn per image, within its range and over most of it.
+    for name, values, (low, high) in (("brightness", brightness, (-0.5, 0.5)),
+                                      ("saturation", saturation, (0.0, 2.0)),
+                                      ("contrast", contrast, (0.5, 1.5))):
+        span = high - low
+        assert low - 1e-5 <= values.min() and values.max() <= high + 1e-5, name
+        assert values.min() < low + 0.1 * span and values.max() > high - 0.1 * span, name
+    assert abs(np.corrcoef(brightness, contrast)[0, 1]) < 0.3  # drawn independently
+    assert abs(np.corrcoef(saturation, contrast)[0, 1]) < 0.3
+
+
+def test_translation_fills_the_border_with_zeros_and_does_not_wrap():
+    import tensorflow as tf
+
+    middle = np.zeros((64, 16, 16, 1), np.float32)
+    middle[:, 8, 8] = 1.0
+    corner = np.zeros_like(middle)
+    corner[:, 0, 15] = 1.0  # top right
+    ones = np.ones_like(middle)
+    # One seed: every batch gets the same shifts, which the middle pixel shows.
+    moved = {name: diff_augment(tf.constant(x), _seed(4), ("translation",)).numpy()
+             for name, x in (("middle", middle), ("corner", corner), ("ones", ones))}
+    lost = 0
+    for i, image in enumerate(moved["middle"]):
+        (dy,), (dx,) = (axis - 8 for axis in np.nonzero(image[..., 0]))
+        # Shifted up or right, the corner pixel leaves the image; it never comes back in at
+        # the other side.
+        expected = np.zeros((16, 16), np.float32)
+        if dy >= 0 and dx <= 0:
+            expected[dy, 15 + dx] = 1.0
+        else:
+            lost += 1
+        np.testing.assert_array_equal(moved["corner"][i, ..., 0], expected)
+        # An image of ones keeps ones where it was moved to and is 0 where nothing came in.
+        rows = slice(max(dy, 0), 16 + min(dy, 0))
+        cols = slice(max(dx, 0), 16 + min(dx, 0))
+        expected = np.zeros((16, 16), np.float32)
+        expected[rows, cols] = 1.0
+        np.testing.assert_array_equal(moved["ones"][i, ..., 0], expected)
+    assert 10 < lost < 60  # most shifts move it out, some keep it
+
+
 def test_rows_of_a_split_batch_are_augmented_as_in_the_whole_batch():
     x = _batch(n=8)
     whole = diff_augment(x, _seed(), ("translation", "cutout")).numpy()
@@ -95,6 +171,7 @@ def _gan(**options):
     return gan
 
 
+@pytest.mark.slow
 def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
     import ganctl.training.gan
 

@@ -84,6 +84,7 @@ def test_train_refuses_bad_data(cli, tmp_path, kind, needle):
     assert_one_line_error(cli("train", "--data", data, "--out", tmp_path / "runs", "--dry-run"), 2, needle)
 
 
+@pytest.mark.slow
 def test_train_skips_corrupt_images_and_converts_mixed_ones(cli, tmp_path):
     data = tmp_path / "imgs"
     data.mkdir()
@@ -143,3 +144,79 @@ def test_conditional_on_a_folder_with_loose_images_names_them(cli, tmp_path):
             "--dry-run")
     assert_one_line_error(r, 2, f"--conditional needs a class for every image, and {data} has 1 "
                                 "image outside its class sub-folders; move it into one")
+
+
+# --- resuming a run whose data or settings changed under it ---------------------------------------
+# Slow: each trains a run (8-19 s at load 4) before it is refused.
+
+def _image_folder(root, counts: dict[str, int]):
+    """A folder of 28x28 grayscale PNGs: `counts` images in each named sub-folder ('' = none)."""
+    rng = np.random.default_rng(0)
+    for sub, n in counts.items():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(
+                root / sub / f"{sub or 'img'}{i:03d}.png")
+    return root
+
+
+def _train(cli, data, tmp_path, *extra):
+    return cli("train", "--data", data, "--batch-size", 16, "--no-xla", "--out", tmp_path / "runs",
+               "--name", "r", "--snapshot-every", "1ep", *extra)
+
+
+@pytest.mark.slow
+def test_resume_refuses_images_added_to_the_folder(cli, tmp_path):
+    data = _image_folder(tmp_path / "imgs", {"": 32})
+    assert _train(cli, data, tmp_path, "--epochs", 1).exit_code == 0
+    Image.new("L", (28, 28)).save(data / "new.png")
+    r = _train(cli, data, tmp_path, "--epochs", 2)
+    assert_one_line_error(r, 2, "the data of run r changed: it was 32 images of (28, 28, 1), now "
+                                "33 of (28, 28, 1); pass --fresh to start over")
+    assert [c["epoch"] for c in _checkpoints(tmp_path)] == [1]  # nothing trained on it
+    assert _train(cli, data, tmp_path, "--epochs", 1, "--fresh").exit_code == 0
+
+
+@pytest.mark.slow
+def test_resume_refuses_images_of_another_size(cli, tmp_path):
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8))
+    assert _train(cli, data, tmp_path, "--epochs", 1).exit_code == 0
+    np.savez(data, x=np.zeros((32, 32, 32), np.uint8))
+    r = _train(cli, data, tmp_path, "--epochs", 2)
+    assert_one_line_error(r, 2, "the data of run r changed: it was 32 images of (28, 28, 1), now "
+                                "32 of (32, 32, 1); pass --fresh to start over")
+
+
+@pytest.mark.slow
+def test_resume_refuses_changed_labels(cli, tmp_path):
+    data = _image_folder(tmp_path / "imgs", {"bags": 16, "coats": 16})
+    assert _train(cli, data, tmp_path, "--epochs", 1, "--conditional").exit_code == 0
+    (data / "bags" / "bags000.png").rename(data / "coats" / "bags000.png")  # 15 bags, 17 coats
+    r = _train(cli, data, tmp_path, "--epochs", 2)
+    assert_one_line_error(r, 2, "the labels of run r's data changed (images per class bags "
+                                "16 -> 15, coats 16 -> 17); pass --fresh to start over")
+    (data / "bags").rename(data / "handbags")  # a class renamed
+    r = _train(cli, data, tmp_path, "--epochs", 2)
+    assert_one_line_error(r, 2, "the labels of run r's data changed (classes bags, coats, now "
+                                "coats, handbags); pass --fresh to start over")
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_step_that_does_not_fit_the_epoch(cli, tmp_path):
+    # config.json edited by hand: 2 steps per epoch now, and the checkpoint holds step 2 of
+    # epoch 1 (32 images in batches of 16).
+    data = _image_folder(tmp_path / "imgs", {"": 32})
+    assert _train(cli, data, tmp_path, "--epochs", 1).exit_code == 0
+    config = tmp_path / "runs" / "r" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "batch_size": 32}))
+    r = cli("train", "--out", tmp_path / "runs", "--name", "r", "--epochs", 2)
+    assert_one_line_error(r, 1, "checkpoint ckpt-e0001-s00000002 holds step 2 after 1 epoch, but "
+                                "an epoch is 1 step now (32 images in batches of 32): the data or "
+                                "config.json changed since it was saved; put them back, or pass "
+                                "--fresh to start over")
+
+
+def _checkpoints(tmp_path) -> list[dict]:
+    return json.loads((tmp_path / "runs" / "r" / "checkpoints" / "index.json").read_text())[
+        "checkpoints"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -30,12 +31,49 @@ def test_the_commands_are_registered_and_listed(cli):
     assert sorted(set(listed) & set(COMMANDS)) == COMMANDS, r.stdout
 
 
+def _option_rows(help_text: str) -> dict[str, str]:
+    """Each option's row of Rich's options panel, its wrapped lines joined: {'--n': '...'}."""
+    rows: dict[str, str] = {}
+    name = None
+    for line in help_text.splitlines():
+        start = re.match(r"│ (?:[* ]  )?(--[a-z][\w-]*)", line)
+        if start:
+            name = start.group(1)
+            rows[name] = line.strip("│ ")
+        elif name and line.startswith("│"):
+            rows[name] += " " + line.strip("│ ")
+        else:
+            name = None
+    return rows
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_examples_and_defaults(cli, command):
+    import typer
+
     r = cli(command, "--help")
     assert r.exit_code == 0, r.output
     assert "Examples" in r.stdout and f"ganctl {command}" in r.stdout
-    assert "default" in r.stdout
+    rows = _option_rows(r.stdout)
+    params = [p for p in typer.main.get_command(app).commands[command].params
+              if p.name != "help"]
+    assert sorted(rows) == sorted([p.opts[0] for p in params] + ["--help"])
+    for p in params:
+        row = rows[p.opts[0]]
+        assert p.help and p.help.split()[0] in row, row
+        if p.required:
+            assert "[required]" in row, row
+        elif p.is_flag and not p.secondary_opts:
+            continue  # a switch such as --fresh: off unless given
+        else:
+            assert "[default: " in row, row  # every option says what it does when left out
+        if p.show_default is True and p.default is not None:
+            # The default shown is the one that applies: --frames [default: 24], --ema/--no-ema
+            # [default: ema].
+            shown = p.default
+            if p.is_flag:
+                shown = (p.opts if p.default else p.secondary_opts)[0].removeprefix("--")
+            assert f"[default: {shown}]" in row, row
 
 
 def test_train_dry_run_prints_resolved_config(cli, tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, train_tiny
-from ganctl.classes import FASHION_MNIST
+from ganctl.classes import FASHION_MNIST, proportional_labels
 from ganctl.config import TrainConfig
 from ganctl.models import build_models, conditioning
 
@@ -228,6 +228,24 @@ def test_class_on_an_unconditional_run(cli, tiny_run):
     assert_one_line_error(result, 2, "--classes needs a conditional model")
 
 
+@pytest.mark.parametrize("args,fragment", [
+    (("--class", "sneaker", "--classes", "sandal,sneaker"),
+     "pass --class (walks within one class) or --classes (a morph between classes), not both"),
+    (("--classes", "sandal,sneaker", "--between", "3,17"),
+     "--classes morphs at a fixed latent; leave out --between and --points"),
+    (("--classes", "sandal,sneaker", "--points", "3"),
+     "--classes morphs at a fixed latent; leave out --between and --points"),
+    (("--class", "sandal,sneaker"),
+     "--class takes one class here; to morph between classes use --classes"),
+    (("--class", "all"),
+     "--class takes one class here; to morph between classes use --classes"),
+])
+def test_interpolate_refuses_conflicting_class_options(cli, cond_run, tmp_path, args, fragment):
+    out = tmp_path / "walk.gif"
+    assert_one_line_error(cli("interpolate", "--ckpt", cond_run, "--out", out, *args), 2, fragment)
+    assert not out.exists()
+
+
 def test_interpolate_within_a_class_and_between_classes(cli, cond_run, tmp_path):
     result = cli("sample", "--ckpt", cond_run, "--class", "0,7", "--seeds", "2", "--npz",
                  tmp_path / "keys.npz")
@@ -345,9 +363,17 @@ def test_evaluate_a_conditional_run_adds_the_class_metrics(cli, cond_run, tmp_pa
     assert report["metrics"][-2:] == ["class_agreement", "intra_fd"]
     model, reference = report["checkpoints"][-1]["metrics"], report["reference"]
     # the reference is the evaluator's class-balanced accuracy on real test images (~0.9)
-    assert 0.7 < reference["class_agreement"] <= 1.0 and 0 <= model["class_agreement"] <= 1
+    assert 0.7 < reference["class_agreement"] <= 1.0
     assert 0 < reference["intra_fd"] < model["intra_fd"]  # a 2-epoch model is far from real
-    assert all(f"class_agreement_{c}" in model for c in range(10))
+    # The 200 images are drawn in the data's class proportions (19, 22, 23, ... of each class);
+    # a class's agreement is a share of its own images, and the score is the mean over the
+    # classes, each counted once, not the share of all 200 images.
+    cfg = json.loads((cond_run / "config.json").read_text())
+    per_class_n = np.bincount(proportional_labels(cfg["class_counts"], 200), minlength=10)
+    agreement = np.array([model[f"class_agreement_{c}"] for c in range(10)])
+    hits = agreement * per_class_n
+    np.testing.assert_allclose(hits, np.round(hits), atol=1e-9)
+    assert model["class_agreement"] == pytest.approx(agreement.mean(), abs=1e-12)
 
 
 def test_class_metrics_on_an_unconditional_run(cli, tiny_run):

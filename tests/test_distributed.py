@@ -66,7 +66,8 @@ MIRRORED_EVENTS: list = []
 
 @pytest.fixture(scope="module")
 def mirrored_run(tmp_path_factory) -> Path:
-    """tiny_run's settings (global batch 64, 2 epochs) on 2 replicas of 32."""
+    """tiny_run's settings (global batch 64, 2 epochs) on 2 replicas of 32 (its tests are
+    marked slow: it trains)."""
     return train_tiny(tmp_path_factory.mktemp("mirrored"), "m", strategy="mirrored",
                       events=MIRRORED_EVENTS)
 
@@ -77,12 +78,14 @@ def test_two_logical_cpu_devices():
     assert len(tf.config.list_logical_devices("CPU")) == 2
 
 
+@pytest.mark.slow
 def test_mirrored_equals_one_device(mirrored_run, tiny_run):
     assert_same_state(mirrored_run, tiny_run)
     np.testing.assert_allclose(_losses(mirrored_run), _losses(tiny_run), rtol=RTOL)
     assert json.loads((mirrored_run / "config.json").read_text())["strategy"] == "mirrored"
 
 
+@pytest.mark.slow
 def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
     import keras
 
@@ -109,6 +112,7 @@ def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
 COND_DCGAN_TINY = {**DCGAN_TINY, "conditional": True}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [
     {},  # its defaults: one joint G/D step, EMA, augmentation (under 30,000 images)
     {"loss": "wgan-gp", "d_steps": 2},  # alternating steps: 3 noise draws, the penalty's draws
@@ -129,6 +133,7 @@ def test_dcgan_mirrored_equals_one_device(options, tmp_path):
     np.testing.assert_allclose(_losses(mirrored), _losses(one), rtol=RTOL)
 
 
+@pytest.mark.slow
 def test_mirrored_resume_equals_straight(mirrored_run, tmp_path):
     train_tiny(tmp_path, "r", epochs=1, strategy="mirrored")
     resumed = train_tiny(tmp_path, "r", epochs=2, strategy="mirrored")
@@ -136,6 +141,7 @@ def test_mirrored_resume_equals_straight(mirrored_run, tmp_path):
     assert [r["epoch"] for r in RunFolder(resumed).read_metrics()] == [1, 2]
 
 
+@pytest.mark.slow
 def test_resume_on_another_replica_count_keeps_the_math(tiny_run, tmp_path):
     # Chosen behaviour: allowed. The global batch, its images and its noise do not depend on the
     # replica count, so 1 epoch on 2 replicas + 1 on one device = 2 epochs on one device.
@@ -145,6 +151,7 @@ def test_resume_on_another_replica_count_keeps_the_math(tiny_run, tmp_path):
     assert json.loads((switched / "config.json").read_text())["strategy"] == "one"
 
 
+@pytest.mark.slow
 def test_two_replica_run_samples_interpolates_and_evaluates_on_one_device(
         mirrored_run, tiny_run, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module", params=[True, False], ids=["labelled", "self-supervised"])
 def trained(request, tmp_path_factory):
     """(data, evaluator, cache folder, progress events) for labelled and unlabelled shapes,
-    trained once."""
+    trained once (its tests are marked slow: this trains two evaluators)."""
     data = shapes_data(request.param)
     folder = tmp_path_factory.mktemp("evaluators")
     events: list = []
@@ -80,6 +81,7 @@ def trained(request, tmp_path_factory):
 
 # --- known answers --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
     data, evaluator, _, _ = trained
     labelled = evaluator.num_classes == 3
@@ -107,6 +109,7 @@ def test_fd_and_precision_recall_separate_good_from_bad_generators(trained):
     assert evaluator.accuracy > (0.8 if labelled else 0.5)
 
 
+@pytest.mark.slow
 def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained):
     data, evaluator, _, _ = trained
     feats, probs = evaluator.features(evaluator.prepare(data.images("test", 50)))
@@ -121,6 +124,7 @@ def test_labelled_data_trains_on_its_classes_and_unlabelled_on_rotations(trained
         assert head.shape == (50, de.TRANSFORMS)
 
 
+@pytest.mark.slow
 def test_training_reports_every_batch_up_to_the_last(trained):
     events = trained[3]
     # At least 150 batches of 64 out of 600 images: 16 epochs, in fit() calls of 5 epochs
@@ -152,12 +156,20 @@ def test_network_is_sized_to_the_image():
 
 # --- the cache ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypatch):
+    from ganctl.evaluation.evaluators.base import weights_to_arrays
+
     data, evaluator, folder, _ = trained
     monkeypatch.setenv("GANCTL_CACHE", str(folder))
     trainings = []
-    original = de.train_network
-    monkeypatch.setattr(de, "train_network", lambda *a, **k: trainings.append(1) or original(*a, **k))
+
+    def untrained(data, classes, budget, progress=None):  # counts; fitting would cost seconds
+        trainings.append(data)
+        net = de.build_domain_network(data.image_shape, len(classes) or de.TRANSFORMS, budget.seed)
+        return weights_to_arrays(net), 0.0
+
+    monkeypatch.setattr(de, "train_network", untrained)
     again = de.domain_evaluator(data, BUDGET)
     assert trainings == [] and again.sha256 == evaluator.sha256
     [saved] = (folder / "evaluators").glob(f"{de.ARCHITECTURE}-{de.cache_key(data, BUDGET)}")
@@ -166,12 +178,26 @@ def test_second_use_reads_the_cache_and_changed_data_retrains(trained, monkeypat
     assert info["test_accuracy"] == evaluator.accuracy
     with np.load(saved / de.WEIGHTS_NAME, allow_pickle=False) as npz:
         assert all(npz[key].dtype == np.float32 for key in npz.files)
-    # One changed pixel of one image is other data: another key.
+    # One changed pixel of one image is other data: it is trained for, once, and cached beside.
     changed = data.train.copy()
     changed[7, 3, 3, 0] ^= 1
     other = RealData(data.source, changed, data.test, data.train_labels, data.test_labels,
                      data.label_names)
-    assert de.cache_key(other, BUDGET) != de.cache_key(data, BUDGET)
+    first = de.domain_evaluator(other, BUDGET)
+    assert [t is other for t in trainings] == [True] and first.sha256 != evaluator.sha256
+    assert de.domain_evaluator(other, BUDGET).sha256 == first.sha256 and len(trainings) == 1
+    assert de.domain_evaluator(data, BUDGET).sha256 == evaluator.sha256 and len(trainings) == 1
+    if data.train_labels is None:
+        return
+    # The same images with two labels swapped are other data too.
+    labels = data.train_labels.copy()
+    i, j = 0, int(np.argmax(labels != labels[0]))
+    labels[[i, j]] = labels[[j, i]]
+    relabelled = RealData(data.source, data.train, data.test, labels, data.test_labels,
+                          data.label_names)
+    de.domain_evaluator(relabelled, BUDGET)
+    assert len(trainings) == 2 and trainings[1] is relabelled
+    assert len(list((folder / "evaluators").iterdir())) == 3
 
 
 def test_a_damaged_cache_is_retrained_with_a_warning(cache, monkeypatch):
@@ -274,7 +300,16 @@ def test_eval_every_on_other_data_trains_the_evaluator_once_and_evaluate_reuses_
     assert report["evaluator"]["classes"] == 3 and "on its 3 classes" in result.stdout
     metrics = report["checkpoints"][0]["metrics"]
     assert {k: metrics[k] for k in ("fd", "kid")} == {k: record[k] for k in ("fd", "kid")}
-    assert metrics["classes_covered"] <= 3 and "of 3" in result.stdout
+    # A class is covered when it holds at least half its uniform share (1/6 of 3 classes): of
+    # the model's 100 images and of the real test images alike.
+    covered = {}
+    for name, values in (("model", metrics), ("real", report["reference"])):
+        shares = [values[f"class_share_{c}"] for c in range(3)]
+        assert sum(shares) == pytest.approx(1.0), name
+        covered[name] = sum(share >= 1 / 6 for share in shares)
+        assert values["classes_covered"] == covered[name], name
+    assert re.search(rf"│ classes covered +│ +{covered['model']} +│ +{covered['real']} +│ of 3 ",
+                     result.stdout), result.stdout
 
 
 # --- what the evaluator's training looks like ---------------------------------------------------
@@ -307,6 +342,7 @@ def test_its_training_is_shown_as_progress(tmp_path):
     assert "training the evaluator" in out.getvalue() and "4/4" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
     from ganctl.evaluation.scoring import metrics_for
 

@@ -266,6 +266,7 @@ def test_damaged_cache_files_are_recomputed(cli, tmp_path, tiny_run, cache, real
     assert json.loads(reference.read_text()) == {"fd": {"fd": first["reference"]["fd"]}}
 
 
+@pytest.mark.slow
 def test_memorisation_caches_the_test_images_nearest_training_distances(
         cli, tmp_path, tiny_run, cache, real_calls, monkeypatch):
     searches = HeldoutSearches(monkeypatch)
@@ -447,6 +448,7 @@ def test_the_same_seed_draws_the_same_sample_and_the_same_reference(class_sorted
 
 # --- evaluation during training ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_training_writes_fd_and_kid_and_keeps_the_best(cli, tmp_path):
     events = []
     # keep=1: each save prunes all but the newest checkpoint and the best-scored one.

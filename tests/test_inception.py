@@ -15,6 +15,7 @@ def untrained():
     return inception.load_inception((8, 8, 1), weights=None, size=75)
 
 
+@pytest.mark.slow
 def test_features_are_2048_pool_features_of_rgb_resized_images(untrained):
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 256, (3, 8, 8, 1), dtype=np.uint8)

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
-from conftest import FIXTURE_DATA
+from conftest import FIXTURE_DATA, checkpoint_tensors
 from ganctl.checkpoints import CheckpointStore
 from ganctl.errors import GanctlError
 from ganctl.runs import RunFolder
@@ -56,10 +57,13 @@ def _assert_no_temporaries(run: RunFolder) -> None:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     run = RunFolder(tmp_path / "k")
+    store = CheckpointStore(run.checkpoints)
     proc = subprocess.Popen(_train_cmd(tmp_path, "k", 4), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: _epochs_logged(run) >= 1 or proc.poll() is not None)
+        # Epoch 1's checkpoint, not its log line, which is written first: killed between the
+        # two, the run would start over and end like a straight run whatever resume did.
+        _wait_for(lambda: store.latest() is not None or proc.poll() is not None)
         time.sleep(0.3)  # into epoch 2
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
@@ -68,15 +72,22 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     _assert_run_readable(run)
     assert run.lock.exists()  # left by the killed process; the next run takes it over
-    result = run_training(plan_training(dict(data=str(FIXTURE_DATA), limit=1024, batch_size=32,
-                                             epochs=4, out=str(tmp_path), name="k", seed=5,
-                                             xla=False)))
+    assert 1 <= store.latest().epoch < 4
+    opts = dict(data=str(FIXTURE_DATA), limit=1024, batch_size=32, epochs=4, out=str(tmp_path),
+                seed=5, xla=False)
+    result = run_training(plan_training({**opts, "name": "k"}))
     assert result.epochs_done == 4 and not result.interrupted
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3, 4]
     _assert_run_readable(run)
     _assert_no_temporaries(run)  # a kill mid-write may leave one; the resumed run removes it
     assert not run.lock.exists()
-    assert CheckpointStore(run.checkpoints).latest().epoch == 4
+    assert store.latest().epoch == 4
+    # It ends where a run never killed ends: the same weights, optimizer slots and RNG state.
+    run_training(plan_training({**opts, "name": "straight"}))
+    killed, straight = checkpoint_tensors(run.root), checkpoint_tensors(tmp_path / "straight")
+    assert killed.keys() == straight.keys()
+    assert {"g_opt", "d_opt", "rng", "step"} <= {name.split("/")[0] for name in killed}
+    assert [name for name in killed if not np.array_equal(killed[name], straight[name])] == []
 
 
 @pytest.mark.slow
@@ -125,6 +136,7 @@ def test_sigint_and_sigterm_save_a_checkpoint_and_exit_cleanly(tmp_path, sig):
     _assert_no_temporaries(run)
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -150,6 +162,7 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints(tmp_path, monkeypatch)
     assert [r["epoch"] for r in RunFolder(tmp_path / "full").read_metrics()] == [1, 2]
 
 
+@pytest.mark.slow
 def test_torn_metrics_line_is_dropped_on_resume(tmp_path):
     opts = dict(data=str(FIXTURE_DATA), limit=256, batch_size=64, out=str(tmp_path), name="torn",
                 seed=1, xla=False, sample_grid=16)
@@ -173,6 +186,7 @@ class _Crash(Exception):
     """Stands in for the process dying (power cut, OOM kill) at a chosen point."""
 
 
+@pytest.mark.slow
 def test_crash_between_log_and_checkpoint_of_last_epoch_retrains_it(cli, tmp_path, monkeypatch):
     # The epoch's metrics line is written before its checkpoint. A crash between the two in
     # the last epoch leaves metrics.jsonl saying 3 epochs and the newest checkpoint at 2: the

@@ -249,6 +249,7 @@ def test_help_shows_defaults_and_examples(cli):
     assert "Examples" in text and "--seeds" in text and "[default: runs]" in text
 
 
+@pytest.mark.slow
 def test_a_dcgan_run_needs_nothing_repeated(cli, tiny_dcgan_run, tmp_path, monkeypatch):
     from conftest import FIXTURE_DATA
     from ganctl.images import read_image

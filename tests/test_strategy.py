@@ -8,7 +8,15 @@ import pytest
 
 from conftest import FIXTURE_DATA, assert_one_line_error
 from ganctl.errors import UsageError
-from ganctl.training.strategy import Cluster, check_batch, choose, read_tf_config
+from ganctl.training.strategy import (
+    DEFAULT_TIMEOUT_S,
+    TIMEOUT_ENV,
+    Cluster,
+    check_batch,
+    choose,
+    collective_timeout,
+    read_tf_config,
+)
 
 
 def _tf_config(index: int, kind: str = "worker", chief: bool = False) -> str:
@@ -100,3 +108,40 @@ def test_cli_refuses_an_unknown_strategy(cli, tmp_path):
 def test_help_lists_strategy_and_its_default(cli):
     result = cli("train", "--help")
     assert "--strategy" in result.stdout and "[default: auto]" in result.stdout
+
+
+@pytest.mark.parametrize("raw", ["abc", "10s", "0", "-3", "nan", "inf"])
+def test_collective_timeout_must_be_a_positive_number_of_seconds(monkeypatch, raw):
+    monkeypatch.setenv(TIMEOUT_ENV, raw)
+    with pytest.raises(UsageError) as info:
+        collective_timeout()
+    assert str(info.value) == (f"{TIMEOUT_ENV}={raw!r} must be a positive number of seconds; "
+                               f"unset it for the default of {DEFAULT_TIMEOUT_S:g} s")
+
+
+def test_collective_timeout_defaults_and_reads_seconds(monkeypatch):
+    monkeypatch.delenv(TIMEOUT_ENV, raising=False)
+    assert collective_timeout() == DEFAULT_TIMEOUT_S
+    monkeypatch.setenv(TIMEOUT_ENV, " 45.5 ")
+    assert collective_timeout() == 45.5
+
+
+def test_cli_refuses_a_bad_collective_timeout_before_starting(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", _tf_config(0))
+    monkeypatch.setenv(TIMEOUT_ENV, "five minutes")
+    result = cli(*_train_args(tmp_path, "--strategy", "multiworker"))
+    assert_one_line_error(result, 2, f"{TIMEOUT_ENV}='five minutes' must be a positive number")
+    assert not (tmp_path / "s" / "config.json").exists()
+
+
+def test_cli_refuses_mirrored_on_one_device(cli, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    one = [tf.config.LogicalDevice("/job:localhost/replica:0/task:0/device:CPU:0", "CPU")]
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [] if kind == "GPU"
+                        else one)
+    result = cli(*_train_args(tmp_path, "--strategy", "mirrored"))
+    assert_one_line_error(result, 2, "--strategy mirrored needs at least 2 devices and this "
+                                     "machine has one; use --strategy one (or "
+                                     "GANCTL_CPU_DEVICES=2 to test on a CPU)")
+    assert not (tmp_path / "s" / "config.json").exists()

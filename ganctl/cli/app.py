@@ -26,7 +26,9 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Typer >= 0.24 parses with its own vendored copy of Click (and does not install `click`);
-# older Typer uses the `click` package.
+# older Typer uses the `click` package. A private import on purpose: Typer re-exports only
+# BadParameter, Exit, Abort and TyperException from its Click, and main() must tell UsageError
+# (exit 2) and NoArgsIsHelpError (exit 0) from the other ClickExceptions (tests/test_layout.py).
 try:
     from typer._click import exceptions as _clickx
     _VENDORED_CLICK = True

@@ -44,6 +44,11 @@ class TrainResult:
     out_of_time: bool = False  # stopped after `--minutes`
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 step', '2 steps'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def device_description() -> str:
     """Which device TensorFlow will use, for the progress header."""
     import tensorflow as tf
@@ -166,8 +171,12 @@ class Trainer:
         # A run interrupted mid-epoch resumes at the step where it stopped.
         step_in_epoch = int(gan.step.numpy()) - done_epochs * steps
         if not 0 <= step_in_epoch < steps:
-            raise GanctlError(f"checkpoint step {int(gan.step.numpy())} does not fit epoch "
-                              f"{done_epochs} of {steps} steps; was the data changed?")
+            raise GanctlError(
+                f"checkpoint {resumed.name if resumed else ''} holds step {int(gan.step.numpy())} "
+                f"after {_count(done_epochs, 'epoch')}, but an epoch is {_count(steps, 'step')} "
+                f"now ({cfg.num_images} images in batches of {cfg.batch_size}): the data or "
+                "config.json changed since it was saved; put them back, or pass --fresh to start "
+                "over")
         # Whether the run is complete is decided here, from the checkpoint just restored, never
         # from metrics.jsonl: its line for an epoch is written before the epoch's checkpoint.
         if done_epochs >= cfg.epochs:
@@ -370,8 +379,15 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     if cfg.conditional:
         labels, counts = conditional_classes(cfg.data, data.y, data.label_names)
         if resuming and (labels, counts) != (cfg.labels, cfg.class_counts):
-            raise UsageError(f"the labels of run {run.name}'s data changed; pass --fresh to "
-                             "start over")
+            if labels != cfg.labels:
+                what = f"classes {', '.join(cfg.labels)}, now {', '.join(labels)}"
+            else:
+                what = "images per class " + ", ".join(
+                    f"{name} {old} -> {new}"
+                    for name, old, new in zip(labels, cfg.class_counts, counts, strict=True)
+                    if old != new)
+            raise UsageError(f"the labels of run {run.name}'s data changed ({what}); pass --fresh "
+                             "to start over")
     cfg = cfg.replace(image_shape=data.image_shape, num_images=len(data.x), labels=labels,
                       class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score

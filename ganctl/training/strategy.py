@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -82,15 +83,17 @@ def check_batch(batch_size: int, replicas: int) -> int:
 
 
 def collective_timeout() -> float:
+    """Seconds a collective may wait (GANCTL_COLLECTIVE_TIMEOUT, else DEFAULT_TIMEOUT_S)."""
     raw = os.environ.get(TIMEOUT_ENV, "").strip()
     if not raw:
         return DEFAULT_TIMEOUT_S
     try:
         value = float(raw)
-        if value <= 0:
+        if not (0 < value < math.inf):  # also refuses nan, which float() accepts
             raise ValueError
     except ValueError:
-        raise UsageError(f"{TIMEOUT_ENV}={raw!r} must be a positive number of seconds") from None
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} must be a positive number of seconds; unset "
+                         f"it for the default of {DEFAULT_TIMEOUT_S:g} s") from None
     return value
 
 
