@@ -96,33 +96,42 @@ def test_dcgan_projection_discriminator_and_one_hot_generator():
 
 
 def test_fake_labels_follow_class_frequencies_and_the_seed():
+    from ganctl.training.draws import Rows
     from ganctl.training.gan import GAN
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=4000, batch_size=1000,
                       latent_dim=4, labels=("a", "b", "c", "d"), class_counts=(1000, 0, 2000, 1000))
     gan = GAN(cfg)
-    draws = np.concatenate([gan.fake_labels(1000).numpy() for _ in range(8)])
+    draws = np.concatenate([gan.feed.draw()[0].labels.numpy() for _ in range(8)])
     shares = np.bincount(draws, minlength=4) / len(draws)
     assert shares[1] == 0.0  # a class without images is never drawn
     assert np.abs(shares - [0.25, 0.0, 0.5, 0.25]).max() < 0.02  # 8000 draws: std ~0.005
     again = GAN(cfg)
-    assert np.array_equal(again.fake_labels(1000).numpy(), draws[:1000])  # the seed decides
-    assert np.array_equal(again.fake_labels(10, offset=5).numpy(), draws[1005:1015])
+    [fakes] = again.feed.draw()
+    assert np.array_equal(fakes.labels.numpy(), draws[:1000])  # the seed decides
+    assert np.array_equal(Rows(5, 10, 1000).take(fakes.labels).numpy(), draws[5:15])
 
 
 def test_the_step_needs_labels_exactly_when_conditional():
     import tensorflow as tf
 
+    from ganctl.training.draws import Rows, StepSeeds
     from ganctl.training.gan import GAN
+    from ganctl.training.step import StepInputs
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=64, batch_size=8,
                       latent_dim=4, labels=("a", "b"), class_counts=(32, 32))
     gan = GAN(cfg)
     images = tf.zeros([8, 28, 28, 1])
-    stats = gan.train_step(images, tf.zeros([8], tf.int32))
+
+    def inputs(labels):
+        return StepInputs(images, labels, gan.feed.draw(), StepSeeds(cfg.seed, gan.state.step),
+                          Rows(0, 8, 8))
+
+    stats = gan.update(inputs(tf.zeros([8], tf.int32)))
     assert len(stats) == 4 and all(np.isfinite(float(s)) for s in stats)
     with pytest.raises(ValueError, match="labelled batches"):
-        gan.train_step(images)
+        gan.update(inputs(None))
 
 
 # --- generated batches follow the requested classes --------------------------------------------------

@@ -96,7 +96,7 @@ def test_mirrored_header_and_synchronised_batchnorm(mirrored_run):
     cfg = TrainConfig(image_shape=(28, 28, 1), batch_size=64)
 
     def batchnorms(gan):
-        return [la for la in gan.generator.layers
+        return [la for la in gan.state.generator.layers
                 if isinstance(la, keras.layers.BatchNormalization)]
 
     assert [la.synchronized for la in batchnorms(GAN(cfg, make_distribution("mirrored", 64)))] \

@@ -68,9 +68,10 @@ def test_sample_uses_the_ema_generator_and_no_ema_the_trained_one(tiny_dcgan_run
     raw = load_generator(str(tiny_dcgan_run), ema=False)
     assert (ema.key, raw.key) == ("generator_ema", "generator")
     gan = _trained_state(tiny_dcgan_run)
-    assert gan.shown_generator is gan.generator_ema
-    assert _same(ema.generator, gan.generator_ema) and _same(raw.generator, gan.generator)
-    assert not _same(gan.generator_ema, gan.generator)
+    assert gan.shown_generator is gan.state.ema.generator
+    assert _same(ema.generator, gan.state.ema.generator)
+    assert _same(raw.generator, gan.state.generator)
+    assert not _same(gan.state.ema.generator, gan.state.generator)
 
 
 def test_sample_cli_says_which_generator_and_the_pictures_differ(cli, tiny_dcgan_run, tmp_path):
@@ -108,7 +109,7 @@ def test_the_ema_is_resumed_from_checkpoints(tmp_path, tiny_dcgan_run):
     from ganctl.training.gan import GAN
 
     untrained = GAN(straight.cfg)
-    assert not _same(straight.generator_ema, untrained.generator_ema)  # it was read back
+    assert not _same(straight.state.ema.generator, untrained.state.ema.generator)  # read back
     for name in ("generator_ema", "generator", "discriminator"):
-        assert _same(getattr(resumed, name), getattr(straight, name)), name
+        assert _same(resumed.checkpoint_objects()[name], straight.checkpoint_objects()[name]), name
     assert int(resumed.step.numpy()) == 8
