@@ -235,13 +235,77 @@ def test_training_moves_generated_images_towards_the_data(images):
     assert trained[0] < 0.5 * untrained[0], (untrained, trained)
 
 
-@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 2)])
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+# Each loss's (D's loss, G's loss) on D's outputs for real images (r) and fakes (f), written out
+# here in numpy: the step must return these numbers.
+FORMULAS = {
+    "bce": (lambda r, f: 0.5 * (_softplus(-r).mean() + _softplus(f).mean()),
+            lambda f: _softplus(-f).mean()),
+    "hinge": (lambda r, f: np.maximum(0.0, 1 - r).mean() + np.maximum(0.0, 1 + f).mean(),
+              lambda f: -f.mean()),
+    "wgan-gp": (lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
+}
+
+
+def _gradient_penalty(d, real: np.ndarray, fake: np.ndarray, alpha: np.ndarray) -> float:
+    """mean((|grad D(x)| - 1)^2) at x = real + alpha (fake - real), for a D without batch
+    statistics (so the gradient of the summed outputs is each image's own)."""
+    import tensorflow as tf
+
+    x = tf.Variable(real + alpha * (fake - real))
+    with tf.GradientTape() as tape:
+        out = d(x, training=True)
+    grad = tape.gradient(out, x).numpy().reshape(len(real), -1)
+    return float(np.mean((np.linalg.norm(grad, axis=1) - 1.0) ** 2))
+
+
+@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 1), ("wgan-gp", 2)])
 def test_every_loss_trains_dcgan(images, loss, d_steps):
-    gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False)
+    """One step on a fixed batch (no augmentation) returns its loss's formulas on D's outputs,
+    recomputed here from the state the step began in and the draws it took (with wgan-gp, D's
+    loss holds 10 GP > 0); then a second step trains both players."""
+    import tensorflow as tf
+
+    gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False,
+                   augment="off")
     start = snapshot(gan)
-    sums = train(gan, [(1, 0, 2)])
-    assert np.isfinite(sums).all() and int(gan.step.numpy()) == 2
-    assert 0 < sums[2] / 2 < 1 and 0 < sums[3] / 2 < 1  # D(x), D(G(z)) as probabilities
+    order = gan.epoch_order(1)
+    g_loss, d_loss, d_real, d_fake = gan.train_steps(order, 0, 1)
+    stepped = snapshot(gan)
+
+    restore(gan, start)
+    g, d = gan.state.generator, gan.state.discriminator
+    draws = gan.feed.draw()  # from the generator state the step began in: the same draws
+    assert len(draws) == (1 if loss != "wgan-gp" else d_steps + 1)
+    real = images[order[0].numpy()].astype(np.float32) / 127.5 - 1.0
+    d_formula, g_formula = FORMULAS[loss]
+    if d_steps == 1:  # D's loss from D as the step began (after one D update it would differ)
+        fake = g(draws[0].noise, training=True).numpy()
+        r, f = d(real, training=True).numpy(), d(fake, training=True).numpy()
+        want = d_formula(r, f)
+        if loss == "wgan-gp":
+            # alpha from the stateless seed (seed 1, step 0 * 1024 + purpose 2)
+            alpha = tf.random.stateless_uniform([BATCH, 1, 1, 1], [1, 2]).numpy()
+            gp = _gradient_penalty(d, real, fake, alpha)
+            assert gp > 0.1
+            np.testing.assert_allclose(d_loss - want, 10 * gp, rtol=1e-4)
+            want += 10 * gp
+        np.testing.assert_allclose(d_loss, want, rtol=1e-5, atol=1e-6)
+        sigmoid = 1 / (1 + np.exp(-np.concatenate([r, f], axis=1)))
+        np.testing.assert_allclose([d_real, d_fake], sigmoid.mean(axis=0), rtol=1e-5)
+    if loss == "wgan-gp":  # G's update comes after D's and is judged by the updated D
+        for name, v in variables(gan).items():
+            if name.startswith("D/"):
+                v.assign(stepped[name])
+        f = d(g(draws[-1].noise, training=True), training=True).numpy()
+    np.testing.assert_allclose(g_loss, g_formula(f), rtol=1e-5, atol=1e-6)
+
+    restore(gan, stepped)
+    sums = gan.train_steps(order, 1, 1)
+    assert np.isfinite(sums).all() and int(gan.state.step.numpy()) == 2
     assert int(gan.state.d_opt.iterations.numpy()) == 2 * d_steps  # --d-steps D updates per G update
     assert int(gan.state.g_opt.iterations.numpy()) == 2
     after = snapshot(gan)
