@@ -134,6 +134,52 @@ def test_the_step_needs_labels_exactly_when_conditional():
         gan.update(inputs(None))
 
 
+@pytest.mark.parametrize("strategy", ["one", "mirrored"])
+def test_each_real_image_reaches_d_with_its_own_label(monkeypatch, strategy):
+    """A spy on the update's inputs (run eagerly) sees, for every step and replica, its rows of
+    the epoch's batch, each image with the label the data gives it."""
+    import tensorflow as tf
+
+    from conftest import FIXTURE_DATA
+    from ganctl.classes import conditional_classes
+    from ganctl.data import load_dataset
+    from ganctl.training.gan import GAN
+    from ganctl.training.step import Update
+    from ganctl.training.strategy import make_distribution
+
+    data = load_dataset(str(FIXTURE_DATA), limit=128)
+    labels, counts = conditional_classes(str(FIXTURE_DATA), data.y, data.label_names)
+    cfg = TrainConfig(conditional=True, batch_size=32, latent_dim=8, xla=False, seed=3,
+                      image_shape=data.image_shape, num_images=len(data.x), labels=labels,
+                      class_counts=counts)
+    gan = GAN(cfg, make_distribution(strategy, cfg.batch_size))
+    gan.set_data(data.x, data.y)
+    seen = []
+    update = Update.__call__
+
+    def spy(self, inputs):
+        seen.append((int(inputs.seeds.step.numpy()), inputs.rows, inputs.real.numpy(),
+                     inputs.labels.numpy()))
+        return update(self, inputs)
+
+    monkeypatch.setattr(Update, "__call__", spy)
+    tf.config.run_functions_eagerly(True)
+    try:
+        gan.train_steps(gan.epoch_order(1), 0, 2)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    order = gan.epoch_order(1).numpy()
+    replicas = 1 if strategy == "one" else 2
+    assert sorted((step, rows.offset) for step, rows, _, _ in seen) == \
+        [(step, r * 32 // replicas) for step in (0, 1) for r in range(replicas)]
+    images = data.x.astype(np.float32) / 127.5 - 1.0
+    for step, rows, real, real_labels in seen:
+        idx = order[step][rows.offset:rows.offset + rows.count]
+        assert len(set(real_labels)) > 1  # a real mix of classes, so a swap would show
+        np.testing.assert_array_equal(real, images[idx])
+        np.testing.assert_array_equal(real_labels, data.y[idx])
+
+
 # --- generated batches follow the requested classes --------------------------------------------------
 
 def test_toy_model_images_follow_the_labels_asked_for(tmp_path):
