@@ -248,29 +248,34 @@ FORMULAS = {
               lambda f: -f.mean()),
     "wgan-gp": (lambda r, f: f.mean() - r.mean(), lambda f: -f.mean()),
 }
+FORMULAS["bce-r1"] = FORMULAS["bce"]
 
 
-def _gradient_penalty(d, real: np.ndarray, fake: np.ndarray, alpha: np.ndarray) -> float:
-    """mean((|grad D(x)| - 1)^2) at x = real + alpha (fake - real), for a D without batch
-    statistics (so the gradient of the summed outputs is each image's own)."""
+def _gradient_norms(d, x: np.ndarray) -> np.ndarray:
+    """|grad D| at each image of `x`, for a D without batch statistics (so the gradient of the
+    summed outputs is each image's own)."""
     import tensorflow as tf
 
-    x = tf.Variable(real + alpha * (fake - real))
+    x = tf.Variable(x)
     with tf.GradientTape() as tape:
         out = d(x, training=True)
-    grad = tape.gradient(out, x).numpy().reshape(len(real), -1)
-    return float(np.mean((np.linalg.norm(grad, axis=1) - 1.0) ** 2))
+    return np.linalg.norm(tape.gradient(out, x).numpy().reshape(x.shape[0], -1), axis=1)
 
 
-@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 1), ("wgan-gp", 2)])
+@pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 1), ("wgan-gp", 2),
+                                          ("bce-r1", 1)])
 def test_every_loss_trains_dcgan(images, loss, d_steps):
     """One step on a fixed batch (no augmentation) returns its loss's formulas on D's outputs,
     recomputed here from the state the step began in and the draws it took (with wgan-gp, D's
-    loss holds 10 GP > 0); then a second step trains both players."""
+    loss holds 10 GP > 0, with bce-r1 5 R1 > 0); then a second step trains both players."""
     import tensorflow as tf
 
     gan = make_gan(images, arch="dcgan", width=4, loss=loss, d_steps=d_steps, xla=False,
                    augment="off")
+    if loss == "bce-r1":  # at DCGAN's N(0, 0.02) start R1 is 5e-6: a steeper D, a sizeable R1
+        for v in gan.state.discriminator.trainable_variables:
+            if "kernel" in v.path:
+                v.assign(4.0 * v)
     start = snapshot(gan)
     order = gan.epoch_order(1)
     g_loss, d_loss, d_real, d_fake = gan.train_steps(order, 0, 1)
@@ -279,7 +284,7 @@ def test_every_loss_trains_dcgan(images, loss, d_steps):
     restore(gan, start)
     g, d = gan.state.generator, gan.state.discriminator
     draws = gan.feed.draw()  # from the generator state the step began in: the same draws
-    assert len(draws) == (1 if loss != "wgan-gp" else d_steps + 1)
+    assert len(draws) == (d_steps + 1 if gan.loss.separate_d_pass else 1)
     real = images[order[0].numpy()].astype(np.float32) / 127.5 - 1.0
     d_formula, g_formula = FORMULAS[loss]
     if d_steps == 1:  # D's loss from D as the step began (after one D update it would differ)
@@ -289,14 +294,19 @@ def test_every_loss_trains_dcgan(images, loss, d_steps):
         if loss == "wgan-gp":
             # alpha from the stateless seed (seed 1, step 0 * 1024 + purpose 2)
             alpha = tf.random.stateless_uniform([BATCH, 1, 1, 1], [1, 2]).numpy()
-            gp = _gradient_penalty(d, real, fake, alpha)
+            gp = np.mean((_gradient_norms(d, real + alpha * (fake - real)) - 1.0) ** 2)
             assert gp > 0.1
             np.testing.assert_allclose(d_loss - want, 10 * gp, rtol=1e-4)
             want += 10 * gp
+        if loss == "bce-r1":  # gamma / 2 = 5 times the mean squared gradient norm at real images
+            r1 = np.mean(_gradient_norms(d, real) ** 2)
+            assert r1 > 1e-3
+            np.testing.assert_allclose(d_loss - want, 5 * r1, rtol=1e-3)
+            want += 5 * r1
         np.testing.assert_allclose(d_loss, want, rtol=1e-5, atol=1e-6)
         sigmoid = 1 / (1 + np.exp(-np.concatenate([r, f], axis=1)))
         np.testing.assert_allclose([d_real, d_fake], sigmoid.mean(axis=0), rtol=1e-5)
-    if loss == "wgan-gp":  # G's update comes after D's and is judged by the updated D
+    if gan.loss.separate_d_pass:  # G's update comes after D's and is judged by the updated D
         for name, v in variables(gan).items():
             if name.startswith("D/"):
                 v.assign(stepped[name])

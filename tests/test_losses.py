@@ -14,6 +14,7 @@ from ganctl.training.losses import (
     LOSSES,
     Hinge,
     NonSaturating,
+    NonSaturatingR1,
     WassersteinGP,
     gradient_penalty,
     make_loss,
@@ -92,6 +93,33 @@ def test_gradient_penalty_of_a_linear_critic_is_known_in_closed_form():
         == pytest.approx(10 * 4.0, rel=1e-5)
 
 
+def test_r1_of_a_linear_critic_is_gamma_half_its_weight_norm_squared():
+    import tensorflow as tf
+
+    # D(x) = <w, x> + b has gradient w at every image: R1 = γ/2 |w|^2, whatever the images.
+    w = np.random.default_rng(7).standard_normal((6, 6, 1)).astype(np.float32)
+
+    def critic(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None] + 0.3
+
+    loss = NonSaturatingR1(_cfg())
+    assert loss.gamma == 10.0
+    got = _f(loss.regulariser(critic, _images(1), _images(2), tf.constant([3, 4], tf.int64),
+                              Rows(0, 4, 4)))
+    assert got == pytest.approx(10.0 / 2 * float(np.sum(w.astype(np.float64) ** 2)), rel=1e-5)
+    # on the real images only: the fakes do not enter it
+    critic_of_real = lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3])[:, None]  # noqa: E731
+    real = _images(3)
+    want = 5.0 * float(np.mean(np.sum(real.numpy().astype(np.float64) ** 2, axis=(1, 2, 3))))
+    for fake in (_images(4), _images(5)):
+        got = _f(loss.regulariser(critic_of_real, real, fake, tf.constant([3, 4], tf.int64),
+                                  Rows(0, 4, 4)))
+        assert got == pytest.approx(want, rel=1e-5)
+    # its D and G terms are bce's
+    assert _f(loss.d_loss(_t([1.0, -2.0]), _t([0.5]))) == \
+        pytest.approx(_f(NonSaturating(_cfg()).d_loss(_t([1.0, -2.0]), _t([0.5]))))
+
+
 def test_gradient_penalty_interpolates_between_real_and_fake():
     import tensorflow as tf
 
@@ -131,7 +159,7 @@ def test_registry_and_what_each_loss_declares():
     def make(loss: str, arch: str = "dcgan"):
         return make_loss(TrainConfig(arch=arch, loss=loss))
 
-    assert set(LOSSES) == {"bce", "hinge", "wgan-gp"}
+    assert set(LOSSES) == {"bce", "hinge", "wgan-gp", "bce-r1"}
     assert isinstance(make("hinge"), Hinge) and not make("bce").on_probabilities
     assert make("bce", "mlp").on_probabilities  # the seed MLP's D ends in a sigmoid
     # Only bce takes the MLP's probabilities; config validation asks the registry.
@@ -140,6 +168,9 @@ def test_registry_and_what_each_loss_declares():
         make("hinge", "mlp")
     # The gradient penalty differentiates D per image: its own pass, no batch statistics in D.
     assert make("wgan-gp").separate_d_pass and not make("wgan-gp").d_batch_statistics
+    assert make("bce-r1").separate_d_pass and not make("bce-r1").d_batch_statistics
+    with pytest.raises(ValueError, match="needs a discriminator that outputs logits"):
+        make("bce-r1", "mlp")
     assert not make("hinge").separate_d_pass and make("hinge").d_batch_statistics
     assert all(loss.summary.startswith(name) for name, loss in LOSSES.items())
 

@@ -25,6 +25,7 @@ _EPS = 1e-7
 # interpolate where D is flat would otherwise make the penalty's gradient NaN.
 GP_EPS = 1e-12
 GP_WEIGHT = 10.0  # WGAN-GP's λ (Gulrajani et al. 2017)
+R1_GAMMA = 10.0  # R1's γ (Mescheder et al. 2018; StyleGAN2-ADA's default at low resolution)
 
 
 def _bce(target: float, prob: Any) -> Any:
@@ -149,6 +150,35 @@ class WassersteinGP(Loss):
         return self.weight * gradient_penalty(critic, real, fake, alpha)
 
 
+class NonSaturatingR1(NonSaturating):
+    """Non-saturating loss with the R1 penalty (Mescheder et al. 2018): γ/2 · E‖∇D(x)‖² over
+    the real images D judged, which keeps D flat on the data."""
+
+    name = "bce-r1"
+    summary = f"bce-r1 (non-saturating + R1 penalty on real images, γ {R1_GAMMA:g})"
+    d_outputs = ("logits",)
+    separate_d_pass = True
+    d_batch_statistics = False
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__(cfg)
+        self.gamma = R1_GAMMA
+
+    def regulariser(self, critic, real, fake, seed, rows):
+        return 0.5 * self.gamma * r1_penalty(critic, real)
+
+
+def r1_penalty(critic: Any, real: Any) -> Any:
+    """mean(‖∇critic(x)‖²) over the real images x: R1 without its γ/2."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        out = tf.cast(critic(real), tf.float32)
+    grad = tf.cast(tape.gradient(out, real), tf.float32)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=list(range(1, grad.shape.rank))))
+
+
 def gradient_penalty(critic: Any, real: Any, fake: Any, alpha: Any) -> Any:
     """mean((‖∇critic(x̂)‖ - 1)²) at x̂ = real + α (fake - real), α [batch, 1, 1, 1] in [0, 1].
 
@@ -170,6 +200,7 @@ LOSSES: dict[str, type[Loss]] = {
     "bce": NonSaturating,
     "hinge": Hinge,
     "wgan-gp": WassersteinGP,
+    "bce-r1": NonSaturatingR1,
 }
 
 
