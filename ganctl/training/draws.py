@@ -22,14 +22,17 @@ G_PURPOSE = SEEDS_PER_STEP - 1
 
 
 def real_purpose(d_step: int) -> int:
+    """The seed purpose of the real images' augmentation in D step `d_step`."""
     return 4 * d_step
 
 
 def fake_purpose(d_step: int) -> int:
+    """The seed purpose of the fakes' augmentation in D step `d_step`."""
     return 4 * d_step + 1
 
 
 def regulariser_purpose(d_step: int) -> int:
+    """The seed purpose of the loss's regulariser in D step `d_step`."""
     return 4 * d_step + 2
 
 
@@ -97,6 +100,7 @@ class Rows:
 
     @property
     def whole(self) -> bool:
+        """Whether these are all the rows (one device)."""
         return self.count == self.total
 
     @property

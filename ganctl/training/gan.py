@@ -34,32 +34,41 @@ class GAN:
 
     @property
     def epoch(self) -> Any:
+        """Completed epochs (an int64 variable)."""
         return self.state.epoch
 
     @property
     def step(self) -> Any:
+        """Completed steps (an int64 variable)."""
         return self.state.step
 
     @property
     def shown_generator(self) -> Any:
+        """The generator grids, evaluation and sampling use (the EMA copy when there is one)."""
         return self.state.shown_generator
 
     def checkpoint_objects(self) -> dict[str, Any]:
+        """What a checkpoint holds (see TrainState)."""
         return self.state.checkpoint_objects()
 
     def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
+        """Place the training images (and a conditional model's labels) on the device."""
         self.feed.set_data(x_uint8, labels)
 
     @property
     def steps_per_epoch(self) -> int:
+        """Whole batches per epoch."""
         return self.feed.steps_per_epoch
 
     def epoch_order(self, epoch: int) -> Any:
+        """Batch indices [steps, batch] of `epoch`."""
         return self.feed.epoch_order(epoch)
 
     def train_steps(self, order: Any, start: int, count: int) -> np.ndarray:
+        """Run `count` steps on batches `order[start:start+count]`; return summed stats."""
         return self.feed.train_steps(order, start, count)
 
     @property
     def trace_count(self) -> int:
+        """How often the compiled loop was traced."""
         return self.feed.trace_count
