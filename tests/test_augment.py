@@ -173,20 +173,18 @@ def _gan(**options):
 
 @pytest.mark.slow
 def test_off_is_the_identity_and_on_reaches_real_and_fake_alike(monkeypatch):
-    import ganctl.training.gan
+    import ganctl.training.step
 
     off = _gan(augment="off")
-    assert off.augment == ()
-    images = _batch(n=4, size=28)
-    assert off._view(images, 0) is images
+    assert off.update.augment == ()
     sums = off.train_steps(off.epoch_order(1), 0, 2)
     assert sums[2] != sums[3]  # D(x) and D(G(z)) differ: D tells them apart
 
     # An augmentation that blanks every image: if it reached both real and fake images, the
     # MLP's D (no BatchNorm, no dropout) sees the same input for both and scores them equally.
-    monkeypatch.setattr(ganctl.training.gan, "diff_augment", lambda x, *args, **kwargs: x * 0.0)
+    monkeypatch.setattr(ganctl.training.step, "diff_augment", lambda x, *args, **kwargs: x * 0.0)
     on = _gan(augment="on")
-    assert on.augment == ("translation", "cutout")
+    assert on.update.augment == ("translation", "cutout")
     sums = on.train_steps(on.epoch_order(1), 0, 2)
     assert sums[2] == sums[3]
 
@@ -229,10 +227,11 @@ def test_augment_policy_reaches_the_step_and_the_header():
     from ganctl.training.loop import training_notes
 
     gan = _gan(augment="on", augment_policy="translation")
-    assert gan.augment == ("translation",)
+    assert gan.update.augment == ("translation",)
     x = np.zeros((4, 28, 28, 1), np.float32)
     x[:, 14, 14] = 1.0
-    seen = gan._view(tf.constant(x), 0).numpy()  # translated only: the one bright pixel moves, nothing is cut
+    # translated only: the one bright pixel moves, nothing is cut
+    seen = diff_augment(tf.constant(x), tf.constant([1, 2], tf.int64), gan.update.augment).numpy()
     assert (seen.sum(axis=(1, 2, 3)) == 1.0).all()
     cfg = TrainConfig(arch="dcgan", num_images=256, augment_policy="cutout,translation")
     assert "augmentation on (auto: under 30,000 images): translation, cutout" in \

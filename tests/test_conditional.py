@@ -96,33 +96,88 @@ def test_dcgan_projection_discriminator_and_one_hot_generator():
 
 
 def test_fake_labels_follow_class_frequencies_and_the_seed():
+    from ganctl.training.draws import Rows
     from ganctl.training.gan import GAN
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=4000, batch_size=1000,
                       latent_dim=4, labels=("a", "b", "c", "d"), class_counts=(1000, 0, 2000, 1000))
     gan = GAN(cfg)
-    draws = np.concatenate([gan.fake_labels(1000).numpy() for _ in range(8)])
+    draws = np.concatenate([gan.feed.draw()[0].labels.numpy() for _ in range(8)])
     shares = np.bincount(draws, minlength=4) / len(draws)
     assert shares[1] == 0.0  # a class without images is never drawn
     assert np.abs(shares - [0.25, 0.0, 0.5, 0.25]).max() < 0.02  # 8000 draws: std ~0.005
     again = GAN(cfg)
-    assert np.array_equal(again.fake_labels(1000).numpy(), draws[:1000])  # the seed decides
-    assert np.array_equal(again.fake_labels(10, offset=5).numpy(), draws[1005:1015])
+    [fakes] = again.feed.draw()
+    assert np.array_equal(fakes.labels.numpy(), draws[:1000])  # the seed decides
+    assert np.array_equal(Rows(5, 10, 1000).take(fakes.labels).numpy(), draws[5:15])
 
 
 def test_the_step_needs_labels_exactly_when_conditional():
     import tensorflow as tf
 
+    from ganctl.training.draws import Rows, StepSeeds
     from ganctl.training.gan import GAN
+    from ganctl.training.step import StepInputs
 
     cfg = TrainConfig(conditional=True, image_shape=(28, 28, 1), num_images=64, batch_size=8,
                       latent_dim=4, labels=("a", "b"), class_counts=(32, 32))
     gan = GAN(cfg)
     images = tf.zeros([8, 28, 28, 1])
-    stats = gan.train_step(images, tf.zeros([8], tf.int32))
+
+    def inputs(labels):
+        return StepInputs(images, labels, gan.feed.draw(), StepSeeds(cfg.seed, gan.state.step),
+                          Rows(0, 8, 8))
+
+    stats = gan.update(inputs(tf.zeros([8], tf.int32)))
     assert len(stats) == 4 and all(np.isfinite(float(s)) for s in stats)
     with pytest.raises(ValueError, match="labelled batches"):
-        gan.train_step(images)
+        gan.update(inputs(None))
+
+
+@pytest.mark.parametrize("strategy", ["one", "mirrored"])
+def test_each_real_image_reaches_d_with_its_own_label(monkeypatch, strategy):
+    """A spy on the update's inputs (run eagerly) sees, for every step and replica, its rows of
+    the epoch's batch, each image with the label the data gives it."""
+    import tensorflow as tf
+
+    from conftest import FIXTURE_DATA
+    from ganctl.classes import conditional_classes
+    from ganctl.data import load_dataset
+    from ganctl.training.gan import GAN
+    from ganctl.training.step import Update
+    from ganctl.training.strategy import make_distribution
+
+    data = load_dataset(str(FIXTURE_DATA), limit=128)
+    labels, counts = conditional_classes(str(FIXTURE_DATA), data.y, data.label_names)
+    cfg = TrainConfig(conditional=True, batch_size=32, latent_dim=8, xla=False, seed=3,
+                      image_shape=data.image_shape, num_images=len(data.x), labels=labels,
+                      class_counts=counts)
+    gan = GAN(cfg, make_distribution(strategy, cfg.batch_size))
+    gan.set_data(data.x, data.y)
+    seen = []
+    update = Update.__call__
+
+    def spy(self, inputs):
+        seen.append((int(inputs.seeds.step.numpy()), inputs.rows, inputs.real.numpy(),
+                     inputs.labels.numpy()))
+        return update(self, inputs)
+
+    monkeypatch.setattr(Update, "__call__", spy)
+    tf.config.run_functions_eagerly(True)
+    try:
+        gan.train_steps(gan.epoch_order(1), 0, 2)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    order = gan.epoch_order(1).numpy()
+    replicas = 1 if strategy == "one" else 2
+    assert sorted((step, rows.offset) for step, rows, _, _ in seen) == \
+        [(step, r * 32 // replicas) for step in (0, 1) for r in range(replicas)]
+    images = data.x.astype(np.float32) / 127.5 - 1.0
+    for step, rows, real, real_labels in seen:
+        idx = order[step][rows.offset:rows.offset + rows.count]
+        assert len(set(real_labels)) > 1  # a real mix of classes, so a swap would show
+        np.testing.assert_array_equal(real, images[idx])
+        np.testing.assert_array_equal(real_labels, data.y[idx])
 
 
 # --- generated batches follow the requested classes --------------------------------------------------

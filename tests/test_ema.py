@@ -68,9 +68,10 @@ def test_sample_uses_the_ema_generator_and_no_ema_the_trained_one(tiny_dcgan_run
     raw = load_generator(str(tiny_dcgan_run), ema=False)
     assert (ema.key, raw.key) == ("generator_ema", "generator")
     gan = _trained_state(tiny_dcgan_run)
-    assert gan.shown_generator is gan.generator_ema
-    assert _same(ema.generator, gan.generator_ema) and _same(raw.generator, gan.generator)
-    assert not _same(gan.generator_ema, gan.generator)
+    assert gan.shown_generator is gan.state.ema.generator
+    assert _same(ema.generator, gan.state.ema.generator)
+    assert _same(raw.generator, gan.state.generator)
+    assert not _same(gan.state.ema.generator, gan.state.generator)
 
 
 def test_sample_cli_says_which_generator_and_the_pictures_differ(cli, tiny_dcgan_run, tmp_path):
@@ -108,7 +109,38 @@ def test_the_ema_is_resumed_from_checkpoints(tmp_path, tiny_dcgan_run):
     from ganctl.training.gan import GAN
 
     untrained = GAN(straight.cfg)
-    assert not _same(straight.generator_ema, untrained.generator_ema)  # it was read back
+    assert not _same(straight.state.ema.generator, untrained.state.ema.generator)  # read back
     for name in ("generator_ema", "generator", "discriminator"):
-        assert _same(getattr(resumed, name), getattr(straight, name)), name
+        assert _same(resumed.checkpoint_objects()[name], straight.checkpoint_objects()[name]), name
     assert int(resumed.step.numpy()) == 8
+
+
+def test_training_averages_g_with_the_ramped_half_life():
+    """Four single steps of a dcgan with --ema-half-life 100 --ema-ramp 1 at batch 32, replayed
+    in numpy from G's weights (and BatchNorm statistics) after each step: after step s the
+    average is G + beta (average - G), beta = 0.5 ** (32 / min(100, 1 * 32 s)), so the ramp
+    sets the half-life for 3 steps (32, 64, 96 images) and --ema-half-life caps the 4th."""
+    from conftest import FIXTURE_DATA
+    from ganctl.config import TrainConfig
+    from ganctl.data import load_dataset
+    from ganctl.training.gan import GAN
+
+    x = load_dataset(str(FIXTURE_DATA), limit=128).x
+    cfg = TrainConfig(arch="dcgan", width=4, batch_size=32, seed=1, xla=False, augment="off",
+                      ema_half_life=100.0, ema_ramp=1.0, image_shape=x.shape[1:],
+                      num_images=len(x))
+    gan = GAN(cfg)
+    gan.set_data(x)
+    trained, average = gan.state.generator.variables, gan.state.ema.generator.variables
+    want = [v.numpy() for v in trained]  # the average starts as G
+    for got, w in zip(average, want, strict=True):
+        np.testing.assert_array_equal(got.numpy(), w)
+    order = gan.epoch_order(1)
+    for step in range(1, 5):
+        gan.train_steps(order, step - 1, 1)
+        beta = 0.5 ** (32 / min(100.0, 1.0 * 32 * step))
+        want = [t.numpy() + beta * (w - t.numpy()) for w, t in zip(want, trained, strict=True)]
+        for got, w in zip(average, want, strict=True):
+            np.testing.assert_allclose(got.numpy(), w, rtol=1e-5, atol=1e-7,
+                                       err_msg=f"step {step}: {got.path}")
+    assert not np.allclose(average[0].numpy(), trained[0].numpy())  # it lags G

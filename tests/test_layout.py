@@ -14,14 +14,6 @@ PACKAGE = Path(ganctl.__file__).parent
 # Known offenders, each `path: name` as reported below. Drop an entry when its use is gone; the
 # second test fails until the list is current.
 ALLOWED = {
-    # Being removed with the step's rewrite (issue 21: the step takes its inputs).
-    "training/distributed_step.py: ganctl.training.gan._classes",
-    "training/distributed_step.py: ganctl.training.gan._normal",
-    "training/distributed_step.py: gan._class_cdf",
-    "training/distributed_step.py: gan._data",
-    "training/distributed_step.py: gan._labels",
-    "training/distributed_step.py: gan._replica",
-    "training/distributed_step.py: model._flatten_layers",
     # Typer >= 0.24 parses with its own vendored Click and re-exports only BadParameter, Exit,
     # Abort and TyperException from it. main() must tell Click's UsageError (exit 2, with a
     # --help hint) and NoArgsIsHelpError (exit 0) from other ClickExceptions, and no public name

@@ -8,11 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from ganctl.training.draws import Rows
 from ganctl.training.losses import (
     GP_EPS,
     LOSSES,
     Hinge,
     NonSaturating,
+    NonSaturatingR1,
     WassersteinGP,
     gradient_penalty,
     make_loss,
@@ -29,12 +31,18 @@ def _t(values):
     return tf.constant(np.asarray(values, np.float32).reshape(-1, 1))
 
 
+def _cfg(arch: str = "dcgan"):
+    from ganctl.config import TrainConfig
+
+    return TrainConfig(arch=arch)
+
+
 def softplus(x: float) -> float:
     return math.log1p(math.exp(x))
 
 
 def test_non_saturating_on_logits():
-    loss = NonSaturating()
+    loss = NonSaturating(_cfg())
     real, fake = [2.0, 0.0, -1.0], [-3.0, 0.5]
     # D: 0.5 (mean -log sigmoid(real) + mean -log(1 - sigmoid(fake)))
     want_d = 0.5 * (np.mean([softplus(-r) for r in real]) + np.mean([softplus(f) for f in fake]))
@@ -46,7 +54,7 @@ def test_non_saturating_on_logits():
 
 
 def test_hinge():
-    loss = Hinge()
+    loss = Hinge(_cfg())
     real, fake = [2.0, 0.5, -1.0], [-2.0, 0.0, 1.0]
     # mean relu(1 - real) = (0 + 0.5 + 2) / 3, mean relu(1 + fake) = (0 + 1 + 2) / 3
     assert _f(loss.d_loss(_t(real), _t(fake))) == pytest.approx(2.5 / 3 + 1.0, rel=1e-6)
@@ -55,7 +63,7 @@ def test_hinge():
 
 
 def test_wasserstein():
-    loss = WassersteinGP()
+    loss = WassersteinGP(_cfg())
     assert _f(loss.d_loss(_t([3.0, 1.0]), _t([0.5]))) == pytest.approx(0.5 - 2.0)
     assert _f(loss.g_loss(_t([0.5, 1.5]))) == pytest.approx(-1.0)
 
@@ -80,8 +88,36 @@ def test_gradient_penalty_of_a_linear_critic_is_known_in_closed_form():
     alpha = tf.constant(np.linspace(0, 1, 4, dtype=np.float32).reshape(4, 1, 1, 1))
     gp = _f(gradient_penalty(critic, _images(1), _images(2), alpha))
     assert gp == pytest.approx((3.0 - 1.0) ** 2, rel=1e-5)
-    assert _f(WassersteinGP().penalty(critic, _images(1), _images(2), alpha)) == \
-        pytest.approx(10 * 4.0, rel=1e-5)
+    assert _f(WassersteinGP(_cfg()).regulariser(critic, _images(1), _images(2),
+                                                tf.constant([3, 4], tf.int64), Rows(0, 4, 4))) \
+        == pytest.approx(10 * 4.0, rel=1e-5)
+
+
+def test_r1_of_a_linear_critic_is_gamma_half_its_weight_norm_squared():
+    import tensorflow as tf
+
+    # D(x) = <w, x> + b has gradient w at every image: R1 = γ/2 |w|^2, whatever the images.
+    w = np.random.default_rng(7).standard_normal((6, 6, 1)).astype(np.float32)
+
+    def critic(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None] + 0.3
+
+    loss = NonSaturatingR1(_cfg())
+    assert loss.gamma == 10.0
+    got = _f(loss.regulariser(critic, _images(1), _images(2), tf.constant([3, 4], tf.int64),
+                              Rows(0, 4, 4)))
+    assert got == pytest.approx(10.0 / 2 * float(np.sum(w.astype(np.float64) ** 2)), rel=1e-5)
+    # on the real images only: the fakes do not enter it
+    critic_of_real = lambda x: 0.5 * tf.reduce_sum(x * x, axis=[1, 2, 3])[:, None]  # noqa: E731
+    real = _images(3)
+    want = 5.0 * float(np.mean(np.sum(real.numpy().astype(np.float64) ** 2, axis=(1, 2, 3))))
+    for fake in (_images(4), _images(5)):
+        got = _f(loss.regulariser(critic_of_real, real, fake, tf.constant([3, 4], tf.int64),
+                                  Rows(0, 4, 4)))
+        assert got == pytest.approx(want, rel=1e-5)
+    # its D and G terms are bce's
+    assert _f(loss.d_loss(_t([1.0, -2.0]), _t([0.5]))) == \
+        pytest.approx(_f(NonSaturating(_cfg()).d_loss(_t([1.0, -2.0]), _t([0.5]))))
 
 
 def test_gradient_penalty_interpolates_between_real_and_fake():
@@ -117,18 +153,34 @@ def test_gradient_penalty_is_finite_where_the_critic_is_flat():
     assert np.isfinite(_f(grad))
 
 
-def test_registry_and_logits_only_losses():
-    assert set(LOSSES) == {"bce", "hinge", "wgan-gp"}
-    assert isinstance(make_loss("hinge"), Hinge) and not make_loss("bce").on_probabilities
-    assert make_loss("wgan-gp").has_penalty and not make_loss("hinge").has_penalty
+def test_registry_and_what_each_loss_declares():
+    from ganctl.config import TrainConfig
+
+    def make(loss: str, arch: str = "dcgan"):
+        return make_loss(TrainConfig(arch=arch, loss=loss))
+
+    assert set(LOSSES) == {"bce", "hinge", "wgan-gp", "bce-r1"}
+    assert isinstance(make("hinge"), Hinge) and not make("bce").on_probabilities
+    assert make("bce", "mlp").on_probabilities  # the seed MLP's D ends in a sigmoid
+    # Only bce takes the MLP's probabilities; config validation asks the registry.
+    assert [name for name, loss in LOSSES.items() if "probability" in loss.d_outputs] == ["bce"]
     with pytest.raises(ValueError, match="needs a discriminator that outputs logits"):
-        make_loss("hinge", "probability")
+        make("hinge", "mlp")
+    # The gradient penalty differentiates D per image: its own pass, no batch statistics in D.
+    assert make("wgan-gp").separate_d_pass and not make("wgan-gp").d_batch_statistics
+    assert make("bce-r1").separate_d_pass and not make("bce-r1").d_batch_statistics
+    with pytest.raises(ValueError, match="needs a discriminator that outputs logits"):
+        make("bce-r1", "mlp")
+    assert not make("hinge").separate_d_pass and make("hinge").d_batch_statistics
+    assert all(loss.summary.startswith(name) for name, loss in LOSSES.items())
 
 
 # --- bce on the seed MLP's probabilities -----------------------------------------------------------
 
 def _losses(d_real, d_fake) -> tuple[float, float]:
-    loss = make_loss("bce", "probability")
+    from ganctl.config import TrainConfig
+
+    loss = make_loss(TrainConfig(arch="mlp", loss="bce"))
     real, fake = np.array(d_real, np.float32), np.array(d_fake, np.float32)
     return float(loss.g_loss(fake)), float(loss.d_loss(real, fake))
 

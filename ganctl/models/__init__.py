@@ -28,6 +28,9 @@ class Arch:
     # Raises ValueError (one line, naming the fix) for an image shape it cannot build.
     check_shape: Callable[[tuple[int, int, int]], None] = lambda shape: None
     options: tuple[str, ...] = ()  # TrainConfig fields the builder takes as keyword arguments
+    # Every builder also takes `num_classes` (conditional models) and `d_batch_statistics`
+    # (False: D must not normalise over the batch, as a loss that penalises each image's
+    # gradient asks).
 
 
 ARCHS: dict[str, Arch] = {
@@ -35,7 +38,7 @@ ARCHS: dict[str, Arch] = {
                 defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True,
                           "lr": 2e-4, "batch_size": 128}),
     "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape,
-                  options=("width", "spectral_norm", "loss"),
+                  options=("width", "spectral_norm"),
                   defaults={"width": dcgan.DEFAULT_WIDTH, "loss": "bce", "ema": True,
                             "augment": "auto", "xla": False,
                             # Measured in the quality race (benchmarks/README.md): at equal
@@ -56,11 +59,13 @@ def build_models(arch: str, latent_dim: int, image_shape: tuple[int, int, int],
     return ARCHS[arch].build(latent_dim, tuple(image_shape), mixed=mixed, seed=seed, **options)
 
 
-def build_for(cfg: Any, mixed: bool = False) -> ModelPair:
+def build_for(cfg: Any, mixed: bool = False, d_batch_statistics: bool = True) -> ModelPair:
     """Build the models of a `TrainConfig` (its architecture, shape, seed and options), conditioned
-    on its classes for a conditional run (see `conditioning`)."""
+    on its classes for a conditional run (see `conditioning`); `d_batch_statistics` False gives
+    a D without BatchNorm (what the training loss declares)."""
     spec = ARCHS[cfg.arch]
     options = {name: getattr(cfg, name) for name in spec.options}
+    options["d_batch_statistics"] = d_batch_statistics
     if cfg.conditional:
         options["num_classes"] = len(cfg.labels)
     return build_models(cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=mixed, seed=cfg.seed,

@@ -57,12 +57,12 @@ def channels_at(level: int, width: int) -> int:
 
 def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False,
                 seed: int = 0, width: int = DEFAULT_WIDTH, spectral_norm: bool = False,
-                loss: str = "bce", num_classes: int = 0) -> ModelPair:
+                num_classes: int = 0, d_batch_statistics: bool = True) -> ModelPair:
     """The DCGAN pair for `image_shape`.
 
     D has BatchNorm after its first layer unless it has spectral normalisation (which takes
-    its place, as in SNGAN) or the loss is wgan-gp (the penalty is on each image's gradient,
-    which a batch statistic would mix).
+    its place, as in SNGAN) or `d_batch_statistics` is False (the loss penalises each image's
+    gradient, which a batch statistic would mix).
     """
     import keras
     from keras import layers
@@ -74,7 +74,7 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     start, ups = start_grid(size)
     seeds = iter(range(seed * 100, seed * 100 + 100))
     out_dtype = "float32" if mixed else None  # tanh and the logit at full precision
-    d_batchnorm = not spectral_norm and loss != "wgan-gp"
+    d_batchnorm = not spectral_norm and d_batch_statistics
 
     def init() -> keras.initializers.Initializer:
         # DCGAN's N(0, 0.02); each layer its own fixed seed, so --seed fixes the weights.

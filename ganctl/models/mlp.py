@@ -8,7 +8,7 @@ ModelPair = tuple[Any, Any]
 
 
 def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = False,
-              seed: int = 0, num_classes: int = 0) -> ModelPair:
+              seed: int = 0, num_classes: int = 0, d_batch_statistics: bool = True) -> ModelPair:
     """The classic MLP GAN (generalised from 28×28×1 to any image shape).
 
     G: z → Dense 128 → LeakyReLU(0.2) → [Dense 256/512/1024 → BatchNorm → LeakyReLU(0.2)]
@@ -17,7 +17,8 @@ def build_mlp(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool = 
 
     With `num_classes`, conditional as in Mirza & Osindero (2014): G sees z concatenated with
     the label's one-hot vector (see `conditioning`), and D the flattened image concatenated with
-    it. Without, the seed's exact models.
+    it. Without, the seed's exact models. D has no batch statistics, whatever
+    `d_batch_statistics` allows.
     """
     import keras
     from keras import layers

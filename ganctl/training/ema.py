@@ -4,7 +4,9 @@ The averaged generator makes smoother, steadier images than the trained one, who
 jump with every step (Karras et al. 2018; Yazıcı et al. 2019); training keeps it beside G and
 grids, evaluation and sampling show it. Its half-life is counted in images, so it means the same
 at any batch size, and it ramps up from zero as StyleGAN2-ADA's does (`training_loop.py`), so
-early in training the average does not drag in the random initial weights.
+early in training the average does not drag in the random initial weights. `EmaGenerator` is
+that average as training keeps it; readers of a run ask the checkpoint store (`shown_generator_key`)
+which generator to show, without this module.
 """
 
 from __future__ import annotations
@@ -44,3 +46,26 @@ def update_ema(average: Any, model: Any, beta: Any) -> None:
     """average ← model + beta (average − model), for every variable (weights and BN statistics)."""
     for avg, var in zip(average.variables, model.variables, strict=True):
         avg.assign(var + beta * (avg - var))
+
+
+class EmaGenerator:
+    """The EMA of a trained generator: `generator` is the average, a copy of the trained one
+    that is never trained, only averaged; grids, evaluation and sampling show it."""
+
+    def __init__(self, copy: Any, trained: Any, batch_size: int, half_life: float, ramp: float):
+        # The average starts as G itself. `copy` is built like `trained` (the builders are
+        # deterministic), and its weights are set from it too.
+        copy.set_weights(trained.get_weights())
+        self.generator = copy
+        self.batch_size = batch_size
+        self.half_life = half_life
+        self.ramp = ramp
+
+    def update(self, trained: Any, step: Any) -> None:
+        """Average in `trained` after training step `step` (0-based; the counter before it is
+        advanced), which brings the images seen to (step + 1) × batch."""
+        import tensorflow as tf
+
+        images_seen = tf.cast(step + 1, tf.float32) * self.batch_size
+        update_ema(self.generator, trained,
+                   ema_beta(images_seen, self.batch_size, self.half_life, self.ramp))

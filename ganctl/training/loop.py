@@ -23,8 +23,9 @@ from ganctl.errors import GanctlError, UsageError
 from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
-from ganctl.training.gan import GAN, STAT_NAMES
+from ganctl.training.gan import GAN
 from ganctl.training.snapshots import SnapshotSchedule, parse_snapshot_every
+from ganctl.training.step import STAT_NAMES
 from ganctl.training.strategy import Distribution
 
 
