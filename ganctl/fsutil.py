@@ -61,6 +61,15 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def sha256_hex(*parts: str | bytes | memoryview) -> str:
+    """Hex sha256 of `parts` one after another, text as UTF-8 (bytes-like parts as they are: a
+    C-contiguous numpy array hashes its raw pixels)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
+    return digest.hexdigest()
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import zipfile
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ import numpy as np
 from ganctl.cache import cache_dir
 from ganctl.errors import UsageError
 from ganctl.events import Say, quiet
-from ganctl.fsutil import atomic_path, atomic_write_json
+from ganctl.fsutil import atomic_path, atomic_write_json, sha256_hex
 
 if TYPE_CHECKING:
     from ganctl.evaluation.evaluators.base import Evaluator
@@ -131,7 +130,7 @@ def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Say = quiet
     from ganctl.evaluation.metrics.distance import nearest_neighbours
 
     text = "|".join([train.key, heldout.key, metrics_code_digest()])
-    path = cache_dir() / f"nearest-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
+    path = cache_dir() / f"nearest-{sha256_hex(text)[:16]}.npz"
     try:
         with np.load(path, allow_pickle=False) as npz:
             dist = npz["distances"]
@@ -155,16 +154,14 @@ def heldout_nearest(train: RealFeatures, heldout: RealFeatures, say: Say = quiet
 @functools.cache
 def metrics_code_digest() -> str:
     """sha256 of the metrics' source files: cached scores of older code are not reused."""
-    digest = hashlib.sha256()
-    for path in sorted((Path(__file__).parent / "metrics").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return sha256_hex(*(path.name.encode() + b"\0" + path.read_bytes()
+                        for path in sorted((Path(__file__).parent / "metrics").glob("*.py"))))
 
 
 def reference_cache_path(keys: Sequence[str], seed: int) -> Path:
     """Where the reference scores of real features `keys` (and metric `seed`) are cached."""
     text = "|".join([*keys, str(seed), metrics_code_digest()])
-    return cache_dir() / f"reference-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    return cache_dir() / f"reference-{sha256_hex(text)[:16]}.json"
 
 
 def read_reference(path: Path) -> dict[str, dict[str, float]]:

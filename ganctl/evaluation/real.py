@@ -9,7 +9,6 @@ be one or two classes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ import numpy as np
 
 from ganctl.data import BUILTIN, load_dataset, load_test_split
 from ganctl.errors import UsageError
+from ganctl.fsutil import sha256_hex
 
 if TYPE_CHECKING:
     from ganctl.config import TrainConfig
@@ -101,9 +101,7 @@ class RealData:
         """sha256 of a split's shape and pixels: changed data never reuses cached results."""
         if split not in self._digests:
             x = np.ascontiguousarray(self.images(split))
-            digest = hashlib.sha256(str(x.shape).encode())
-            digest.update(memoryview(x).cast("B"))
-            self._digests[split] = digest.hexdigest()
+            self._digests[split] = sha256_hex(str(x.shape), memoryview(x).cast("B"))
         return self._digests[split]
 
 

@@ -11,7 +11,6 @@ interrupted export leaves no half-written folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +25,7 @@ import numpy as np
 
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import Say, quiet
+from ganctl.fsutil import file_sha256
 from ganctl.generation import converters
 from ganctl.generation.export_docs import example_py, readme_md, seed_rule
 from ganctl.generation.latents import check_truncation, latents_from_seeds
@@ -240,7 +240,7 @@ def build_manifest(g: Any, plan: ExportPlan, files: dict[str, str],
         "checkpoint": g.loaded.checkpoint.name,
         "epoch": int(g.loaded.checkpoint.epoch),
         "ema": g.ema,
-        "config_sha256": hashlib.sha256(g.loaded.run.config.read_bytes()).hexdigest(),
+        "config_sha256": file_sha256(g.loaded.run.config),
         "architecture": g.config.arch,
         "latent_dim": g.latent_dim,
         "conditional": g.conditional,

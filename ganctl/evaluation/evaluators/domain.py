@@ -14,7 +14,6 @@ accuracy in a JSON beside it. A damaged cache is retrained with a warning.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import time
@@ -28,7 +27,7 @@ import numpy as np
 
 from ganctl.errors import GanctlError
 from ganctl.events import EvaluatorTraining
-from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256
+from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256, sha256_hex
 
 if TYPE_CHECKING:
     from ganctl.evaluation.evaluators.base import Evaluator
@@ -164,20 +163,18 @@ def heldout_accuracy(evaluator: Evaluator, data: RealData, classes: tuple[str, .
 @functools.cache
 def code_digest() -> str:
     """sha256 of this module's source: a changed evaluator is trained again, never reused."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return file_sha256(Path(__file__))
 
 
 def cache_key(data: RealData, budget: TrainingBudget) -> str:
     """Names the evaluator of `data`: its images and labels, the seed of the sample it trains
     on, this code and the budget."""
-    digest = hashlib.sha256(f"sample seed {data.sample_seed}".encode())
+    parts: list[str | bytes] = [f"sample seed {data.sample_seed}"]
     for split in ("train", "test"):
-        digest.update(data.sha256(split).encode())
         labels = data.labels(split)
-        digest.update(b"-" if labels is None else np.ascontiguousarray(labels, np.int64).tobytes())
-    digest.update(json.dumps(asdict(budget), sort_keys=True).encode())
-    digest.update(code_digest().encode())
-    return digest.hexdigest()[:16]
+        parts += [data.sha256(split),
+                  b"-" if labels is None else np.ascontiguousarray(labels, np.int64).tobytes()]
+    return sha256_hex(*parts, json.dumps(asdict(budget), sort_keys=True), code_digest())[:16]
 
 
 def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
@@ -213,7 +210,7 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
         return load_cached(folder)
     except OSError as exc:
         warn(f"cannot cache the evaluator in {folder}: {exc.strerror or exc}")
-        info["sha256"] = hashlib.sha256(b"".join(w.tobytes() for w in weights.values())).hexdigest()
+        info["sha256"] = sha256_hex(b"".join(w.tobytes() for w in weights.values()))
         return _evaluator_from(weights, info)
 
 

@@ -11,7 +11,6 @@ that need them are skipped. On a CPU it is slow (about 6 GFLOPs per image).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from ganctl.errors import UsageError
 from ganctl.evaluation.evaluators.base import Evaluator
+from ganctl.fsutil import file_sha256, sha256_hex
 
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INPUT_SIZE = 299
@@ -101,7 +101,7 @@ def load_inception(image_shape: tuple[int, int, int], weights: str | None = "ima
     """The Inception evaluator for images of `image_shape` (weights=None: untrained, for tests)."""
     model = build_inception(weights, size)
     if weights is None:
-        digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.weights))
+        digest = sha256_hex(b"".join(np.asarray(w).tobytes() for w in model.weights))
     else:
-        digest = hashlib.sha256(weights_path().read_bytes())
-    return InceptionEvaluator(model, image_shape, digest.hexdigest())
+        digest = file_sha256(weights_path())
+    return InceptionEvaluator(model, image_shape, digest)

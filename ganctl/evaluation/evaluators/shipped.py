@@ -9,7 +9,6 @@ Nothing is downloaded and no code is loaded from a file. TensorFlow is imported 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import numpy as np
 from ganctl.data import load_idx_folder, scale_to_signed_unit
 from ganctl.errors import GanctlError
 from ganctl.evaluation.evaluators.base import Evaluator, assign_weights
-from ganctl.fsutil import file_sha256
+from ganctl.fsutil import file_sha256, sha256_hex
 
 if TYPE_CHECKING:
     from ganctl.evaluation.real import RealData
@@ -120,7 +119,7 @@ def fingerprint(images: np.ndarray) -> list[str]:
 
     The first images, not a random sample: this asks whether the data *is* Fashion-MNIST in its
     own order, which a sample cannot tell (and a run's --limit keeps the first images)."""
-    return [hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()[:16]
+    return [sha256_hex(np.ascontiguousarray(img).tobytes())[:16]
             for img in images[:FINGERPRINT_IMAGES]]
 
 
