@@ -6,6 +6,7 @@ import gzip
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,10 +36,15 @@ class Dataset:
         return tuple(int(v) for v in self.x.shape[1:])  # type: ignore[return-value]
 
 
-def scale_to_signed_unit(x: np.ndarray) -> np.ndarray:
-    """uint8 pixels 0..255 → float32 in the signed unit interval [-1, 1] (`images.to_uint8`
-    maps them back)."""
-    return x.astype(np.float32) / 127.5 - 1.0
+def scale_to_signed_unit(x: Any) -> Any:
+    """Pixels 0..255 (uint8, or float after a resize) → float32 in the signed unit interval
+    [-1, 1] (`images.to_uint8` maps them back): a numpy array, or a TensorFlow tensor inside the
+    compiled step and the evaluators, the same arithmetic for both."""
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float32) / 127.5 - 1.0
+    import tensorflow as tf
+
+    return tf.cast(x, tf.float32) / 127.5 - 1.0
 
 
 def keras_home() -> Path:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganctl.config import TrainConfig
+from ganctl.data import scale_to_signed_unit
 from ganctl.training.draws import Fakes, Rows, StepSeeds, class_cdf, draw_fakes
 from ganctl.training.state import TrainState
 from ganctl.training.step import STAT_NAMES, StepInputs, Update
@@ -97,7 +98,7 @@ class Feeder:
         import tensorflow as tf
 
         mine = rows.take(idx)
-        real = tf.cast(tf.gather(self._data, mine), tf.float32) / 127.5 - 1.0
+        real = scale_to_signed_unit(tf.gather(self._data, mine))
         labels = None if self._labels is None else tf.gather(self._labels, mine)
         own = tuple(Fakes(rows.take(f.noise), None if f.labels is None else rows.take(f.labels))
                     for f in fakes)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.data import scale_to_signed_unit
 from ganctl.errors import UsageError
 from ganctl.evaluation.evaluators.base import Evaluator
 from ganctl.fsutil import file_sha256, sha256_hex
@@ -92,7 +93,7 @@ class InceptionEvaluator(Evaluator):
                 batch = tf.image.grayscale_to_rgb(batch)
             batch = tf.image.resize(batch, (self.size, self.size), method="bilinear")
             feats[start:start + len(batch)] = np.asarray(
-                self._model(batch / 127.5 - 1.0, training=False))
+                self._model(scale_to_signed_unit(batch), training=False))
         return feats, np.empty((len(images), 0))
 
 
