@@ -20,43 +20,7 @@ FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
 # `slow` goes on tests that took 15 s or more (setup included) in a `--durations=0` run of the
 # whole suite at load average 6-10 on 2 cores (8 s or more at load 4), and on every user of a
 # fixture that costs that much, except tiny_run and cond_run, which a hundred quick tests share;
-# `pytest -m "not slow"` then runs in under 2 minutes. In test files that are being rewritten
-# elsewhere as this is written, the marks are given here by name; move each to a decorator on
-# its test once those rewrites have landed.
-SLOW_ELSEWHERE = {
-    "test_gan.py": (
-        "test_fused_steps_compute_what_single_steps_compute",  # these three share the `runs`
-        "test_no_xla_computes_what_xla_computes",  # fixture: 8 steps compiled with XLA and
-        "test_one_compiled_program_whatever_the_start_and_count",  # without, fused and single
-        "test_traced_once_over_two_epochs",
-        "test_mixed_precision_runs_on_cpu",
-        "test_every_loss_trains_dcgan",
-        "test_bf16_keeps_float32_outputs_and_variables",
-        "test_d_lr_sets_the_discriminators_step_size",
-    ),
-    "test_ema.py": (  # with test_sample.py's dcgan test, the users of `tiny_dcgan_run`
-        "test_sample_uses_the_ema_generator_and_no_ema_the_trained_one",
-        "test_sample_cli_says_which_generator_and_the_pictures_differ",
-        "test_the_ema_is_resumed_from_checkpoints",
-    ),
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Mark SLOW_ELSEWHERE's tests slow; warn about a name that no longer names a test."""
-    modules = {}
-    for item in items:
-        names = SLOW_ELSEWHERE.get(item.path.name, ())
-        modules[item.path.name] = item.module
-        if getattr(item, "originalname", item.name) in names:
-            item.add_marker(pytest.mark.slow)
-    stale = [f"{file}::{name}" for file, module in modules.items()
-             for name in SLOW_ELSEWHERE.get(file, ()) if not hasattr(module, name)]
-    if stale:
-        import warnings
-
-        warnings.warn(f"conftest.SLOW_ELSEWHERE names tests that do not exist: {', '.join(stale)}",
-                      pytest.PytestWarning, stacklevel=1)
+# `pytest -m "not slow"` then runs in under 2 minutes.
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -61,6 +61,7 @@ def _same(a, b) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
 
 
+@pytest.mark.slow
 def test_sample_uses_the_ema_generator_and_no_ema_the_trained_one(tiny_dcgan_run):
     from ganctl.generation.inference import load_generator
 
@@ -74,6 +75,7 @@ def test_sample_uses_the_ema_generator_and_no_ema_the_trained_one(tiny_dcgan_run
     assert not _same(gan.state.ema.generator, gan.state.generator)
 
 
+@pytest.mark.slow
 def test_sample_cli_says_which_generator_and_the_pictures_differ(cli, tiny_dcgan_run, tmp_path):
     from ganctl.images import read_image
 
@@ -98,6 +100,7 @@ def test_mlp_runs_keep_no_ema(tiny_run):
     assert not any("generator_ema" in n for n in names)
 
 
+@pytest.mark.slow
 def test_the_ema_is_resumed_from_checkpoints(tmp_path, tiny_dcgan_run):
     from conftest import DCGAN_TINY, train_tiny
 

@@ -85,6 +85,7 @@ def assert_close(a: dict, b: dict, rtol: float, atol: float) -> None:
         np.testing.assert_allclose(a[name], b[name], rtol=rtol, atol=atol, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("xla", [True, False], ids=["xla", "no-xla"])
 def test_fused_steps_compute_what_single_steps_compute(runs, xla):
     r = runs[xla]
@@ -100,6 +101,7 @@ def test_fused_steps_compute_what_single_steps_compute(runs, xla):
     assert r["gan"].trace_count == 1  # calls of 4, 3 and 1 steps from several starts
 
 
+@pytest.mark.slow
 def test_no_xla_computes_what_xla_computes(runs):
     with_xla, without = runs[True], runs[False]
     assert_close(with_xla["start"], without["start"], rtol=0, atol=0)  # same seed, same model
@@ -108,6 +110,7 @@ def test_no_xla_computes_what_xla_computes(runs):
     np.testing.assert_allclose(with_xla["fused_sums"], without["fused_sums"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_one_compiled_program_whatever_the_start_and_count(runs):
     import tensorflow as tf
 
@@ -122,6 +125,7 @@ def test_one_compiled_program_whatever_the_start_and_count(runs):
     assert gan.trace_count == 1
 
 
+@pytest.mark.slow
 def test_traced_once_over_two_epochs(tmp_path):
     from ganctl.training.callbacks import Callback
     from ganctl.training.loop import plan_training, run_training
@@ -138,6 +142,7 @@ def test_traced_once_over_two_epochs(tmp_path):
     assert keep.gan.trace_count == 1
 
 
+@pytest.mark.slow
 def test_mixed_precision_runs_on_cpu(images):
     import keras
 
@@ -264,6 +269,7 @@ def _gradient_norms(d, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("loss,d_steps", [("bce", 1), ("hinge", 1), ("wgan-gp", 1), ("wgan-gp", 2),
                                           ("bce-r1", 1)])
+@pytest.mark.slow
 def test_every_loss_trains_dcgan(images, loss, d_steps):
     """One step on a fixed batch (no augmentation) returns its loss's formulas on D's outputs,
     recomputed here from the state the step began in and the draws it took (with wgan-gp, D's
@@ -324,6 +330,7 @@ def test_every_loss_trains_dcgan(images, loss, d_steps):
     assert moved == {"G", "D"}
 
 
+@pytest.mark.slow
 def test_bf16_keeps_float32_outputs_and_variables(images):
     import keras
 
@@ -353,6 +360,7 @@ def test_a_slice_of_the_batch_gets_its_rows_of_the_whole_batch_draws(images):
     assert z.shape == (BATCH, 100) and abs(z.mean()) < 0.1 and 0.9 < z.std() < 1.1
 
 
+@pytest.mark.slow
 def test_d_lr_sets_the_discriminators_step_size(images):
     # Adam's first step moves each weight by lr · g / (|g| + ε): by lr wherever the gradient is
     # not tiny. So the largest move of a kernel is G's lr in G and D's own lr in D.
