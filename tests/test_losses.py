@@ -103,7 +103,8 @@ def test_r1_of_a_linear_critic_is_gamma_half_its_weight_norm_squared():
         return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None] + 0.3
 
     loss = NonSaturatingR1(_cfg())
-    assert loss.gamma == 10.0
+    assert loss.gamma == 10.0  # --r1-gamma's default
+    assert NonSaturatingR1(_cfg().replace(r1_gamma=4.0)).gamma == 4.0
     got = _f(loss.regulariser(critic, _images(1), _images(2), tf.constant([3, 4], tf.int64),
                               Rows(0, 4, 4)))
     assert got == pytest.approx(10.0 / 2 * float(np.sum(w.astype(np.float64) ** 2)), rel=1e-5)

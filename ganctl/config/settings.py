@@ -82,6 +82,8 @@ class TrainConfig:
     loss: str | None = option(None, "{choices}.", arch_default=True)  # D and G's losses
     d_steps: int = option(1, "D updates per G update (5 is usual for wgan-gp).",
                           check=positive_whole)
+    r1_gamma: float = option(10.0, "The weight γ of --loss bce-r1's R1 penalty, γ/2 · E‖∇D(x)‖² "
+                             "on real images.", check=positive)
     # An exponential moving average of G, the generator shown and sampled
     ema: bool | None = option(None, "Keep an exponential moving average of G and show it in "
                               "grids, sample, interpolate and evaluate.", arch_default=True)

@@ -25,7 +25,6 @@ _EPS = 1e-7
 # interpolate where D is flat would otherwise make the penalty's gradient NaN.
 GP_EPS = 1e-12
 GP_WEIGHT = 10.0  # WGAN-GP's λ (Gulrajani et al. 2017)
-R1_GAMMA = 10.0  # R1's γ (Mescheder et al. 2018; StyleGAN2-ADA's default at low resolution)
 
 
 def _bce(target: float, prob: Any) -> Any:
@@ -155,14 +154,14 @@ class NonSaturatingR1(NonSaturating):
     the real images D judged, which keeps D flat on the data."""
 
     name = "bce-r1"
-    summary = f"bce-r1 (non-saturating + R1 penalty on real images, γ {R1_GAMMA:g})"
+    summary = "bce-r1 (non-saturating + R1 penalty on real images, weight --r1-gamma)"
     d_outputs = ("logits",)
     separate_d_pass = True
     d_batch_statistics = False
 
     def __init__(self, cfg: TrainConfig):
         super().__init__(cfg)
-        self.gamma = R1_GAMMA
+        self.gamma = cfg.r1_gamma
 
     def regulariser(self, critic, real, fake, seed, rows):
         return 0.5 * self.gamma * r1_penalty(critic, real)
