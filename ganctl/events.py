@@ -63,7 +63,9 @@ Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining
 
 # A sink for one line of progress or warning text.
 Say = Callable[[str], None]
+# A sink for the training loop's events (the CLI's progress display renders them).
+Emit = Callable[[Event], None]
 
 
-def quiet(text: str) -> None:
-    """The default progress and warning sink: says nothing."""
+def quiet(message: object) -> None:
+    """The one default sink, for text (`Say`) and events (`Emit`) alike: says nothing."""

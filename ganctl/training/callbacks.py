@@ -4,14 +4,13 @@ every snapshot (see ganctl.training.snapshots), the sample grid, its GIF frame a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
-from ganctl.events import Event, Message
+from ganctl.events import Emit, Message, quiet
 from ganctl.generation.latents import latents_from_seeds
 from ganctl.generation.sampling import class_rows, compiled_generator
 from ganctl.images import make_grid, to_uint8, write_png
@@ -84,9 +83,9 @@ class Evaluate(Callback):
     `emit` receives what it has to say (computing the real features the first time takes a
     while, and a damaged feature cache is worth a warning)."""
 
-    def __init__(self, cfg: TrainConfig, emit: Callable[[Event], None] | None = None):
+    def __init__(self, cfg: TrainConfig, emit: Emit | None = None):
         self.cfg = cfg
-        self.emit = emit or (lambda event: None)
+        self.emit = emit or quiet
         self.scorer: Any = None
 
     def on_train_start(self, gan, run):

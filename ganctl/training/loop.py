@@ -20,7 +20,7 @@ from ganctl import __version__
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
-from ganctl.events import EpochDone, Event, Message, StepsDone, TrainStarted
+from ganctl.events import Emit, EpochDone, Message, StepsDone, TrainStarted, quiet
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
@@ -67,7 +67,7 @@ def version_info() -> dict[str, str]:
     return {"ganctl_version": __version__, "tensorflow_version": tf.__version__}
 
 
-def default_callbacks(cfg: TrainConfig, emit: Callable[[Event], None] | None = None
+def default_callbacks(cfg: TrainConfig, emit: Emit | None = None
                       ) -> list[Callback]:
     grid = SampleGrid(cfg.sample_grid)
     scores = [Evaluate(cfg, emit)] if cfg.eval_every else []  # before TensorBoard, which logs them
@@ -82,7 +82,7 @@ class Trainer:
     which may need them, writing to a temporary folder that they delete at once.
     """
 
-    def __init__(self, gan: GAN, run: RunFolder, emit: Callable[[Event], None] | None = None,
+    def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
                  should_stop: Callable[[], bool] | None = None, precision_auto: str = ""):
         self.gan = gan
@@ -91,7 +91,7 @@ class Trainer:
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
         self.chief = self.dist.is_chief
-        self.emit = emit or (lambda event: None)
+        self.emit = emit or quiet
         if not self.chief:
             callbacks = []
         self.callbacks = default_callbacks(self.cfg, self.emit) if callbacks is None else callbacks
@@ -396,7 +396,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     return Plan(cfg, run, data, resuming, fresh, why)
 
 
-def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
+def run_training(plan: Plan, emit: Emit | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  callbacks: list[Callback] | None = None,
                  distribution: Distribution | None = None) -> TrainResult:
@@ -408,7 +408,7 @@ def run_training(plan: Plan, emit: Callable[[Event], None] | None = None,
     from ganctl.runs import run_lock
     from ganctl.training.strategy import collective_failure, make_distribution
 
-    emit = emit or (lambda event: None)
+    emit = emit or quiet
     dist = distribution or make_distribution(plan.cfg.strategy, plan.cfg.batch_size)
     lock = run_lock(plan.run, warn=lambda text: emit(Message(text, "warning"))) \
         if dist.is_chief else contextlib.nullcontext()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ganctl.errors import UsageError
 from ganctl.evaluation.evaluators.base import Evaluator
-from ganctl.events import EvaluatorTraining
+from ganctl.events import EvaluatorTraining, Say
 
 if TYPE_CHECKING:
     from ganctl.evaluation.real import RealData
@@ -19,8 +19,8 @@ EVALUATORS = ("auto", "fashion-mnist", "domain", "inception")
 
 def choose_evaluator(data: RealData, kind: str = "auto",
                      progress: Callable[[EvaluatorTraining], None] | None = None,
-                     say: Callable[[str], None] | None = None,
-                     warn: Callable[[str], None] | None = None) -> Evaluator:
+                     say: Say | None = None,
+                     warn: Say | None = None) -> Evaluator:
     """The evaluator for `data`: `kind` 'fashion-mnist' (the shipped one), 'domain' (trained on
     `data`, cached), 'inception' (InceptionV3, ImageNet weights) or 'auto': the shipped one for
     Fashion-MNIST, else the domain one."""

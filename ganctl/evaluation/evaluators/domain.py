@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganctl.errors import GanctlError
-from ganctl.events import EvaluatorTraining
+from ganctl.events import EvaluatorTraining, Say, quiet
 from ganctl.fsutil import atomic_path, atomic_write_json, file_sha256, sha256_hex
 
 if TYPE_CHECKING:
@@ -178,12 +178,12 @@ def cache_key(data: RealData, budget: TrainingBudget) -> str:
 
 
 def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
-                     progress: Progress | None = None, say: Callable[[str], None] | None = None,
-                     warn: Callable[[str], None] | None = None) -> Evaluator:
+                     progress: Progress | None = None, say: Say | None = None,
+                     warn: Say | None = None) -> Evaluator:
     """The evaluator of `data`: from the cache, else trained (reporting `progress`) and cached."""
     from ganctl.cache import cache_dir
 
-    say, warn = say or (lambda text: None), warn or (lambda text: None)
+    say, warn = say or quiet, warn or quiet
     folder = cache_dir() / "evaluators" / f"{ARCHITECTURE}-{cache_key(data, budget)}"
     if (folder / INFO_NAME).exists() or (folder / WEIGHTS_NAME).exists():
         try:
