@@ -53,6 +53,16 @@ class RunFolder:
         return self.root / "tensorboard"
 
     @property
+    def evaluations(self) -> Path:
+        """`evaluate` keeps each report here as TIMESTAMP.json (`ganctl report` shows the newest)."""
+        return self.root / "evaluations"
+
+    @property
+    def history(self) -> Path:
+        """One JSON line per `train` session: when it started and where it resumed from."""
+        return self.root / "history.jsonl"
+
+    @property
     def lock(self) -> Path:
         return self.root / "train.lock"
 
@@ -87,15 +97,13 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Whole, parsable records of metrics.jsonl (a torn last line from a crash is dropped)."""
-        if not self.metrics.is_file():
-            return []
-        records = []
-        for line in self.metrics.read_text(encoding="utf-8", errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict) and "epoch" in record:
-                    records.append(record)
-        return records
+        return read_jsonl(self.metrics, "epoch")[0]
+
+    def append_history(self, entry: dict[str, Any]) -> None:
+        """Add one line to history.jsonl (a training session's start)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.history, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Keep only records up to `last_epoch` (used when resuming from a checkpoint)."""
@@ -129,10 +137,30 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove everything a run wrote (for --fresh), keeping the folder itself."""
-        for path in (self.config, self.metrics, self.progress_gif):
+        for path in (self.config, self.metrics, self.progress_gif, self.history):
             path.unlink(missing_ok=True)
-        for path in (self.checkpoints, self.samples, self.tensorboard):
+        for path in (self.checkpoints, self.samples, self.tensorboard, self.evaluations):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def read_jsonl(path: Path, key: str) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects holding `key` in the lines of `path`, and how many non-blank lines were
+    not such an object (damaged); a missing file is ([], 0)."""
+    if not path.is_file():
+        return [], 0
+    records, damaged = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and key in record:
+            records.append(record)
+        else:
+            damaged += 1
+    return records, damaged
 
 
 # --- naming and lookup ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ganctl.evaluation.scoring import DEFAULT_N, EPOCH_METRICS
 
 if TYPE_CHECKING:
     from ganctl.evaluation.scoring import Report
+    from ganctl.runs import RunFolder
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -85,6 +86,9 @@ def evaluate(
                                   "(InceptionV3 ImageNet features, downloaded once by Keras, "
                                   "slow on a CPU), or auto: fashion-mnist for Fashion-MNIST, "
                                   "else domain."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Keep the report in the run folder "
+                              "as evaluations/TIMESTAMP.json (with the --nn-grid picture beside "
+                              "it), where `ganctl report` finds the newest."),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
@@ -160,6 +164,22 @@ def evaluate(
     for note in (*report.real.notes, *report.notes):
         out.print(f"[dim]note: {note}[/]")
     _write_outputs(report, json_out, nn_grid, console)
+    if save:
+        _save_in_run(report, run, console)
+
+
+def _save_in_run(report: Report, run: RunFolder, console: Console) -> None:
+    """evaluations/TIMESTAMP.json (and TIMESTAMP-nearest.png) in the run; a run folder that
+    cannot be written is a warning, not a failure: the numbers were printed."""
+    from ganctl.evaluation.report import save_evaluation
+
+    try:
+        path = save_evaluation(run, report.to_json(), report.nn_grid)
+    except OSError as exc:
+        console.print(f"[yellow]warning:[/] could not keep the report in {run.evaluations}: "
+                      f"{exc.strerror or exc}", highlight=False)
+        return
+    console.print(f"kept {path} (ganctl report --ckpt {run.root} shows it)", highlight=False)
 
 
 def _write_outputs(report: Report, json_out: Path | None, nn_grid: Path | None,

@@ -111,6 +111,7 @@ def train(
         raise typer.Exit(130)
     console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
+    console.print(f"see it: ganctl report --ckpt {plan.run.root}", highlight=False)
 
 
 def _with_settings(command: Any) -> inspect.Signature:

@@ -185,6 +185,12 @@ class Trainer:
                                already_complete=True)
         if self.chief:
             self.run.write_config(cfg, version_info())
+            # `ganctl report` lists the resumes from these lines.
+            self.run.append_history({"time": round(time.time(), 3), "epochs": cfg.epochs,
+                                     "from_epoch": done_epochs,
+                                     "from_step": int(gan.step.numpy()),
+                                     "resumed": resumed.name if resumed else None,
+                                     **version_info()})
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),

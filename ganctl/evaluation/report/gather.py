@@ -1,0 +1,126 @@
+"""What `ganctl report` shows, read from a run folder (never from TensorFlow): the config, the
+metrics log, the checkpoints' index, the sample grids, the timelapse, the saved evaluations
+and the training history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganctl.checkpoints import INDEX
+from ganctl.config import OPTIONS, TrainConfig, flag
+from ganctl.runs import RunFolder, read_jsonl
+
+_GRID = re.compile(r"^epoch_(\d+)\.png$")
+
+
+@dataclass
+class RunView:
+    """Everything the page needs, as plain values; `notes` are one-line warnings for the user."""
+
+    run: RunFolder
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    damaged_lines: int
+    checkpoints: list[dict[str, Any]]
+    grids: list[tuple[int, Path]]  # (epoch, samples/epoch_NNNN.png), oldest first
+    evaluation: dict[str, Any] | None
+    evaluation_path: Path | None
+    nearest_png: Path | None
+    history: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return next((c for c in self.checkpoints if c.get("best")), None)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(n) for n in self.config.get("labels") or []] \
+            if self.config.get("conditional") else []
+
+
+def gather(run: RunFolder) -> RunView:
+    """Read what exists of `run`; what is missing is shown as missing, never an error."""
+    config = json.loads(run.config.read_text(encoding="utf-8"))
+    metrics, damaged = read_jsonl(run.metrics, "epoch")
+    view = RunView(run, config, metrics, damaged, _checkpoints(run), _grids(run),
+                   None, None, None, read_jsonl(run.history, "time")[0])
+    view.evaluation_path, view.evaluation = _newest_evaluation(run)
+    if view.evaluation_path is not None:
+        png = view.evaluation_path.with_name(view.evaluation_path.stem + "-nearest.png")
+        view.nearest_png = png if png.is_file() else None
+    if damaged:
+        view.notes.append(f"skipped {damaged} damaged line{'s' if damaged > 1 else ''} of "
+                          f"{run.metrics}")
+    if not view.checkpoints:
+        view.notes.append(f"run {run.name} has no checkpoint yet: training has not saved; the "
+                          "page shows what exists")
+    return view
+
+
+def _checkpoints(run: RunFolder) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads((run.checkpoints / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = entries.get("checkpoints", entries) if isinstance(entries, dict) else entries
+    return [e for e in entries if isinstance(e, dict) and "epoch" in e] \
+        if isinstance(entries, list) else []
+
+
+def _grids(run: RunFolder) -> list[tuple[int, Path]]:
+    if not run.samples.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run.samples.iterdir() if (m := _GRID.match(p.name))]
+    return sorted(found)
+
+
+def _newest_evaluation(run: RunFolder) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest readable evaluations/*.json (names are timestamps, so newest sorts last)."""
+    if not run.evaluations.is_dir():
+        return None, None
+    for path in sorted(run.evaluations.glob("*.json"), reverse=True):
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and obj.get("checkpoints"):
+            return path, obj
+    return None, None
+
+
+def evenly_spaced(items: list[Any], count: int = 8) -> list[Any]:
+    """`count` items from first to last at even spacing (all of them when there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+def command_line(config: dict[str, Any]) -> str:
+    """The `ganctl train` command that trains this run again: every setting that differs from
+    its default, plus data, epochs, seed, out and name."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    words = ["ganctl", "train"]
+    for name, option in OPTIONS.items():
+        if name not in config:
+            continue
+        value = config[name]
+        if value == defaults.get(name) and name not in ("data", "epochs", "seed", "out", "name"):
+            continue
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            on, _, off = (option.flags or f"{flag(name)}/--no-{flag(name)[2:]}").partition("/")
+            words.append(on if value else off)
+        else:
+            words += [flag(name), _quote(str(value))]
+    return " ".join(words)
+
+
+def _quote(text: str) -> str:
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else "'" + text.replace("'", "'\\''") + "'"
