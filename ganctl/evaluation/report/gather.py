@@ -81,17 +81,18 @@ def _grids(run: RunFolder) -> list[tuple[int, Path]]:
 
 
 def _newest_evaluation(run: RunFolder) -> tuple[Path | None, dict[str, Any] | None]:
-    """The newest readable evaluations/*.json (names are timestamps, so newest sorts last)."""
-    if not run.evaluations.is_dir():
-        return None, None
-    for path in sorted(run.evaluations.glob("*.json"), reverse=True):
+    """The newest readable evaluations/*.json, by the time `evaluate` wrote in it."""
+    found = []
+    for path in run.evaluations.glob("*.json") if run.evaluations.is_dir() else ():
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(obj, dict) and obj.get("checkpoints"):
-            return path, obj
-    return None, None
+            found.append((float(obj.get("time") or 0), path.name, path, obj))
+    if not found:
+        return None, None
+    return max(found, key=lambda f: f[:2])[2:]
 
 
 def evenly_spaced(items: list[Any], count: int = 8) -> list[Any]:

@@ -1,0 +1,173 @@
+"""`ganctl report`: the page's sections and values, its errors, and the page in headless
+Chromium (Debian's package, driven by Playwright for Python)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganctl.evaluation.report import build_report, save_evaluation
+from ganctl.evaluation.report.gather import command_line, evenly_spaced
+from ganctl.evaluation.report.svg import Chart, Mark, Series, nice_ticks, render
+from ganctl.runs import RunFolder
+from tests.conftest import assert_one_line_error
+
+SECTIONS = ["summary", "samples", "timelapse", "curves", "nearest", "config", "resumes"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path) -> RunFolder:
+    """A copy of the shared tiny run that a test may change."""
+    return RunFolder(Path(shutil.copytree(tiny_run, tmp_path / "tiny")))
+
+
+def fake_evaluation(run: RunFolder, fd: float = 123.456789, epochs: tuple[int, ...] = (2,)) -> Path:
+    """An evaluate report as `evaluate` keeps it (the fields the page reads)."""
+    report = {"evaluator": {"architecture": "test", "classes": 10}, "n": 200, "seeds": "0-199",
+              "real": {"compared": "200 test vs 200 train"},
+              "reference": {"fd": 1.5, "kid": 0.001, "recall": 0.7},
+              "checkpoints": [{"name": f"ckpt-e{e:04d}", "epoch": e, "step": 4 * e,
+                               "complete": True,
+                               "metrics": {"fd": fd + (len(epochs) - i - 1), "kid": 0.05,
+                                           "recall": 0.2}} for i, e in enumerate(epochs)]}
+    return save_evaluation(run, report, np.zeros((28, 56, 1), np.uint8))
+
+
+def test_page_has_every_section_in_order_and_no_network(run_copy, tmp_path):
+    result = build_report(run_copy, tmp_path / "r.html")
+    html = result.path.read_text()
+    positions = [html.index(f'<section id="{s}">') for s in SECTIONS]
+    assert positions == sorted(positions)
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched
+    assert "@import" not in html and "@font-face" not in html
+    assert html.count("<svg") >= 3 and "G loss" in html and "D(G(z))" in html
+    assert "ganctl evaluate --ckpt" in html  # no evaluation yet: it names the command
+    assert "ganctl train --data" in html and "--epochs 2" in html
+    assert "started fresh towards 2 epochs" in html
+    assert re.search(r'src="data:image/png;base64,', html)
+    assert result.notes == []
+
+
+def test_summary_shows_the_newest_evaluation_with_its_reference(run_copy, tmp_path):
+    fake_evaluation(run_copy, fd=999.0)
+    fake_evaluation(run_copy, fd=42.125)  # newer
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    assert re.search(r'id="summary-fd" data-value="42.125">42.125<', html)
+    assert ">1.500<" in html  # the real-data reference beside it
+    assert "-nearest.png" not in html and "Not computed" not in html  # the grid kept beside it
+
+
+def test_evaluate_all_scores_become_a_curve_with_the_best_marked(run_copy, tmp_path):
+    fake_evaluation(run_copy, fd=10.0, epochs=(1, 2))
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    assert "Fréchet distance over training" in html and "evaluate --all" in html
+    assert "recall (k=3) over training" in html
+
+
+def test_damaged_metrics_lines_are_skipped_with_a_count(run_copy, tmp_path, cli):
+    with open(run_copy.metrics, "a") as fh:
+        fh.write('{"epoch": 3, "g_lo\nnot json\n')
+    result = cli("report", "--ckpt", run_copy.root, "--out", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 damaged lines" in result.stderr
+    assert (tmp_path / "r.html").is_file()
+
+
+def test_a_run_without_a_checkpoint_still_gets_a_page(run_copy, tmp_path, cli):
+    shutil.rmtree(run_copy.checkpoints)
+    result = cli("report", "--ckpt", run_copy.root)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "training has not saved" in warnings[0]
+    assert "training has not saved" in (run_copy.root / "report.html").read_text()
+
+
+def test_unwritable_out_is_one_line(run_copy, tmp_path, cli):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = cli("report", "--ckpt", run_copy.root, "--out", blocker / "r.html")
+    assert_one_line_error(result, 1, "is a file, not a folder")
+
+
+def test_the_gif_is_thinned_over_its_budget(run_copy, tmp_path, monkeypatch):
+    import ganctl.evaluation.report as report
+
+    size = run_copy.progress_gif.stat().st_size
+    monkeypatch.setattr(report, "GIF_BUDGET", size - 1)
+    result = build_report(run_copy, tmp_path / "r.html")
+    assert any("every 2th frame" in n for n in result.notes)
+
+
+def test_svg_chart_has_axes_legend_and_mark():
+    svg = render(Chart("Losses", "epoch", "loss", [Series("G", [1, 2, 3], [0.5, None, 0.7]),
+                                                   Series("D", [1, 2, 3], [1, 2, 3])],
+                       [Mark(2, "best")]))
+    assert svg.startswith("<svg") and svg.count("<path") == 2
+    assert ">epoch<" in svg and ">loss<" in svg and ">G<" in svg and ">best<" in svg
+    assert "no data" in render(Chart("Empty", "x", "y", [Series("a", [], [])]))
+
+
+def test_helpers():
+    assert nice_ticks(0, 0.93) == [0, 0.25, 0.5, 0.75, 1.0]
+    assert nice_ticks(1, 20) == [0, 5, 10, 15, 20]
+    assert evenly_spaced(list(range(100)), 8) == [0, 14, 28, 42, 57, 71, 85, 99]
+    assert evenly_spaced([1, 2], 8) == [1, 2]
+    cmd = command_line({"data": "my data", "epochs": 5, "seed": 0, "out": "runs", "name": "a",
+                        "arch": "mlp", "conditional": True})
+    assert cmd == "ganctl train --data 'my data' --epochs 5 --conditional --seed 0 --out runs --name a"
+
+
+@pytest.mark.slow
+def test_evaluate_keeps_its_report_in_the_run(run_copy, cli):
+    result = cli("evaluate", "--ckpt", run_copy.root, "--n", "100", "--metrics", "fd",
+                 "--nn-grid", run_copy.root / "nn.png")
+    assert result.exit_code == 0, result.output
+    kept = sorted(run_copy.evaluations.glob("*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["checkpoints"][0]["metrics"]["fd"] > 0
+    assert kept[0].with_name(kept[0].stem + "-nearest.png").is_file()
+
+
+def test_page_in_headless_chromium(run_copy, tmp_path):
+    """The page as a browser shows it: no console error, every image decoded, the curves drawn,
+    the FD the JSON holds, and a screenshot that is not blank (kept as report.png here)."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium: .ci/run installs Debian's package (apt-get install chromium); "
+                    "it could not be installed on this machine")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    from PIL import Image
+
+    kept = fake_evaluation(run_copy, fd=17.25)
+    fd = json.loads(kept.read_text())["checkpoints"][-1]["metrics"]["fd"]
+    page_path = build_report(run_copy, tmp_path / "report.html").path
+    shot = tmp_path / "report.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
+                else errors.append(f"network request {r.url}"))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete ? "
+                                                  "e.naturalWidth : 0)")
+        boxes = page.eval_on_selector_all("svg.chart", "els => els.map(e => [e.getBBox().width, "
+                                                       "e.getBBox().height, "
+                                                       "e.querySelectorAll('path').length])")
+        shown_fd = page.get_attribute("#summary-fd", "data-value")
+        shown_text = page.inner_text("#summary-fd")
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert errors == []
+    assert len(widths) >= 3 and all(w > 0 for w in widths), widths
+    assert len(boxes) >= 3 and all(w > 100 and h > 50 and paths > 0 for w, h, paths in boxes)
+    assert float(shown_fd) == fd and shown_text == f"{fd:.3f}"
+    pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
+    assert pixels.shape[0] > 1500 and pixels.std() > 20, (pixels.shape, pixels.std())
