@@ -15,7 +15,7 @@ from ganctl.evaluation.report import build_report, save_evaluation
 from ganctl.evaluation.report.gather import command_line, evenly_spaced
 from ganctl.evaluation.report.svg import Chart, Mark, Series, nice_ticks, render
 from ganctl.runs import RunFolder
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, train_tiny
 
 SECTIONS = ["summary", "samples", "timelapse", "curves", "nearest", "config", "resumes"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,8 +23,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture
 def run_copy(tiny_run, tmp_path) -> RunFolder:
-    """A copy of the shared tiny run that a test may change."""
-    return RunFolder(Path(shutil.copytree(tiny_run, tmp_path / "tiny")))
+    """A copy of the shared tiny run that a test may change, without the evaluations that other
+    tests' `evaluate` calls kept in the shared run."""
+    run = RunFolder(Path(shutil.copytree(tiny_run, tmp_path / "tiny")))
+    shutil.rmtree(run.evaluations, ignore_errors=True)
+    return run
 
 
 def fake_evaluation(run: RunFolder, fd: float = 123.456789, epochs: tuple[int, ...] = (2,)) -> Path:
@@ -171,3 +174,13 @@ def test_page_in_headless_chromium(run_copy, tmp_path):
     assert float(shown_fd) == fd and shown_text == f"{fd:.3f}"
     pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
     assert pixels.shape[0] > 1500 and pixels.std() > 20, (pixels.shape, pixels.std())
+
+
+@pytest.mark.slow
+def test_a_conditional_run_labels_each_row_with_its_class(tmp_path):
+    run = RunFolder(train_tiny(tmp_path, "cond", epochs=1, conditional=True))
+    html = build_report(run, tmp_path / "r.html").path.read_text()
+    labels = re.search(r'<div class="classes">(.*?)</div>', html).group(1)
+    names = json.loads(run.config.read_text())["labels"]
+    assert re.findall(r"<span>(.*?)</span>", labels) == names and len(names) >= 2
+    assert "one row per class" in html and "--conditional" in html
