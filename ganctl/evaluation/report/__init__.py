@@ -73,7 +73,7 @@ def _images(view: RunView) -> dict[str, str]:
         if len(gif) > GIF_BUDGET:
             gif, step = _thin_gif(gif)
             view.notes.append(f"progress.gif is over {GIF_BUDGET // 1_000_000} MB: the page shows "
-                              f"every {step}th frame")
+                              f"one frame in {step}")
         images["gif"] = _data_uri(gif, "image/gif")
     if view.nearest_png is not None:
         images["nearest"] = _data_uri(view.nearest_png.read_bytes(), "image/png")
