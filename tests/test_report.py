@@ -104,7 +104,7 @@ def test_the_gif_is_thinned_over_its_budget(run_copy, tmp_path, monkeypatch):
     size = run_copy.progress_gif.stat().st_size
     monkeypatch.setattr(report, "GIF_BUDGET", size - 1)
     result = build_report(run_copy, tmp_path / "r.html")
-    assert any("every 2th frame" in n for n in result.notes)
+    assert any("one frame in 2" in n for n in result.notes)
 
 
 def test_svg_chart_has_axes_legend_and_mark():
