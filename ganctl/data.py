@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ganctl.decode import Squaring, decode_file, parse_colour
 from ganctl.errors import UsageError
 
 BUILTIN = {"fashion-mnist": "fashion_mnist", "mnist": "mnist"}
@@ -225,18 +226,6 @@ def _npz_has(path: Path, key: str) -> bool:
 
 # --- image folders -------------------------------------------------------------------------------
 
-def flatten_alpha(img):
-    """An image with transparency (RGBA, LA, or a palette with a transparent colour) composited
-    onto white, as a viewer shows it; others unchanged. Dropping the alpha instead would keep
-    whatever colour the transparent pixels happen to hold (often black, sometimes noise)."""
-    from PIL import Image
-
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return img
-
-
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (MemAvailable), or None where unknown."""
     try:
@@ -260,23 +249,21 @@ def check_fits_in_memory(count: int, size: int, channels: int, source: Path) -> 
                          "available; pass a smaller --image-size or use fewer images")
 
 
-def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
-    """Images found recursively; one sub-folder per class gives labels. Bad files are skipped."""
-    from PIL import Image, UnidentifiedImageError
-
+def load_image_folder(folder: Path, size: int, channels: int, resize: str = "stretch",
+                      pad_colour: str | None = None) -> Dataset:
+    """Images found recursively; one sub-folder per class gives labels. Bad files are skipped.
+    Each image becomes a `size` square by `resize` (crop, pad or stretch; decode.square)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     check_fits_in_memory(len(files), size, channels, folder)
     others = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
-    mode = "L" if channels == 1 else "RGB"
+    how = Squaring(size, channels, resize, parse_colour(pad_colour) if pad_colour else None)
     images, classes, skipped = [], [], 0
     for path in files:
-        try:
-            with Image.open(path) as img:
-                img = flatten_alpha(img).convert(mode).resize((size, size), Image.Resampling.LANCZOS)
-                images.append(np.asarray(img, dtype=np.uint8))
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        decoded = decode_file(path, how)
+        if isinstance(decoded, str):
             skipped += 1
             continue
+        images.append(decoded)
         rel = path.relative_to(folder)
         classes.append(rel.parts[0] if len(rel.parts) > 1 else None)
     if not images:
@@ -288,8 +275,6 @@ def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
     if others:
         warnings.append(f"ignored {others} non-image file(s) in {folder}")
     x = np.stack(images)
-    if x.ndim == 3:
-        x = x[..., None]
     y, names = None, ()
     if all(c is not None for c in classes):
         names = tuple(sorted(set(classes)))
@@ -327,11 +312,13 @@ def convert(ds: Dataset, size: int | None, channels: int | None) -> Dataset:
 
 
 def load_dataset(spec: str, limit: int | None = None, image_size: int | None = None,
-                 channels: int | None = None) -> Dataset:
+                 channels: int | None = None, resize: str = "stretch",
+                 pad_colour: str | None = None) -> Dataset:
     """Load `spec` (a built-in name or a path) as uint8 images of the requested shape.
 
-    Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise;
-    image folders default to 28×28 grayscale.
+    Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise (and
+    are stretched to a new size); image folders default to 28×28 grayscale, and their images
+    are made square by `resize` (crop, pad onto `pad_colour` or the edges' mean, or stretch).
     """
     if spec in BUILTIN:
         ds = load_builtin(spec)
@@ -348,7 +335,8 @@ def load_dataset(spec: str, limit: int | None = None, image_size: int | None = N
         elif is_idx_folder(path):
             ds = load_idx_folder(path)
         else:
-            ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1)
+            ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1, resize,
+                                   pad_colour)
     if limit is not None:
         # --limit is "the first N images" by contract (quick runs, tests); say when that cuts
         # classes away, as it does on a folder read class sub-folder after class sub-folder.

@@ -366,7 +366,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
         cfg = check_for_training(resumed(saved, given, run.name))
     cfg = cfg.replace(name=run.name)
-    data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels)
+    data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels, cfg.resize,
+                        cfg.pad_colour)
     if resuming and (data.image_shape != cfg.image_shape or len(data.x) != cfg.num_images):
         raise UsageError(f"the data of run {run.name} changed: it was {cfg.num_images} images of "
                     f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
