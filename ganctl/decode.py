@@ -8,8 +8,10 @@ Nothing here prints: progress goes to a callback, which the CLI renders as a bar
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -112,3 +114,93 @@ def decode_file(path: str | os.PathLike, how: Squaring) -> np.ndarray | str:
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError):
         return "unreadable"
     return a[..., None] if a.ndim == 2 else a
+
+
+def row_bytes(how: Squaring) -> int:
+    return how.size * how.size * how.channels
+
+
+def _decode_chunk(pixels: str, start: int, files: Sequence[str], how: Squaring) -> list[str]:
+    """Decode `files` into rows start.. of the uint8 file `pixels`; the reasons of the skipped
+    ('' for each decoded file). Runs in a pool worker, or in-process when decoding serially."""
+    shape = (len(files), how.size, how.size, how.channels)
+    out = np.memmap(pixels, np.uint8, "r+", offset=start * row_bytes(how), shape=shape)
+    reasons = []
+    for i, path in enumerate(files):
+        decoded = decode_file(path, how)
+        if isinstance(decoded, str):
+            reasons.append(decoded)
+        else:
+            out[i] = decoded
+            reasons.append("")
+    out.flush()
+    del out
+    return reasons
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def decode_into(files: Sequence[str], how: Squaring, pixels: Path, workers: int | None = None,
+                progress: Progress | None = None) -> list[str]:
+    """Decode `files` into `pixels`, a uint8 file of len(files) rows (row i: file i, written in
+    place, never held in memory), in chunks of CHUNK files on a pool of `workers` processes
+    (default: every core; 1: in this process). Returns each file's skip reason ('' if decoded).
+
+    The pool is spawned, not forked: the parent may hold TensorFlow's threads, which a fork
+    copies in an unknown state. Serial and parallel decoding run the same chunk function, so
+    they write the same bytes."""
+    workers = workers or default_workers()
+    total = len(files)
+    with open(pixels, "r+b" if pixels.exists() else "w+b") as fh:
+        fh.truncate(total * row_bytes(how))
+    starts = list(range(0, total, CHUNK))
+    reasons: list[str] = [""] * total
+    done = 0
+    if workers == 1 or len(starts) <= 1:
+        for start in starts:
+            chunk = _decode_chunk(str(pixels), start, files[start:start + CHUNK], how)
+            reasons[start:start + len(chunk)] = chunk
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        return reasons
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(starts)), mp_context=context) as pool:
+        futures = {pool.submit(_decode_chunk, str(pixels), start, files[start:start + CHUNK], how):
+                   start for start in starts}
+        for future in as_completed(futures):
+            start, chunk = futures[future], future.result()
+            reasons[start:start + len(chunk)] = chunk
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    return reasons
+
+
+def compact(pixels: Path, how: Squaring, keep: Sequence[bool]) -> int:
+    """Move the kept rows of `pixels` to its front, in order, and cut the file after them;
+    returns how many were kept. Rows only move down, so one pass in place is safe."""
+    kept = int(sum(keep))
+    if kept == len(keep):
+        return kept
+    if kept:
+        rows = np.memmap(pixels, np.uint8, "r+", shape=(len(keep), row_bytes(how)))
+        to = 0
+        for i, k in enumerate(keep):
+            if k:
+                if i != to:
+                    rows[to] = rows[i]
+                to += 1
+        rows.flush()
+        del rows
+    with open(pixels, "r+b") as fh:
+        fh.truncate(kept * row_bytes(how))
+    return kept

@@ -14,7 +14,7 @@ from ganctl.cli import app
 
 # Named here, not read from the app: a command whose module fails to import would drop out of
 # a list built from what registered, and its tests with it.
-COMMANDS = ["evaluate", "export", "interpolate", "sample", "train"]
+COMMANDS = ["cache", "evaluate", "export", "interpolate", "sample", "train"]
 
 
 def test_version(cli):
@@ -55,9 +55,11 @@ def test_every_command_has_help_with_examples_and_defaults(cli, command):
     assert r.exit_code == 0, r.output
     assert "Examples" in r.stdout and f"ganctl {command}" in r.stdout
     rows = _option_rows(r.stdout)
-    params = [p for p in typer.main.get_command(app).commands[command].params
-              if p.name != "help"]
+    every = typer.main.get_command(app).commands[command].params
+    params = [p for p in every if p.name != "help" and p.param_type_name == "option"]
     assert sorted(rows) == sorted([p.opts[0] for p in params] + ["--help"])
+    for argument in (p for p in every if p.param_type_name == "argument"):  # cache's list|clear
+        assert argument.help and argument.help.split(":")[0] in r.stdout
     for p in params:
         row = rows[p.opts[0]]
         assert p.help and p.help.split()[0] in row, row
@@ -98,8 +100,10 @@ def test_train_dry_run_warns_when_limit_cuts_classes_away(cli, tmp_path):
             "--dry-run")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["num_images"] == 2  # the JSON alone on stdout
-    assert r.stderr.startswith("warning: --limit 2 trains on the first 2 images, which hold 1 of "
-                               "the data's 2 classes (ants)")
+    # stderr: why the folder is decoded (its first load), then the warning
+    assert r.stderr.startswith("decoding 6 images (cache miss: not cached yet)\ndecoded 6 images")
+    assert r.stderr.splitlines()[2].startswith("warning: --limit 2 trains on the first 2 images, "
+                                               "which hold 1 of the data's 2 classes (ants)")
     r = cli("train", "--data", tmp_path / "data", "--limit", 4, "--batch-size", 2, "--out", tmp_path,
             "--dry-run")
     assert r.exit_code == 0 and r.stderr == ""

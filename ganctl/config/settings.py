@@ -23,7 +23,7 @@ from ganctl.config.option import (
     positive,
     positive_whole,
 )
-from ganctl.decode import RESIZES, parse_colour
+from ganctl.decode import PIL_MAX_IMAGE_PIXELS, RESIZES, parse_colour
 from ganctl.errors import UsageError
 from ganctl.models import ARCHS
 
@@ -135,6 +135,15 @@ class TrainConfig:
     pad_colour: str | None = option(
         None, "The colour --resize pad fills with: a name, #rrggbb or R,G,B.",
         check=colour, shown="the mean colour of the edges it pads")
+    max_image_pixels: int = option(
+        PIL_MAX_IMAGE_PIXELS, "Skip an image folder's images of more pixels than this, unread (a "
+        "decompression bomb, or a photo to shrink first); the default is PIL's own limit.",
+        check=positive_whole)
+    data_cache: bool = option(
+        True, "Keep an image folder decoded in the cache folder ($GANCTL_CACHE, else "
+        "~/.cache/ganctl; `ganctl cache list|clear`), so later runs, resumes and evaluations "
+        "open it at once; it is decoded again when a file is changed, added or removed.",
+        resumable=True)
     channels: int | None = option(
         None, "1 (grayscale) or 3 (colour).", shown="the data's own; 1 for image folders",
         check=must_be(lambda v: v in (1, 3), "1 (grayscale) or 3 (colour)"))
