@@ -263,6 +263,9 @@ def load_image_folder(folder: Path, size: int, channels: int, resize: str = "str
     decoded-data cache (ganctl.datacache) unless `use_cache` is False; `say` hears why it
     decodes, `progress` (done, total) how far it got."""
     listing = list_folder(folder)
+    looked = f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+    if not listing.files:  # before saying "decoding 0 images" or caching nothing
+        raise UsageError(f"no usable image in {folder} ({looked}; {listing.others} other files)")
     check_fits_in_memory(len(listing.files), size, channels, folder)
     how = Squaring(size, channels, resize, parse_colour(pad_colour) if pad_colour else None,
                    max_pixels)
@@ -270,9 +273,10 @@ def load_image_folder(folder: Path, size: int, channels: int, resize: str = "str
     reasons = Counter(reason for _, reason in decoded.skipped)
     others = listing.others
     if not len(decoded.x):
-        raise UsageError(f"no usable image in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
-                         f"; {reasons['unreadable']} unreadable, {reasons['too large']} larger "
-                         f"than --max-image-pixels {max_pixels:,}, {others} other files)")
+        large = (f", {reasons['too large']} larger than --max-image-pixels {max_pixels:,}"
+                 if reasons["too large"] else "")
+        raise UsageError(f"no usable image in {folder} ({looked}; {reasons['unreadable']} "
+                         f"unreadable{large}, {others} other files)")
     warnings = []
     if reasons["unreadable"]:
         warnings.append(f"skipped {reasons['unreadable']} unreadable image file(s) in {folder}")

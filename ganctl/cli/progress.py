@@ -169,13 +169,16 @@ class EvaluationDisplay:
 
 class DecodeDisplay:
     """An image folder's decoding (Decoding events) as a bar with images/s and ETA on a
-    terminal, a line at its end otherwise; Messages are printed as they come."""
+    terminal. Elsewhere (logs, CI) the line saying why it decodes and one with its speed come
+    at its end, and only when it took a second or more: a small folder decodes without a word,
+    and an error stays one line. Warnings are printed as they come."""
 
     def __init__(self, console: Console):
         self.console = console
         self.progress: Progress | None = None
         self.task = None
         self._start = 0.0
+        self._held: list[str] = []
 
     def __enter__(self) -> DecodeDisplay:
         return self
@@ -187,6 +190,9 @@ class DecodeDisplay:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Message):
+            if event.level != "warning" and not self.console.is_terminal:
+                self._held.append(event.text)
+                return
             style = "yellow" if event.level == "warning" else "dim"
             prefix = "warning: " if event.level == "warning" else ""
             self.console.print(f"[{style}]{prefix}{event.text}[/]", highlight=False)
@@ -213,7 +219,11 @@ class DecodeDisplay:
             if self.progress is not None:
                 self.progress.stop()
                 self.progress = None
-            speed = f" ({rate:,.0f} images/s)" if now - self._start >= 0.1 else ""
-            self.console.print(f"[dim]decoded {ev.total:,} images in {now - self._start:.1f} s"
-                               f"{speed}[/]", highlight=False)
+            took = now - self._start
+            if self.console.is_terminal or took >= 1.0:
+                for text in self._held:
+                    self.console.print(f"[dim]{text}[/]", highlight=False)
+                self.console.print(f"[dim]decoded {ev.total:,} images in {took:.1f} s "
+                                   f"({rate:,.0f} images/s)[/]", highlight=False)
+            self._held.clear()
             self.task = None
