@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ganctl.datacache import IMAGE_SUFFIXES, list_folder, load_folder
+from ganctl.decode import PIL_MAX_IMAGE_PIXELS, Progress, Squaring, parse_colour
 from ganctl.errors import UsageError
+from ganctl.events import Say, quiet
 
 BUILTIN = {"fashion-mnist": "fashion_mnist", "mnist": "mnist"}
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 MEMINFO = Path("/proc/meminfo")
 FOLDER_IMAGE_SIZE = 28
 
@@ -30,6 +33,7 @@ class Dataset:
     source: str = ""
     warnings: list[str] = field(default_factory=list)
     loose_images: int = 0  # an image folder's images outside its class sub-folders
+    note: str = ""  # how an image folder was loaded: from the data cache, or decoded and why
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -225,18 +229,6 @@ def _npz_has(path: Path, key: str) -> bool:
 
 # --- image folders -------------------------------------------------------------------------------
 
-def flatten_alpha(img):
-    """An image with transparency (RGBA, LA, or a palette with a transparent colour) composited
-    onto white, as a viewer shows it; others unchanged. Dropping the alpha instead would keep
-    whatever colour the transparent pixels happen to hold (often black, sometimes noise)."""
-    from PIL import Image
-
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return img
-
-
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (MemAvailable), or None where unknown."""
     try:
@@ -260,46 +252,46 @@ def check_fits_in_memory(count: int, size: int, channels: int, source: Path) -> 
                          "available; pass a smaller --image-size or use fewer images")
 
 
-def load_image_folder(folder: Path, size: int, channels: int) -> Dataset:
-    """Images found recursively; one sub-folder per class gives labels. Bad files are skipped."""
-    from PIL import Image, UnidentifiedImageError
+def load_image_folder(folder: Path, size: int, channels: int, resize: str = "stretch",
+                      pad_colour: str | None = None, *, use_cache: bool = True,
+                      workers: int | None = None, progress: Progress | None = None,
+                      say: Say = quiet, max_pixels: int = PIL_MAX_IMAGE_PIXELS) -> Dataset:
+    """Images found recursively; one sub-folder per class gives labels. Bad files are skipped.
+    Each image becomes a `size` square by `resize` (crop, pad or stretch; decode.square).
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    check_fits_in_memory(len(files), size, channels, folder)
-    others = sum(1 for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
-    mode = "L" if channels == 1 else "RGB"
-    images, classes, skipped = [], [], 0
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                img = flatten_alpha(img).convert(mode).resize((size, size), Image.Resampling.LANCZOS)
-                images.append(np.asarray(img, dtype=np.uint8))
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-            skipped += 1
-            continue
-        rel = path.relative_to(folder)
-        classes.append(rel.parts[0] if len(rel.parts) > 1 else None)
-    if not images:
-        raise UsageError(f"no usable image in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
-                         f"; {skipped} unreadable, {others} other files)")
+    Decoded on `workers` processes (default: every core) the first time, then opened from the
+    decoded-data cache (ganctl.datacache) unless `use_cache` is False; `say` hears why it
+    decodes, `progress` (done, total) how far it got."""
+    listing = list_folder(folder)
+    looked = f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+    if not listing.files:  # before saying "decoding 0 images" or caching nothing
+        raise UsageError(f"no usable image in {folder} ({looked}; {listing.others} other files)")
+    check_fits_in_memory(len(listing.files), size, channels, folder)
+    how = Squaring(size, channels, resize, parse_colour(pad_colour) if pad_colour else None,
+                   max_pixels)
+    decoded = load_folder(folder, how, use_cache, workers, progress, say, say, listing)
+    reasons = Counter(reason for _, reason in decoded.skipped)
+    others = listing.others
+    if not len(decoded.x):
+        large = (f", {reasons['too large']} larger than --max-image-pixels {max_pixels:,}"
+                 if reasons["too large"] else "")
+        raise UsageError(f"no usable image in {folder} ({looked}; {reasons['unreadable']} "
+                         f"unreadable{large}, {others} other files)")
     warnings = []
-    if skipped:
-        warnings.append(f"skipped {skipped} unreadable image file(s) in {folder}")
+    if reasons["unreadable"]:
+        warnings.append(f"skipped {reasons['unreadable']} unreadable image file(s) in {folder}")
+    if reasons["too large"]:
+        warnings.append(f"skipped {reasons['too large']} image file(s) in {folder} larger than "
+                        f"--max-image-pixels {max_pixels:,} (a decompression bomb, or a photo "
+                        "to shrink first)")
     if others:
         warnings.append(f"ignored {others} non-image file(s) in {folder}")
-    x = np.stack(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    y, names = None, ()
-    if all(c is not None for c in classes):
-        names = tuple(sorted(set(classes)))
-        y = np.array([names.index(c) for c in classes], dtype=np.int64)
-    loose = sum(c is None for c in classes) if any(c is not None for c in classes) else 0
-    if loose:
-        warnings.append(f"{loose} of {len(classes)} images lie directly in {folder}, outside its "
-                        "class sub-folders, so the data has no labels; move them into a "
-                        "sub-folder to use the classes")
-    return Dataset(x, y, names, source=str(folder), warnings=warnings, loose_images=loose)
+    if decoded.loose:
+        warnings.append(f"{decoded.loose} of {len(decoded.x)} images lie directly in {folder}, "
+                        "outside its class sub-folders, so the data has no labels; move them "
+                        "into a sub-folder to use the classes")
+    return Dataset(decoded.x, decoded.y, decoded.names, source=str(folder), warnings=warnings,
+                   loose_images=decoded.loose, note=decoded.note)
 
 
 # --- conversion and the entry point --------------------------------------------------------------
@@ -327,11 +319,14 @@ def convert(ds: Dataset, size: int | None, channels: int | None) -> Dataset:
 
 
 def load_dataset(spec: str, limit: int | None = None, image_size: int | None = None,
-                 channels: int | None = None) -> Dataset:
+                 channels: int | None = None, resize: str = "stretch",
+                 pad_colour: str | None = None, **folder: Any) -> Dataset:
     """Load `spec` (a built-in name or a path) as uint8 images of the requested shape.
 
-    Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise;
-    image folders default to 28×28 grayscale.
+    Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise (and
+    are stretched to a new size); image folders default to 28×28 grayscale, and their images
+    are made square by `resize` (crop, pad onto `pad_colour` or the edges' mean, or stretch).
+    `folder`: load_image_folder's keywords (use_cache, workers, progress, say, max_pixels).
     """
     if spec in BUILTIN:
         ds = load_builtin(spec)
@@ -348,7 +343,8 @@ def load_dataset(spec: str, limit: int | None = None, image_size: int | None = N
         elif is_idx_folder(path):
             ds = load_idx_folder(path)
         else:
-            ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1)
+            ds = load_image_folder(path, image_size or FOLDER_IMAGE_SIZE, channels or 1, resize,
+                                   pad_colour, **folder)
     if limit is not None:
         # --limit is "the first N images" by contract (quick runs, tests); say when that cuts
         # classes away, as it does on a folder read class sub-folder after class sub-folder.

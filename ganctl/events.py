@@ -59,7 +59,15 @@ class EvaluatorTraining:
     loss: float
 
 
-Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining
+@dataclass(frozen=True)
+class Decoding:
+    """An image folder being decoded (before training; then cached)."""
+
+    done: int  # images decoded or skipped
+    total: int
+
+
+Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining | Decoding
 
 # A sink for one line of progress or warning text.
 Say = Callable[[str], None]

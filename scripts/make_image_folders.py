@@ -7,6 +7,10 @@ Nothing is downloaded:
 - `shapes`: N colour pictures of three shape classes (circle, square, triangle) drawn with
   Pillow: random fill colour, size, position and background tint, anti-aliased by drawing at 4x
   and downsampling. A colour folder at any size (32 by default), deterministic per --seed.
+- `photos`: N synthetic "phone photos" as JPEGs of mixed sizes and aspect ratios (320x240 to
+  1024x768, landscape and portrait): a sky-to-ground gradient, a sun near one side, a figure
+  (a head on a body) in the middle and trees near the edges, so that crop, pad and stretch
+  (`train --resize`) are told apart at a glance. One flat folder; deterministic per --seed.
 - `emoji`: the 64x64 Twemoji PNGs (RGBA, transparent background; CC-BY 4.0, Twitter/jdecked)
   that the npm registry package `emoji-datasource-twitter` ships, in one folder per emoji
   category (Smileys & Emotion, Animals & Nature, Flags, ...), skin-tone variants included:
@@ -15,6 +19,7 @@ Nothing is downloaded:
 
     python scripts/make_image_folders.py fashion /tmp/fashion3k --n 3000
     python scripts/make_image_folders.py shapes /tmp/shapes32 --n 3000 --size 32
+    python scripts/make_image_folders.py photos /tmp/photos --n 10000
     npm pack emoji-datasource-twitter@16.0.0      # writes emoji-datasource-twitter-16.0.0.tgz
     python scripts/make_image_folders.py emoji /tmp/emoji64 --tarball emoji-datasource-twitter-16.0.0.tgz
 """
@@ -96,6 +101,44 @@ def write_shapes(out: Path, n: int, size: int, seed: int = 0) -> int:
     return n
 
 
+PHOTO_SIDES = ((320, 240), (480, 360), (640, 480), (800, 600), (1024, 768), (640, 360),
+               (1024, 576), (400, 400))
+
+
+def draw_photo(rng: np.random.Generator) -> Image.Image:
+    """One synthetic photo: landscape or portrait, of one of PHOTO_SIDES."""
+    w, h = PHOTO_SIDES[rng.integers(len(PHOTO_SIDES))]
+    if rng.random() < 0.35:
+        w, h = h, w  # portrait
+    sky, ground = rng.integers(60, 256, 3), rng.integers(0, 140, 3)
+    t = np.linspace(0.0, 1.0, h)[:, None]
+    column = (sky * (1 - t) + ground * t).astype(np.uint8)  # [h, 3]
+    image = Image.fromarray(np.repeat(column[:, None, :], w, axis=1), "RGB")
+    draw = ImageDraw.Draw(image)
+    unit = min(w, h)
+    sun_x = w * (0.1 if rng.random() < 0.5 else 0.9)
+    r = unit * 0.08
+    draw.ellipse([sun_x - r, h * 0.12 - r, sun_x + r, h * 0.12 + r], fill=(255, 230, 90))
+    for edge in (0.04, 0.96):  # trees at the sides: what a crop of a wide photo cuts away
+        x, top = w * edge, h * rng.uniform(0.35, 0.55)
+        draw.polygon([(x, top), (x - unit * 0.07, h * 0.8), (x + unit * 0.07, h * 0.8)],
+                     fill=(20, int(rng.integers(90, 170)), 40))
+    cx, head = w / 2 + rng.uniform(-0.05, 0.05) * w, unit * 0.12  # the figure, centred
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    draw.rectangle([cx - head, h * 0.5, cx + head, h * 0.9], fill=colour)
+    draw.ellipse([cx - head, h * 0.5 - 2 * head, cx + head, h * 0.5], fill=(230, 190, 150))
+    return image
+
+
+def write_photos(out: Path, n: int, seed: int = 0) -> int:
+    """`n` synthetic photos as JPEGs (quality 85) in one folder."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        draw_photo(rng).save(out / f"{i:06d}.jpg", quality=85)
+    return n
+
+
 def _emoji_images(entry: dict) -> list[str]:
     """The image file names of one emoji.json entry: the base emoji and its skin-tone variants."""
     names = [entry["image"]] if entry.get("has_img_twitter") else []
@@ -148,6 +191,11 @@ def main() -> None:
     shapes.add_argument("--n", type=int, default=3000, help="images to draw")
     shapes.add_argument("--size", type=int, default=32, help="image width and height in pixels")
     shapes.add_argument("--seed", type=int, default=0, help="same seed, same pictures")
+    photos = sub.add_parser("photos", help="synthetic JPEG photos of mixed sizes and aspect "
+                            "ratios", formatter_class=shown)
+    photos.add_argument("out", type=Path, help="folder to write")
+    photos.add_argument("--n", type=int, default=10_000, help="photos to draw")
+    photos.add_argument("--seed", type=int, default=0, help="same seed, same photos")
     emoji = sub.add_parser("emoji", help="Twemoji 64x64 RGBA PNGs in category folders",
                            formatter_class=shown)
     emoji.add_argument("out", type=Path, help="folder to write (one sub-folder per category)")
@@ -158,6 +206,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.kind == "fashion":
         count = write_fashion(args.out, args.n, args.idx, args.split)
+    elif args.kind == "photos":
+        count = write_photos(args.out, args.n, args.seed)
     elif args.kind == "emoji":
         count = write_emoji(args.out, args.tarball, not args.no_skin_tones)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Two logical CPU devices, so that `--strategy mirrored` has 2 replicas here (tests/
 # test_distributed.py); single-device training uses the first and is unaffected.
 os.environ.setdefault("GANCTL_CPU_DEVICES", "2")
+
+# Image folders are decoded into the data cache (ganctl.datacache) under the cache folder: keep
+# the tests' out of the user's ~/.cache, in one folder per session (tests that need their own
+# set GANCTL_CACHE themselves).
+os.environ.setdefault("GANCTL_CACHE", tempfile.mkdtemp(prefix="ganctl-tests-cache-"))
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
 

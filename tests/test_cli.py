@@ -14,7 +14,7 @@ from ganctl.cli import app
 
 # Named here, not read from the app: a command whose module fails to import would drop out of
 # a list built from what registered, and its tests with it.
-COMMANDS = ["evaluate", "export", "interpolate", "report", "sample", "train"]
+COMMANDS = ["cache", "evaluate", "export", "interpolate", "report", "sample", "train"]
 
 
 def test_version(cli):
@@ -55,9 +55,11 @@ def test_every_command_has_help_with_examples_and_defaults(cli, command):
     assert r.exit_code == 0, r.output
     assert "Examples" in r.stdout and f"ganctl {command}" in r.stdout
     rows = _option_rows(r.stdout)
-    params = [p for p in typer.main.get_command(app).commands[command].params
-              if p.name != "help"]
+    every = typer.main.get_command(app).commands[command].params
+    params = [p for p in every if p.name != "help" and p.param_type_name == "option"]
     assert sorted(rows) == sorted([p.opts[0] for p in params] + ["--help"])
+    for argument in (p for p in every if p.param_type_name == "argument"):  # cache's list|clear
+        assert argument.help and argument.help.split(":")[0] in r.stdout
     for p in params:
         row = rows[p.opts[0]]
         assert p.help and p.help.split()[0] in row, row

@@ -49,8 +49,9 @@ def export(
     epoch: int | None = epoch_option(),
     ema: bool = ema_option(),
 ) -> None:
-    """Write the generator as files other programs load without ganctl: SavedModel, .keras,
-    TFLite, ONNX.
+    """Write the generator as files other programs load without ganctl (SavedModel, ONNX, ...).
+
+    Formats: SavedModel, .keras, TFLite, ONNX.
 
     Each file is checked against `ganctl sample` (seeds 0-7) before the folder is put in place.
 

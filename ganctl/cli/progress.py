@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ganctl.events import EpochDone, EvaluatorTraining, Event, Message, StepsDone, TrainStarted
+from ganctl.events import Decoding, EpochDone, EvaluatorTraining, Event, Message, StepsDone, TrainStarted
 
 
 def _stats_text(stats: dict[str, float]) -> str:
@@ -165,3 +165,65 @@ class EvaluationDisplay:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+class DecodeDisplay:
+    """An image folder's decoding (Decoding events) as a bar with images/s and ETA on a
+    terminal. Elsewhere (logs, CI) the line saying why it decodes and one with its speed come
+    at its end, and only when it took a second or more: a small folder decodes without a word,
+    and an error stays one line. Warnings are printed as they come."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Progress | None = None
+        self.task = None
+        self._start = 0.0
+        self._held: list[str] = []
+
+    def __enter__(self) -> DecodeDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Message):
+            if event.level != "warning" and not self.console.is_terminal:
+                self._held.append(event.text)
+                return
+            style = "yellow" if event.level == "warning" else "dim"
+            prefix = "warning: " if event.level == "warning" else ""
+            self.console.print(f"[{style}]{prefix}{event.text}[/]", highlight=False)
+        elif isinstance(event, Decoding):
+            self._decoding(event)
+
+    def _decoding(self, ev: Decoding) -> None:
+        now = time.monotonic()
+        if self.task is None:
+            self._start = now
+            if self.console.is_terminal:
+                self.progress = Progress(
+                    TextColumn("decoding"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} images/s"), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+                self.progress.start()
+                self.task = self.progress.add_task("decoding", total=ev.total, rate="-")
+            else:
+                self.task = 0
+        rate = ev.done / max(now - self._start, 1e-9)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=ev.done, rate=f"{rate:,.0f}")
+        if ev.done >= ev.total:
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+            took = now - self._start
+            if self.console.is_terminal or took >= 1.0:
+                for text in self._held:
+                    self.console.print(f"[dim]{text}[/]", highlight=False)
+                self.console.print(f"[dim]decoded {ev.total:,} images in {took:.1f} s "
+                                   f"({rate:,.0f} images/s)[/]", highlight=False)
+            self._held.clear()
+            self.task = None

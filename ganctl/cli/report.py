@@ -28,8 +28,10 @@ def report(
     open_page: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
     runs: str = runs_option(),
 ) -> None:
-    """Write one HTML page that shows a run: summary and newest evaluation, samples,
-    timelapse, curves, nearest training images, config and resumes.
+    """Write one HTML page that shows a run, to open in a browser or send as one file.
+
+    Its sections: summary and newest evaluation, samples, timelapse, curves, nearest training
+    images, config and resumes.
 
     The page is one file (images inlined), opens from disk with no network, and prints to PDF.
     The evaluation is the newest one `ganctl evaluate` kept in the run (evaluations/).

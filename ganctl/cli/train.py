@@ -62,7 +62,7 @@ def train(
 
     Ctrl-C saves a checkpoint (a snapshot) and stops; run the same command again to continue.
     """
-    from ganctl.cli.progress import ProgressRenderer
+    from ganctl.cli.progress import DecodeDisplay, ProgressRenderer
     from ganctl.config import config_json_text
     from ganctl.tfsetup import import_tensorflow
     from ganctl.training.loop import minutes_text, plan_training, run_training
@@ -71,7 +71,8 @@ def train(
     import_tensorflow()
 
     console = Console(soft_wrap=True)  # logs keep one line per message
-    plan = plan_training(options, str(config) if config else None, fresh=fresh)
+    with DecodeDisplay(Console(stderr=True, soft_wrap=True) if dry_run else console) as shown:
+        plan = plan_training(options, str(config) if config else None, fresh=fresh, emit=shown)
     if dry_run:
         extra = {"run_folder": str(plan.run.root), "resume": plan.resuming}
         if plan.precision_auto:

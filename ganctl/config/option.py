@@ -9,6 +9,7 @@ from typing import Any
 
 from ganctl.errors import UsageError, check_positive
 
+UNSET = object()  # Option.absent: no value of its own
 Check = Callable[[str, Any], None]  # (flag, value): raises UsageError naming the flag
 
 
@@ -28,6 +29,9 @@ class Option:
     shown: str | None = None  # the default as help states it, where the value would mislead
     flags: str | None = None  # a boolean's on/off flags, where not --name/--no-name
     number_as_text: bool = False  # a TOML file may give this text as a whole number
+    # What a config.json without this key reads as, where an older ganctl behaved otherwise than
+    # the default does now (e.g. --resize: new runs crop, older runs stretched); UNSET: the default.
+    absent: Any = UNSET
 
 
 def option(default: Any, help: str, **meta: Any) -> Any:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ganctl.config.option import (
+    UNSET,
     Option,
     flag,
     must_be,
@@ -22,6 +23,7 @@ from ganctl.config.option import (
     positive,
     positive_whole,
 )
+from ganctl.decode import PIL_MAX_IMAGE_PIXELS, RESIZES, parse_colour
 from ganctl.errors import UsageError
 from ganctl.models import ARCHS
 
@@ -38,6 +40,15 @@ AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
 AUGMENT_AUTO_BELOW = 30_000
+
+
+def colour(name: str, value: Any) -> None:
+    """Refuse a colour that PIL (or 'R,G,B') cannot read."""
+    try:
+        parse_colour(value)
+    except (ValueError, TypeError):
+        raise UsageError(f"{name} {value!r} is not a colour; give a name (black), #rrggbb or "
+                         "R,G,B") from None
 
 
 def plain_name(name: str, value: Any) -> None:
@@ -116,6 +127,23 @@ class TrainConfig:
         "whole).", check=positive_whole, shown="all")
     image_size: int | None = option(None, "Resize images to N×N.", check=positive_whole,
                                     shown="the data's own size; 28 for image folders")
+    resize: str = option(
+        "crop", "How an image folder's non-square images become square: crop (the largest "
+        "centred square), pad (letterbox onto --pad-colour) or stretch (each side scaled on its "
+        "own, distorting them; what runs made before --resize did, and still do).",
+        check=one_of(RESIZES), absent="stretch")
+    pad_colour: str | None = option(
+        None, "The colour --resize pad fills with: a name, #rrggbb or R,G,B.",
+        check=colour, shown="the mean colour of the edges it pads")
+    max_image_pixels: int = option(
+        PIL_MAX_IMAGE_PIXELS, "Skip an image folder's images of more pixels than this, unread (a "
+        "decompression bomb, or a photo to shrink first); the default is PIL's own limit.",
+        check=positive_whole)
+    data_cache: bool = option(
+        True, "Keep an image folder decoded in the cache folder ($GANCTL_CACHE, else "
+        "~/.cache/ganctl; `ganctl cache list|clear`), so later runs, resumes and evaluations "
+        "open it at once; it is decoded again when a file is changed, added or removed.",
+        resumable=True)
     channels: int | None = option(
         None, "1 (grayscale) or 3 (colour).", shown="the data's own; 1 for image folders",
         check=must_be(lambda v: v in (1, 3), "1 (grayscale) or 3 (colour)"))
@@ -195,6 +223,9 @@ class TrainConfig:
         if unknown:
             raise UsageError(f"unknown setting(s) in config: {', '.join(unknown)}")
         obj = dict(obj)
+        for name, meta in OPTIONS.items():
+            if name not in obj and meta.absent is not UNSET:
+                obj[name] = meta.absent
         if obj.get("image_shape") is not None:
             obj["image_shape"] = tuple(int(v) for v in obj["image_shape"])
         for key in ("labels", "class_counts"):
@@ -239,6 +270,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if meta.check is not None and not (value is None and may_be_none(name)):
             meta.check(flag(name), value)
     _check_model(cfg)
+    if cfg.pad_colour is not None and cfg.resize != "pad":
+        raise UsageError(f"--pad-colour is for --resize pad, and this run has --resize "
+                         f"{cfg.resize}; drop --pad-colour or pass --resize pad")
     if cfg.conditional and cfg.num_images is not None and (
             len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
         raise UsageError("--conditional needs labelled data with at least two classes; "

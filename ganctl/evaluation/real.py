@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -118,19 +118,22 @@ def check_real_source(spec: str, given: bool) -> None:
 
 
 def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | None = None,
-                   given: bool = False) -> RealData:
+                   given: bool = False, resize: str = "stretch",
+                   pad_colour: str | None = None, **folder: Any) -> RealData:
     """Real data to compare a model with, as training reads it: `spec` (a built-in, IDX folder,
     .npz or image folder) with `limit`, converted to `image_shape`.
 
     The held-out split is the data's own test split when it has one; otherwise a fixed, seeded
     share of the images (`HOLDOUT_SHARE`, at most `HOLDOUT_MAX`), the rest being the train
-    split. `given`: `spec` came from --real (for the error messages).
+    split. `given`: `spec` came from --real (for the error messages). An image folder's images
+    are made square by `resize` and `pad_colour` (the run's --resize, --pad-colour); `folder`:
+    the image folder loader's keywords (use_cache, max_pixels, ...).
     """
     check_real_source(spec, given)
     h, w, channels = image_shape
     size = h if h == w else None
     try:
-        ds = load_dataset(spec, limit, size, channels)
+        ds = load_dataset(spec, limit, size, channels, resize, pad_colour, **folder)
         test = load_test_split(spec, size, channels)
     except UsageError as exc:  # e.g. a built-in that is not cached, offline
         raise UsageError(str(exc).replace("--data PATH", "--real PATH")) from None
@@ -156,11 +159,15 @@ def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | No
 
 def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:
     """The data a run is compared with: its own (config.json's data, limit and image shape),
-    or `real` (--real) converted to the run's image shape."""
+    or `real` (--real) converted to the run's image shape; either made square as the run's
+    images were (--resize: a config.json without it is an older run's, which stretched)."""
     if cfg.image_shape is None:
         raise UsageError(f"run {cfg.name} has no image shape in its config; it never trained")
     if real is None:
-        return load_real_data(cfg.data, cfg.image_shape, cfg.limit)
-    return load_real_data(real, cfg.image_shape, given=True)
+        return load_real_data(cfg.data, cfg.image_shape, cfg.limit, resize=cfg.resize,
+                              pad_colour=cfg.pad_colour, use_cache=cfg.data_cache,
+                              max_pixels=cfg.max_image_pixels)
+    return load_real_data(real, cfg.image_shape, given=True, resize=cfg.resize,
+                          pad_colour=cfg.pad_colour)
 
 

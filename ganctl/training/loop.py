@@ -20,7 +20,7 @@ from ganctl import __version__
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
-from ganctl.events import Emit, EpochDone, Message, StepsDone, TrainStarted, quiet
+from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, TrainStarted, quiet
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
@@ -342,11 +342,12 @@ class Plan:
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
-                  fresh: bool = False) -> Plan:
+                  fresh: bool = False, emit: Emit | None = None) -> Plan:
     """Resolve settings (file, then command line), pick the run folder, and load the data.
 
     Training an existing run resumes it: its saved settings win, and an explicit option that
-    contradicts them is an error (use --fresh or another --name).
+    contradicts them is an error (use --fresh or another --name). An image folder's decoding
+    is told to `emit`: a Message saying why it decodes, then Decoding events.
     """
     from ganctl.classes import conditional_classes
     from ganctl.config import auto_precision, load_toml, resumed
@@ -372,7 +373,11 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
         cfg = check_for_training(resumed(saved, given, run.name))
     cfg = cfg.replace(name=run.name)
-    data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels)
+    emit = emit or quiet
+    data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels, cfg.resize,
+                        cfg.pad_colour, use_cache=cfg.data_cache, max_pixels=cfg.max_image_pixels,
+                        say=lambda text: emit(Message(text)),
+                        progress=lambda done, total: emit(Decoding(done, total)))
     if resuming and (data.image_shape != cfg.image_shape or len(data.x) != cfg.num_images):
         raise UsageError(f"the data of run {run.name} changed: it was {cfg.num_images} images of "
                     f"{cfg.image_shape}, now {len(data.x)} of {data.image_shape}; "
