@@ -93,8 +93,7 @@ class Trainer:
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
         self.schedule = SnapshotSchedule(parse_snapshot_every(self.cfg.snapshot_every),
-                                         gan.steps_per_epoch * self.cfg.batch_size,
-                                         self.cfg.num_images or 0)
+                                         gan.steps_per_epoch * self.cfg.batch_size)
         self.deadline: float | None = None  # clock() at which --minutes run out
         self.clock: Callable[[], float] = time.monotonic
         self.out_of_time = False

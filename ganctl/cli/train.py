@@ -115,8 +115,9 @@ def train(
     snapshot_every: str | None = typer.Option(
         None, help="How often to write the sample grid, its progress.gif frame and a checkpoint: "
                    "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; "
-                   "auto = every epoch for data of 60,000+ images, else every 30 s. Training "
-                   "also snapshots at the end and when stopped. \\[default: auto]"),
+                   "auto = at the first epoch end 30 s or more after the last snapshot (every "
+                   "epoch when epochs take 30 s or more). Training also snapshots at the end and "
+                   "when stopped. \\[default: auto]"),
     eval_every: int | None = typer.Option(None, help="Compute FD and KID every E epochs and keep "
                                                         "the best checkpoint; 0 = off. "
                                                         f"\\[default: {D.eval_every}]"),
