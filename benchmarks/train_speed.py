@@ -7,8 +7,17 @@ The same rounds also time a float32 matmul (the ceiling) and the matmuls of one 
 alone (an upper bound for any loop that does the same arithmetic with TensorFlow's kernels).
 
     python benchmarks/train_speed.py                       # defaults: 96 steps x 7 rounds
+    python benchmarks/train_speed.py --rounds 5 --end-to-end   # and `ganctl train` end to end
     python benchmarks/train_speed.py --rounds 11 --json /tmp/speed.json
     python benchmarks/train_speed.py --arch dcgan --steps 25 --rounds 5 --bf16
+
+`--end-to-end` then also times `ganctl train` as a user runs it (a subprocess, every default:
+snapshots, metrics, TensorBoard, progress events), for 1 and for E epochs (`--e2e-epochs`, 4),
+so that its wall time per epoch, (wall of E epochs - wall of 1) / (E - 1), leaves out the
+one-off costs (start-up, loading the data, compiling the step) and keeps everything paid per
+epoch. Before, between and after them the seed loop trains whole epochs in this process (with
+its tf.data reshuffle); the end-to-end ratio is the median seed epoch over the median of ganctl's
+wall per epoch (`--e2e-rounds`, 2).
 
 With `--arch dcgan` the reference is a plain loop of the same networks (ganctl's builders): the
 images in a tf.data pipeline (shuffle the whole set, batch), one `@tf.function` call per step,
@@ -23,8 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -390,6 +402,69 @@ def matmuls_alone(mms: list) -> Callable[[int], None]:
     return run
 
 
+# --- end to end: `ganctl train` as a user runs it -------------------------------------------------
+
+def ganctl_train_wall(data: str, epochs: int, extra: list[str]) -> tuple[float, list[dict]]:
+    """Wall seconds of `python -m ganctl train` with its defaults (this checkout's code) for
+    `epochs` epochs in a fresh run folder, and its metrics.jsonl records."""
+    if Path(data).exists():  # the run starts in a temporary folder
+        data = str(Path(data).resolve())
+    with tempfile.TemporaryDirectory(prefix="train_speed_e2e_") as out:
+        cmd = [sys.executable, "-m", "ganctl", "train", "--data", data, "--epochs", str(epochs),
+               "--out", out, "--name", "e2e", *extra]
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, cwd=out, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(f"{shlex.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        lines = (Path(out) / "e2e" / "metrics.jsonl").read_text().splitlines()
+        return wall, [json.loads(line) for line in lines]
+
+
+def end_to_end(args: argparse.Namespace, seed_run: Callable[[int], None],
+               steps_per_epoch: int) -> dict:
+    """Seed loop epochs and `ganctl train` runs of 1 and E epochs, alternating, per round."""
+    extra = shlex.split(args.e2e_args)
+    epochs = args.e2e_epochs
+    rounds = []
+    for r in range(args.e2e_rounds):
+        seed_epochs, walls, records = [], {}, []
+        for n in (1, epochs):
+            t0 = time.perf_counter()
+            seed_run(steps_per_epoch)  # one epoch, its reshuffle included
+            seed_epochs.append(time.perf_counter() - t0)
+            walls[n], records = ganctl_train_wall(args.data, n, extra)
+        t0 = time.perf_counter()
+        seed_run(steps_per_epoch)
+        seed_epochs.append(time.perf_counter() - t0)
+        per_epoch = (walls[epochs] - walls[1]) / (epochs - 1)
+        # The same from the longer run's epoch-end time stamps (epoch 1's end to the last's):
+        # no start-up or compiling in it, so less noise; the last snapshot is left out.
+        stamped = (records[-1]["time"] - records[0]["time"]) / (epochs - 1)
+        seed_epoch = statistics.median(seed_epochs)
+        train_s = [rec["seconds"] for rec in records]
+        rounds.append({"seed_epoch_s": seed_epochs, "ganctl_wall_s": walls,
+                       "ganctl_train_s": train_s, "ganctl_wall_per_epoch_s": per_epoch,
+                       "ganctl_stamped_per_epoch_s": stamped, "ratio": seed_epoch / per_epoch,
+                       "ratio_stamped": seed_epoch / stamped, "load": os.getloadavg()[0]})
+        print(f"end to end {r + 1}: seed epoch {seed_epoch:.1f} s (median of "
+              f"{', '.join(f'{t:.1f}' for t in seed_epochs)}); ganctl train 1 epoch "
+              f"{walls[1]:.1f} s, {epochs} epochs {walls[epochs]:.1f} s (training "
+              f"{', '.join(f'{t:.1f}' for t in train_s)} s): {per_epoch:.1f} s per epoch, "
+              f"{seed_epoch / per_epoch:.2f}x (time stamps: {stamped:.1f} s, "
+              f"{seed_epoch / stamped:.2f}x); load {os.getloadavg()[0]:.1f}", flush=True)
+    # Medians over every seed epoch of every round: an epoch whose reshuffle stalls in tf.data
+    # for tens of seconds (it happens, alone in its process too) counts as one sample.
+    seed = statistics.median(t for r in rounds for t in r["seed_epoch_s"])
+    wall = statistics.median(r["ganctl_wall_per_epoch_s"] for r in rounds)
+    stamped = statistics.median(r["ganctl_stamped_per_epoch_s"] for r in rounds)
+    return {"rounds": rounds, "epochs": epochs, "args": extra, "seed_epoch_s": seed,
+            "ganctl_wall_per_epoch_s": wall, "ganctl_stamped_per_epoch_s": stamped,
+            "ratio": seed / wall, "ratio_stamped": seed / stamped}
+
+
 # --- the measurement -----------------------------------------------------------------------------
 
 def timed(run: Callable[[int], None], steps: int, batch: int) -> float:
@@ -426,8 +501,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--xla-too", action="store_true",
                         help="dcgan: also time ganctl's loop with XLA (its first call compiles for "
                              "minutes on a CPU)")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="also time `ganctl train` end to end against the seed loop's epochs")
+    parser.add_argument("--e2e-epochs", type=int, default=4,
+                        help="epochs of the longer `ganctl train` run (the other trains 1)")
+    parser.add_argument("--e2e-rounds", type=int, default=2, help="end-to-end rounds")
+    parser.add_argument("--e2e-args", default="",
+                        help="more `ganctl train` options, e.g. '--snapshot-every 1ep'")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.end_to_end and args.e2e_epochs < 2:
+        parser.error("--e2e-epochs must be at least 2")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
@@ -445,6 +529,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     batches = seed_batches(x, batch)
     loops: dict[str, Callable[[int], None]] = {"seed": seed_loop(batches, "two-tape", batch)}
+    print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     if args.sequential:
         loops["seed_sequential"] = seed_loop(batches, "sequential", batch)
     loops["ganctl"] = ganctl_loop(x, batch, **options)
@@ -526,6 +611,21 @@ def main(argv: list[str] | None = None) -> dict:
             [t / g for t, g in zip(rates["ganctl_x2"], rates["ganctl"], strict=True)])
         print(f"two ganctl loops at once: {med['ganctl_x2']:.0f} images/s in all = "
               f"{result['side_by_side_over_ganctl']:.2f}x one loop (the CPU time one loop leaves idle)")
+    if args.end_to_end:
+        print(flush=True)
+        e2e = end_to_end(args, loops["seed"], len(x) // batch)
+        result["end_to_end"] = e2e
+        print()
+        print(f"loop only:  ratio ganctl / seed {result['ratio_ganctl_over_seed']:.2f}x "
+              f"(median of {args.rounds} rounds of {args.steps} steps)")
+        print(f"end to end: ratio ganctl / seed {e2e['ratio']:.2f}x (seed epoch "
+              f"{e2e['seed_epoch_s']:.1f} s, median of {3 * args.e2e_rounds}; `ganctl train` "
+              f"{e2e['ganctl_wall_per_epoch_s']:.1f} s of wall per epoch, {e2e['epochs']} epochs "
+              f"less 1"
+              + (f", {' '.join(e2e['args'])}" if e2e["args"] else ", its defaults") + ")")
+        print(f"            from its epoch-end time stamps {e2e['ratio_stamped']:.2f}x "
+              f"({e2e['ganctl_stamped_per_epoch_s']:.1f} s per epoch, no start-up in it)")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs)")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

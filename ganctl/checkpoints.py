@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganctl.errors import GanctlError, UsageError
-from ganctl.events import Say
+from ganctl.events import Say, Timings
 from ganctl.fsutil import atomic_write_json
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class CheckpointStore:
     def __init__(self, folder: Path, keep: int = 3):
         self.folder = Path(folder)
         self.keep = keep
+        self.last_save = Timings()  # the last save's time: "checkpoint" files, "index.json"
 
     # --- index -----------------------------------------------------------------------------------
 
@@ -121,15 +122,18 @@ class CheckpointStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         info = CheckpointInfo(checkpoint_name(epoch, step), epoch, step, complete, time.time(),
                               score)
+        self.last_save = Timings()
         try:
-            tf.train.Checkpoint(**objects).write(self.prefix(info))
+            with self.last_save.part("checkpoint"):
+                tf.train.Checkpoint(**objects).write(self.prefix(info))
         except (OSError, tf.errors.OpError) as exc:
             self._delete_files(info.name)
             reason = getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc)
             raise GanctlError(f"cannot save checkpoint {info.name} in {self.folder}: "
                               f"{str(reason).splitlines()[0]}; earlier checkpoints are intact") from None
-        entries = [e for e in self.list() if e.name != info.name] + [info]
-        self._write_index(self._prune(entries))
+        with self.last_save.part("index.json"):  # and deleting the pruned checkpoints' files
+            entries = [e for e in self.list() if e.name != info.name] + [info]
+            self._write_index(self._prune(entries))
         return info
 
     def _prune(self, entries: list[CheckpointInfo]) -> list[CheckpointInfo]:

@@ -6,7 +6,9 @@ The training loop emits events (and evaluation the training of its evaluator); o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +37,41 @@ class StepsDone:
     images_per_s: float
 
 
+@dataclass
+class Timings:
+    """Where the time outside training went, by part ("checkpoint", "gif", ...): wall seconds
+    and the process's CPU seconds (all its threads), as the training loop measured them."""
+
+    wall: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to part `name`."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - wall, time.process_time() - cpu)
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        """Add `wall` and `cpu` seconds to part `name`."""
+        self.wall[name] = self.wall.get(name, 0.0) + wall
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu
+
+    def update(self, other: Timings) -> None:
+        """Add every part of `other`."""
+        for name, wall in other.wall.items():
+            self.add(name, wall, other.cpu.get(name, 0.0))
+
+
 @dataclass(frozen=True)
 class EpochDone:
     epoch: int
     record: dict[str, Any] = field(default_factory=dict)
     snapshot: bool = False  # a grid, GIF frame and checkpoint were written at its end
+    # the epoch end's work after training, by part (hooks, snapshot, metrics line, checkpoint)
+    timings: Timings = field(default_factory=Timings)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from ganctl.models import ARCHS
 from ganctl.training.options import option_help, resolve
 
 # What a resumed run may change, as it was before the rule moved onto the fields.
+# The settings a resume may change: the run's own, plus --no-data-cache (whether the decoded
+# folder is cached changes nothing the run computes).
 RESUMABLE = {"epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "snapshot_every", "minutes", "strategy"}
+             "snapshot_every", "minutes", "strategy", "data_cache"}
 
 
 def test_the_resumable_settings_are_unchanged():

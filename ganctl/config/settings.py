@@ -153,9 +153,10 @@ class TrainConfig:
                               check=positive_whole)
     snapshot_every: str = option(
         "auto", "How often to write the sample grid, its progress.gif frame and a checkpoint: "
-        "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; auto = every "
-        "epoch for data of 60,000+ images, else every 30 s. Training also snapshots at the end "
-        "and when stopped.", resumable=True, number_as_text=True)
+        "images (60k), epochs (5ep), minutes (10m) or seconds (30s), at epoch ends; auto = at the "
+        "first epoch end 30 s or more after the last snapshot (every epoch when epochs take 30 s "
+        "or more). Training also snapshots at the end and when stopped.", resumable=True,
+        number_as_text=True)
     eval_every: int = option(
         0, "Compute FD and KID every E epochs and keep the best checkpoint; 0 = off.",
         check=must_be(lambda v: v >= 0, "0 (off) or a positive number"), resumable=True)

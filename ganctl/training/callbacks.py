@@ -10,7 +10,7 @@ import numpy as np
 
 from ganctl.classes import model_classes
 from ganctl.config import TrainConfig
-from ganctl.events import Emit, Message, quiet
+from ganctl.events import Emit, Message, Timings, quiet
 from ganctl.generation.latents import latents_from_seeds
 from ganctl.generation.sampling import class_rows, compiled_generator
 from ganctl.images import make_grid, to_uint8, write_png
@@ -28,9 +28,10 @@ class Callback:
     def on_epoch_end(self, gan: GAN, run: RunFolder, epoch: int, record: dict[str, Any]) -> None:
         """Called after epoch `epoch` (1-based) with its metrics record (which it may extend)."""
 
-    def on_snapshot(self, gan: GAN, run: RunFolder, epoch: int) -> None:
+    def on_snapshot(self, gan: GAN, run: RunFolder, epoch: int) -> Timings | None:
         """Called at a snapshot, before its checkpoint: after epoch `epoch`, or during it when
-        training stops mid-epoch (then `epoch` is the epoch in progress)."""
+        training stops mid-epoch (then `epoch` is the epoch in progress). It may return the
+        time of its parts; the trainer times one that returns None as a whole."""
 
     def on_train_end(self, gan: GAN, run: RunFolder) -> None:
         """Called once when this session stops, normally or not."""
@@ -62,17 +63,23 @@ class SampleGrid(Callback):
         self.timelapse = Timelapse(run.progress_gif, run.samples, self.gif_fps, self.max_frames)
 
     def on_snapshot(self, gan, run, epoch):
+        timings = Timings()
         classes = model_classes(gan.cfg)[:self.MAX_CLASS_ROWS]
-        if classes:
-            seeds, labels = class_rows(range(math.ceil(math.sqrt(self.n))), range(len(classes)))
-            z = latents_from_seeds(seeds, gan.cfg.latent_dim)
-            grid = make_grid(to_uint8(self.generate(z, np.array(labels))), rows=len(classes))
-        else:
-            z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
-            grid = make_grid(to_uint8(self.generate(z)))
-        write_png(run.sample_path(epoch), grid)
+        with timings.part("grid"):
+            if classes:
+                seeds, labels = class_rows(range(math.ceil(math.sqrt(self.n))),
+                                           range(len(classes)))
+                z = latents_from_seeds(seeds, gan.cfg.latent_dim)
+                grid = make_grid(to_uint8(self.generate(z, np.array(labels))), rows=len(classes))
+            else:
+                z = latents_from_seeds(list(range(self.n)), gan.cfg.latent_dim)
+                grid = make_grid(to_uint8(self.generate(z)))
+        with timings.part("grid png"):
+            write_png(run.sample_path(epoch), grid)
         self.latest = grid
-        self.timelapse.add(epoch, grid)
+        with timings.part("gif"):
+            self.timelapse.add(epoch, grid)
+        return timings
 
 
 class Evaluate(Callback):
@@ -126,12 +133,15 @@ class TensorBoard(Callback):
     def on_snapshot(self, gan, run, epoch):
         import tensorflow as tf
 
+        timings = Timings()
         if self.grid is not None and self.grid.latest is not None:
             image = self.grid.latest
             image = image[None, ..., None] if image.ndim == 2 else image[None]
-            with self.writer.as_default(step=epoch):
+            with timings.part("tensorboard image"), self.writer.as_default(step=epoch):
                 tf.summary.image("samples", image)
-        self.writer.flush()
+        with timings.part("tensorboard flush"):
+            self.writer.flush()
+        return timings
 
     def on_train_end(self, gan, run):
         if self.writer is not None:

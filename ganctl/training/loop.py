@@ -20,7 +20,7 @@ from ganctl import __version__
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
-from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, TrainStarted, quiet
+from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, Timings, TrainStarted, quiet
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
@@ -99,8 +99,7 @@ class Trainer:
         self.store = CheckpointStore(run.checkpoints, keep=self.cfg.keep)
         self.last_checkpoint: CheckpointInfo | None = None
         self.schedule = SnapshotSchedule(parse_snapshot_every(self.cfg.snapshot_every),
-                                         gan.steps_per_epoch * self.cfg.batch_size,
-                                         self.cfg.num_images or 0)
+                                         gan.steps_per_epoch * self.cfg.batch_size)
         self.deadline: float | None = None  # clock() at which --minutes run out
         self.clock: Callable[[], float] = time.monotonic
         self.out_of_time = False
@@ -248,31 +247,47 @@ class Trainer:
                   **self._means(sums, steps - start),
                   "images_per_s": round((steps - start) * cfg.batch_size / max(seconds, 1e-9), 1),
                   "seconds": round(seconds, 3), "time": round(time.time(), 3)}
+        timings = Timings()
         for cb in self.callbacks:  # they may add to the record (evaluation scores)
-            cb.on_epoch_end(gan, self.run, epoch, record)
+            with timings.part(f"{type(cb).__name__}.on_epoch_end"):
+                cb.on_epoch_end(gan, self.run, epoch, record)
         # A scored epoch snapshots so that its checkpoint can be kept as the best.
         snapshot = epoch == cfg.epochs or "fd" in record or self.schedule.due(epoch)
         if self.dist.workers > 1:  # the chief's choice (its clock, its scores) binds them all
             snapshot = self.dist.gather(float(snapshot))[0] > 0
         if snapshot:
-            self.snapshot(epoch, complete=True, record=record)
+            timings.update(self.snapshot(epoch, complete=True, record=record))
         elif self.chief:  # on disk at the next snapshot's sync
-            self.run.append_metrics(record, sync=False)
-        self.emit(EpochDone(epoch, record, snapshot))
+            with timings.part("metrics.jsonl"):
+                self.run.append_metrics(record, sync=False)
+        self.emit(EpochDone(epoch, record, snapshot, timings))
         return record
 
-    def snapshot(self, epoch: int, complete: bool, record: dict[str, Any] | None = None) -> None:
+    def snapshot(self, epoch: int, complete: bool, record: dict[str, Any] | None = None
+                 ) -> Timings:
         """Grid, GIF frame and TensorBoard images labelled `epoch`, the epoch's log line when
-        given, then the checkpoint (scored by the record's FD, where evaluated)."""
+        given, then the checkpoint (scored by the record's FD, where evaluated); returns the
+        time each part took."""
+        timings = Timings()
         if epoch >= 1:
             for cb in self.callbacks:
-                cb.on_snapshot(self.gan, self.run, epoch)
+                wall, cpu = time.perf_counter(), time.process_time()
+                parts = cb.on_snapshot(self.gan, self.run, epoch)
+                if parts is None:
+                    timings.add(f"{type(cb).__name__}.on_snapshot", time.perf_counter() - wall,
+                                time.process_time() - cpu)
+                else:
+                    timings.update(parts)
         # The log line goes before the checkpoint: a crash re-runs the epochs since the last
         # checkpoint, and resuming drops log lines past it, so the log has no gaps or duplicates.
         if record is not None and self.chief:
-            self.run.append_metrics(record, sync=True)
+            with timings.part("metrics.jsonl"):
+                self.run.append_metrics(record, sync=True)
         self.save(complete=complete, score=record.get("fd") if record else None)
+        if self.chief:
+            timings.update(self.store.last_save)
         self.schedule.taken()
+        return timings
 
     def snapshot_at_stop(self) -> None:
         """Snapshot where training stopped, unless that step already has one.
