@@ -195,8 +195,9 @@ def report(name: str, r: dict) -> str:
         f"  loop wall {r['loop_wall_s']:.1f} s, training calls {r['train_s']:.1f} s: "
         f"{100 * s['overhead_share']:.1f}% outside training, "
         f"{100 * s['overhead_share_after_1']:.1f}% after epoch 1 (which compiles the step; "
-        f"setup before the loop {r['setup_s']:.1f} s, not counted); in CPU seconds "
-        f"{100 * s['cpu_overhead_share_after_1']:.1f}% after epoch 1",
+        f"setup before the loop {r['setup_s']:.1f} s, not counted)"
+        + (f"; in CPU seconds {100 * s['cpu_overhead_share_after_1']:.1f}% after epoch 1"
+           if "cpu" in r["per_epoch"][0] else ""),
         f"  overhead first {w} epochs {s['first_overhead_s']:.2f} s "
         f"({100 * s['first_share']:.1f}%), last {w} {s['last_overhead_s']:.2f} s "
         f"({100 * s['last_share']:.1f}%)",
