@@ -136,12 +136,17 @@ def summary(r: dict) -> dict:
 
     snaps = [e for e in epochs if e["snapshot"]]
     plain = [e for e in epochs if not e["snapshot"]]
+    # The steady state: the epochs after the first snapshot, which pays one-off costs (tracing
+    # the grid's generator and TensorBoard's ops, the first checkpoint save)
+    first_snap = next((i for i, e in enumerate(epochs) if e["snapshot"]), len(epochs))
     return {
         "overhead_share": (r["loop_wall_s"] - r["train_s"]) / r["loop_wall_s"],
         # without epoch 1, whose training calls include compiling the step (XLA)
         "overhead_share_after_1": share(epochs[1:]),
         # the same in CPU seconds, which a busy machine stretches less than wall seconds
         "cpu_overhead_share_after_1": cpu_share(epochs[1:]),
+        "steady_epochs": len(epochs) - first_snap - 1,
+        "steady_share": share(epochs[first_snap + 1:]),
         "window": window,
         "first_overhead_s": sum(e["overhead"] for e in first),
         "last_overhead_s": sum(e["overhead"] for e in last),
@@ -195,8 +200,11 @@ def report(name: str, r: dict) -> str:
         f"  loop wall {r['loop_wall_s']:.1f} s, training calls {r['train_s']:.1f} s: "
         f"{100 * s['overhead_share']:.1f}% outside training, "
         f"{100 * s['overhead_share_after_1']:.1f}% after epoch 1 (which compiles the step; "
-        f"setup before the loop {r['setup_s']:.1f} s, not counted); in CPU seconds "
-        f"{100 * s['cpu_overhead_share_after_1']:.1f}% after epoch 1",
+        f"setup before the loop {r['setup_s']:.1f} s, not counted)"
+        + (f"; in CPU seconds {100 * s['cpu_overhead_share_after_1']:.1f}% after epoch 1"
+           if "cpu" in r["per_epoch"][0] else ""),
+        f"  after the first snapshot (one-off costs), {s['steady_epochs']} epochs: "
+        f"{100 * s['steady_share']:.1f}% outside training",
         f"  overhead first {w} epochs {s['first_overhead_s']:.2f} s "
         f"({100 * s['first_share']:.1f}%), last {w} {s['last_overhead_s']:.2f} s "
         f"({100 * s['last_share']:.1f}%)",

@@ -187,7 +187,7 @@ def _opts(out, name, **extra):
 
 @pytest.mark.slow
 def test_stopping_mid_epoch_snapshots_the_epoch_in_progress(tmp_path, monkeypatch):
-    clock = Clock()  # time stands still: `auto` on small data (every 30 s) is never due
+    clock = Clock()  # time stands still: `auto` (every 30 s) is never due
     monkeypatch.setattr(snapshots, "time", types.SimpleNamespace(monotonic=clock))
     # 4 steps per epoch in calls of 2: the 4th check comes after 3 calls, mid-epoch 2
     plan = plan_training(_opts(tmp_path, "cut", epochs=5, steps_per_call=2, snapshot_every="auto"))
