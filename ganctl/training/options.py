@@ -58,22 +58,13 @@ def _check_d_output(cfg: TrainConfig) -> None:
     """Refuse a loss that does not take what the architecture's D outputs (logits or
     probabilities), naming the architectures and losses that would do."""
     d_output = ARCHS[cfg.arch].d_output
-    takes = _d_outputs(LOSSES[cfg.loss])
+    takes = LOSSES[cfg.loss].d_outputs
     if d_output in takes:
         return
     archs = " or ".join(f"--arch {a}" for a, spec in ARCHS.items() if spec.d_output in takes)
     losses = " or ".join(f"--loss {n}" for n, loss in LOSSES.items()
-                         if d_output in _d_outputs(loss))
+                         if d_output in loss.d_outputs)
     raise UsageError(f"--loss {cfg.loss} needs a discriminator that outputs "
                      f"{' or '.join(takes)}, and --arch {cfg.arch}'s "
                      f"{_D_OUTPUT_WORDS.get(d_output, 'outputs ' + d_output)}; use {archs} or "
                      f"{losses}")
-
-
-def _d_outputs(loss: type) -> tuple[str, ...]:
-    """The D outputs a loss takes: its `d_outputs` where the loss declares them; losses that do
-    not yet take logits only, except bce, which `make_loss` also gives probabilities."""
-    declared = getattr(loss, "d_outputs", None)
-    if declared is not None:
-        return tuple(declared)
-    return ("logits", "probability") if loss.name == "bce" else ("logits",)
