@@ -51,7 +51,7 @@ def option_help(name: str) -> str:
     entries = registries.get(name)
     if entries is None:
         return help_text(name)
-    return help_text(name, {entry: getattr(kind, "summary", "") for entry, kind in entries.items()})
+    return help_text(name, {entry: kind.summary for entry, kind in entries.items()})
 
 
 def _check_d_output(cfg: TrainConfig) -> None:
