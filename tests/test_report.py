@@ -98,6 +98,57 @@ def test_unwritable_out_is_one_line(run_copy, tmp_path, cli):
     assert_one_line_error(result, 1, "is a file, not a folder")
 
 
+def test_an_unwritable_folder_or_a_folder_as_out_is_one_line(run_copy, tmp_path, cli):
+    # /proc refuses new files even to root (permission bits do not stop root).
+    result = cli("report", "--ckpt", run_copy.root, "--out", "/proc/r.html")
+    assert_one_line_error(result, 1, "is not writable")
+    result = cli("report", "--ckpt", run_copy.root, "--out", tmp_path)
+    assert_one_line_error(result, 2, "is a folder")
+
+
+def test_open_hands_the_written_page_to_the_browser(run_copy, tmp_path, cli, monkeypatch):
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    result = cli("report", "--ckpt", run_copy.root, "--out", tmp_path / "r.html", "--open")
+    assert result.exit_code == 0, result.output
+    assert opened == [(tmp_path / "r.html").resolve().as_uri()]
+    assert opened[0].startswith("file:///")
+    result = cli("report", "--ckpt", run_copy.root, "--out", tmp_path / "r.html")
+    assert result.exit_code == 0 and len(opened) == 1  # without --open: nothing opened
+
+
+def test_ada_p_in_the_metrics_becomes_a_chart(run_copy, tmp_path):
+    html = build_report(run_copy, tmp_path / "none.html").path.read_text()
+    assert "Adaptive augmentation" not in html  # no ada_p logged: no chart
+    rows = [json.loads(line) for line in run_copy.metrics.read_text().splitlines()]
+    extra = [{**rows[-1], "epoch": e, "step": 4 * e} for e in range(3, 7)]
+    ps = [0.0, 0.05, 0.125, 0.2, 0.35, 0.3]
+    run_copy.metrics.write_text("".join(json.dumps({**r, "ada_p": p}) + "\n"
+                                        for r, p in zip(rows + extra, ps, strict=True)))
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    svg = re.search(r'<svg[^>]*aria-label="Adaptive augmentation \(ADA\)".*?</svg>', html).group(0)
+    assert ">ADA p<" in svg and ">augmentation probability p (0-1)<" in svg and ">epoch<" in svg
+    path = re.search(r'<path class="line" d="([^"]+)"', svg).group(1)
+    assert path.count("L") == len(ps) - 1  # one point per epoch
+    assert ">0.4<" in svg and ">0<" in svg  # the y axis spans the logged p
+
+
+@pytest.mark.slow
+def test_resumes_show_a_real_resume(tmp_path):
+    train_tiny(tmp_path, "r", epochs=1)
+    run = RunFolder(train_tiny(tmp_path, "r", epochs=2))  # resumes from epoch 1
+    html = build_report(run, tmp_path / "r.html").path.read_text()
+    section = re.search(r'<section id="resumes">(.*?)</section>', html).group(1)
+    items = re.findall(r"<li>(.*?)</li>", section)
+    assert len(items) == 2, items
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d: started fresh towards 1 epoch", items[0])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d: resumed from ckpt-e0001-s00000004 "
+                        r"\(epoch 1, step 4\) towards 2 epochs", items[1]), items[1]
+    assert "never resumed" not in section
+
+
 def test_the_gif_is_thinned_over_its_budget(run_copy, tmp_path, monkeypatch):
     import ganctl.evaluation.report as report
 

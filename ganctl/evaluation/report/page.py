@@ -188,9 +188,10 @@ def curves(view: RunView, images: dict[str, str]) -> str:
                      _series(view, "d_fake", "D(G(z)), generated")]),
               Chart("Speed", "epoch", "images per second", [_series(view, "images_per_s",
                                                                      "images/s")])]
-    if any("augment_p" in r for r in view.metrics):
-        charts.append(Chart("Adaptive augmentation", "epoch", "augmentation probability p",
-                            [_series(view, "augment_p", "ADA p")]))
+    if any(isinstance(r.get("ada_p"), (int, float)) for r in view.metrics):
+        # --augment ada (issue 25) logs its probability at each epoch's end as `ada_p`.
+        charts.append(Chart("Adaptive augmentation (ADA)", "epoch",
+                            "augmentation probability p (0-1)", [_series(view, "ada_p", "ADA p")]))
     charts += _score_charts(view)
     return _section("curves", "Curves", *(render(c) for c in charts))
 
@@ -255,6 +256,10 @@ def config(view: RunView, images: dict[str, str]) -> str:
                     f"<table>{rows}</table></details>")
 
 
+def _epochs(count: Any) -> str:
+    return f"{count} epoch" + ("" if count == 1 else "s")
+
+
 def resumes(view: RunView, images: dict[str, str]) -> str:
     lines = []
     for entry in view.history:
@@ -262,9 +267,9 @@ def resumes(view: RunView, images: dict[str, str]) -> str:
         if entry.get("resumed"):
             lines.append(f"{when}: resumed from {entry['resumed']} (epoch "
                          f"{entry.get('from_epoch')}, step {entry.get('from_step')}) towards "
-                         f"{entry.get('epochs')} epochs")
+                         f"{_epochs(entry.get('epochs'))}")
         else:
-            lines.append(f"{when}: started fresh towards {entry.get('epochs')} epochs")
+            lines.append(f"{when}: started fresh towards {_epochs(entry.get('epochs'))}")
     if not lines:
         return _section("resumes", "Resumes", _missing("No history.jsonl: this run was trained "
                                                        "by a ganctl that did not record one."))
