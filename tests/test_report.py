@@ -235,3 +235,17 @@ def test_a_conditional_run_labels_each_row_with_its_class(tmp_path):
     names = json.loads(run.config.read_text())["labels"]
     assert re.findall(r"<span>(.*?)</span>", labels) == names and len(names) >= 2
     assert "one row per class" in html and "--conditional" in html
+
+
+@pytest.mark.slow
+def test_eval_every_scores_reach_the_page_with_the_best_marked(tmp_path):
+    run = RunFolder(train_tiny(tmp_path, "scored", epochs=3, eval_every=1, eval_n=100))
+    records = run.read_metrics()
+    best = min(records, key=lambda r: r["fd"])["epoch"]
+    html = build_report(run, tmp_path / "r.html").path.read_text()
+    for title in ("Fréchet distance over training", "KID over training"):
+        svg = re.search(rf'<svg[^>]*aria-label="{title}".*?</svg>', html).group(0)
+        assert ">during training (--eval-every)<" in svg
+        assert svg.count("<circle") == 3  # one dot per evaluated epoch
+        assert f">best checkpoint (epoch {best})<" in svg
+    assert f"FD {min(r['fd'] for r in records):.3f})" in html  # the summary's best checkpoint
