@@ -69,8 +69,14 @@ def test_summary_shows_the_newest_evaluation_with_its_reference(run_copy, tmp_pa
 def test_evaluate_all_scores_become_a_curve_with_the_best_marked(run_copy, tmp_path):
     fake_evaluation(run_copy, fd=10.0, epochs=(1, 2))
     html = build_report(run_copy, tmp_path / "r.html").path.read_text()
-    assert "Fréchet distance over training" in html and "evaluate --all" in html
+    assert "Fréchet distance over training" in html and "evaluate --all (n=200)" in html
     assert "recall (k=3) over training" in html
+    # A later single evaluation heads the summary; the --all curve and the nearest grid stay.
+    kept = fake_evaluation(run_copy, fd=5.0)
+    kept.with_name(kept.stem + "-nearest.png").unlink()
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    assert 'data-value="5.0"' in html and "evaluate --all (n=200)" in html
+    assert 'alt="nearest training images"' in html
 
 
 def test_damaged_metrics_lines_are_skipped_with_a_count(run_copy, tmp_path, cli):

@@ -28,11 +28,35 @@ class RunView:
     damaged_lines: int
     checkpoints: list[dict[str, Any]]
     grids: list[tuple[int, Path]]  # (epoch, samples/epoch_NNNN.png), oldest first
-    evaluation: dict[str, Any] | None
-    evaluation_path: Path | None
-    nearest_png: Path | None
+    evaluations: list[tuple[Path, dict[str, Any]]]  # evaluations/*.json, oldest first
     history: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def evaluation(self) -> dict[str, Any] | None:
+        """The newest evaluation: the summary's numbers."""
+        return self.evaluations[-1][1] if self.evaluations else None
+
+    @property
+    def evaluation_path(self) -> Path | None:
+        return self.evaluations[-1][0] if self.evaluations else None
+
+    @property
+    def over_training(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest `evaluate --all` report (more than one checkpoint scored), so that a
+        later single evaluation does not hide its curves."""
+        return next((e for e in reversed(self.evaluations) if len(e[1]["checkpoints"]) > 1),
+                    None)
+
+    @property
+    def nearest_png(self) -> Path | None:
+        """The nearest-neighbour grid of the newest evaluation that wrote one
+        (evaluations/STAMP-nearest.png beside STAMP.json)."""
+        for path, _ in reversed(self.evaluations):
+            png = path.with_name(path.stem + "-nearest.png")
+            if png.is_file():
+                return png
+        return None
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -49,11 +73,7 @@ def gather(run: RunFolder) -> RunView:
     config = json.loads(run.config.read_text(encoding="utf-8"))
     metrics, damaged = read_jsonl(run.metrics, "epoch")
     view = RunView(run, config, metrics, damaged, _checkpoints(run), _grids(run),
-                   None, None, None, read_jsonl(run.history, "time")[0])
-    view.evaluation_path, view.evaluation = _newest_evaluation(run)
-    if view.evaluation_path is not None:
-        png = view.evaluation_path.with_name(view.evaluation_path.stem + "-nearest.png")
-        view.nearest_png = png if png.is_file() else None
+                   _evaluations(run), read_jsonl(run.history, "time")[0])
     if damaged:
         view.notes.append(f"skipped {damaged} damaged line{'s' if damaged > 1 else ''} of "
                           f"{run.metrics}")
@@ -80,8 +100,8 @@ def _grids(run: RunFolder) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _newest_evaluation(run: RunFolder) -> tuple[Path | None, dict[str, Any] | None]:
-    """The newest readable evaluations/*.json, by the time `evaluate` wrote in it."""
+def _evaluations(run: RunFolder) -> list[tuple[Path, dict[str, Any]]]:
+    """The readable evaluations/*.json, oldest first by the time `evaluate` wrote in them."""
     found = []
     for path in run.evaluations.glob("*.json") if run.evaluations.is_dir() else ():
         try:
@@ -90,9 +110,7 @@ def _newest_evaluation(run: RunFolder) -> tuple[Path | None, dict[str, Any] | No
             continue
         if isinstance(obj, dict) and obj.get("checkpoints"):
             found.append((float(obj.get("time") or 0), path.name, path, obj))
-    if not found:
-        return None, None
-    return max(found, key=lambda f: f[:2])[2:]
+    return [(path, obj) for *_, path, obj in sorted(found, key=lambda f: f[:2])]
 
 
 def evenly_spaced(items: list[Any], count: int = 8) -> list[Any]:

@@ -205,12 +205,13 @@ def _score_charts(view: RunView) -> list[Chart]:
             if isinstance(r.get(key), (int, float)):
                 points.setdefault(key, {}).setdefault("during training (--eval-every)", {})[
                     r["epoch"]] = r[key]
-    ev = view.evaluation
-    if ev and len(ev["checkpoints"]) > 1:
+    if view.over_training is not None:
+        ev = view.over_training[1]
+        label = f"evaluate --all (n={ev.get('n')})" if ev.get("n") else "evaluate --all"
         for score in ev["checkpoints"]:
             for key in OVER_TRAINING:
                 if isinstance(score["metrics"].get(key), (int, float)):
-                    points.setdefault(key, {}).setdefault("evaluate --all", {})[
+                    points.setdefault(key, {}).setdefault(label, {})[
                         score["epoch"]] = score["metrics"][key]
     marks = []
     if view.best is not None:
