@@ -79,6 +79,23 @@ def test_evaluate_all_scores_become_a_curve_with_the_best_marked(run_copy, tmp_p
     assert 'alt="nearest training images"' in html
 
 
+def test_a_run_stopped_mid_epoch_says_where_and_scores_it_past_its_epoch(run_copy, tmp_path):
+    index = run_copy.checkpoints / "index.json"
+    entries = json.loads(index.read_text())
+    entries["checkpoints"].append({**entries["checkpoints"][-1], "name": "ckpt-e0002-s00000010",
+                                   "step": 10, "complete": False})
+    index.write_text(json.dumps(entries))
+    report = json.loads(fake_evaluation(run_copy, fd=10.0, epochs=(1, 2)).read_text())
+    report["checkpoints"].append({**report["checkpoints"][-1], "step": 10, "complete": False,
+                                  "metrics": {"fd": 8.0}})
+    save_evaluation(run_copy, report)
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    assert "<th>stopped</th><td>in epoch 3, at step 10 (the newest checkpoint" in html
+    svg = re.search(r'<svg[^>]*aria-label="Fréchet distance over training".*?</svg>', html)
+    assert svg.group(0).count("<circle") == 3  # epochs 1, 2 and 2.5 (step 10 of 4 per epoch)
+    assert ">lowest FD (epoch 2.5)<" in svg.group(0)
+
+
 def test_damaged_metrics_lines_are_skipped_with_a_count(run_copy, tmp_path, cli):
     with open(run_copy.metrics, "a") as fh:
         fh.write('{"epoch": 3, "g_lo\nnot json\n')

@@ -100,6 +100,12 @@ def summary(view: RunView, images: dict[str, str]) -> str:
             ("wall time", _duration(sum(r.get("seconds", 0) for r in view.metrics))
              + " training (evaluations and snapshots excluded)"),
             ("images/s", f"{speeds[len(speeds) // 2]:.0f} (median of epochs)" if speeds else "–")]
+    if view.checkpoints and not view.checkpoints[-1].get("complete", True) \
+            and view.checkpoints[-1].get("step", 0) > last.get("step", 0):
+        # A --minutes limit or Ctrl-C saves mid-epoch: metrics.jsonl ends at the last whole epoch.
+        rows.insert(4, ("stopped", f"in epoch {view.checkpoints[-1]['epoch'] + 1}, at step "
+                                   f"{view.checkpoints[-1]['step']} (the newest checkpoint, "
+                                   "saved mid-epoch)"))
     if view.checkpoints:
         latest, best = view.checkpoints[-1], view.best
         rows.append(("checkpoints", f"newest {latest['name']}" +
@@ -212,7 +218,7 @@ def _score_charts(view: RunView) -> list[Chart]:
             for key in OVER_TRAINING:
                 if isinstance(score["metrics"].get(key), (int, float)):
                     points.setdefault(key, {}).setdefault(label, {})[
-                        score["epoch"]] = score["metrics"][key]
+                        _epoch_of(view, score)] = score["metrics"][key]
     marks = []
     if view.best is not None:
         marks = [Mark(view.best["epoch"], f"best checkpoint (epoch {view.best['epoch']})")]
@@ -232,6 +238,15 @@ def _score_charts(view: RunView) -> list[Chart]:
             charts.append(Chart(f"{FORMATS[key].label} over training", "epoch", units[key],
                                 series, marks))
     return charts
+
+
+def _epoch_of(view: RunView, score: dict[str, Any]) -> float:
+    """Where a scored checkpoint sits on an epoch axis: its epoch, or for one saved mid-epoch
+    (a --minutes stop) a fraction past it, so that it does not overwrite its epoch's point."""
+    whole = [r for r in view.metrics if r.get("epoch") and r.get("step")]
+    if score.get("complete", True) or not whole or "step" not in score:
+        return score["epoch"]
+    return round(score["step"] / (whole[-1]["step"] / whole[-1]["epoch"]), 2)
 
 
 def nearest(view: RunView, images: dict[str, str]) -> str:
