@@ -91,6 +91,7 @@ def test_a_run_stopped_mid_epoch_says_where_and_scores_it_past_its_epoch(run_cop
     save_evaluation(run_copy, report)
     html = build_report(run_copy, tmp_path / "r.html").path.read_text()
     assert "<th>stopped</th><td>in epoch 3, at step 10 (the newest checkpoint" in html
+    assert "<h3>Evaluation (in epoch 3, step 10)</h3>" in html  # as `evaluate` says it
     svg = re.search(r'<svg[^>]*aria-label="Fréchet distance over training".*?</svg>', html)
     assert svg.group(0).count("<circle") == 3  # epochs 1, 2 and 2.5 (step 10 of 4 per epoch)
     assert ">lowest FD (epoch 2.5)<" in svg.group(0)

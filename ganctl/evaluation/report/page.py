@@ -83,6 +83,10 @@ def _value(key: str, values: dict[str, Any]) -> str:
     return text
 
 
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def summary(view: RunView, images: dict[str, str]) -> str:
     cfg, last = view.config, (view.metrics[-1] if view.metrics else {})
     shape = cfg.get("image_shape") or [cfg.get("image_size"), cfg.get("image_size"),
@@ -93,7 +97,7 @@ def summary(view: RunView, images: dict[str, str]) -> str:
     rows = [("architecture", f"{cfg.get('arch')}" + (f", width {cfg['width']}" if cfg.get("width")
                                                      else "") + f", loss {cfg.get('loss')}"
              + (", conditional" if cfg.get("conditional") else "")),
-            ("data", f"{cfg.get('data')} ({cfg.get('num_images', '?')} images)"),
+            ("data", f"{cfg.get('data')} ({_count(cfg.get('num_images'))} images)"),
             ("image size", f"{shape[0]}×{shape[1]} {colour}"),
             ("epochs / steps", f"{last.get('epoch', 0)} of {cfg.get('epochs')} epochs, "
                                f"{last.get('step', 0)} steps (batch {cfg.get('batch_size')})"),
@@ -127,7 +131,8 @@ def _evaluation(view: RunView) -> str:
     classes = (ev.get("evaluator") or {}).get("classes", 10)
     keys = [k for k, v in FORMATS.items() if v.shown and (k in metrics or k in reference)]
     keys += [k for k in metrics if k not in FORMATS and not PER_CLASS.search(k)]
-    when = f"epoch {score['epoch']}" if score.get("complete", True) else f"step {score['step']}"
+    when = f"epoch {score['epoch']}" if score.get("complete", True) else \
+        f"in epoch {score['epoch'] + 1}, step {score['step']}"  # as `evaluate` says it
     rows = []
     for key in keys:
         value = FORMATS.get(key, Value(key))
