@@ -66,6 +66,22 @@ def test_summary_shows_the_newest_evaluation_with_its_reference(run_copy, tmp_pa
     assert "-nearest.png" not in html and "Not computed" not in html  # the grid kept beside it
 
 
+def test_the_evaluation_shows_class_shares_the_evaluator_and_the_notes(run_copy, tmp_path):
+    report = json.loads(fake_evaluation(run_copy).read_text())
+    report["evaluator"] = {"architecture": "domain-cnn-v1", "classes": 3,
+                           "accuracy_text": "trained on this data: held-out accuracy 99.00%"}
+    report["real"]["notes"] = ["the held-out images are a seeded 10% of the data"]
+    report["checkpoints"][0]["metrics"].update(class_share_0=0.43, class_share_1=0.32,
+                                               class_share_2=0.25)
+    report["reference"].update(class_share_0=0.34, class_share_1=0.33, class_share_2=0.33)
+    save_evaluation(run_copy, report)
+    html = build_report(run_copy, tmp_path / "r.html").path.read_text()
+    assert ('<td>class shares %</td><td class="num">43 32 25</td><td class="num">34 33 33</td>'
+            "<td>33 each</td>") in html
+    assert "evaluator domain-cnn-v1 (trained on this data: held-out accuracy 99.00%)" in html
+    assert "note: the held-out images are a seeded 10% of the data" in html
+
+
 def test_evaluate_all_scores_become_a_curve_with_the_best_marked(run_copy, tmp_path):
     fake_evaluation(run_copy, fd=10.0, epochs=(1, 2))
     html = build_report(run_copy, tmp_path / "r.html").path.read_text()

@@ -35,7 +35,7 @@ svg.chart{width:100%;max-width:800px;height:auto;display:block;margin:8px 0 18px
 svg .grid{stroke:#e6e6e6}svg .axis,svg .tick{stroke:#444}svg .line{fill:none;stroke-width:1.8}
 svg .mark{stroke:#2a9d4b;stroke-dasharray:4 3;fill:#2a7d3b}svg text.mark{stroke:none}
 code,pre{font:13px ui-monospace,Menlo,Consolas,monospace}pre{background:#f5f5f5;padding:8px;
- white-space:pre-wrap;word-break:break-all}.missing{color:#666;font-style:italic}
+ white-space:pre-wrap;overflow-wrap:anywhere}.missing{color:#666;font-style:italic}
 @media print{body{max-width:none;margin:0}h2{break-after:avoid}section,figure,svg{break-inside:avoid}
  details{display:block}details>*{display:block}}
 """
@@ -142,14 +142,27 @@ def _evaluation(view: RunView) -> str:
         rows.append(f"<tr><td>{escape(value.label)}</td><td class=\"num\"{ident}{data}>"
                     f"{_value(key, metrics)}</td><td class=\"num\">{_value(key, reference)}</td>"
                     f"<td>{escape(value.hint(classes))}</td></tr>")
-    evaluator = ev.get("evaluator") or {}
-    source = (f"{escape(view.evaluation_path.name)}: {ev.get('n')} generated images (seeds "
-              f"{escape(str(ev.get('seeds')))}), evaluator "
-              f"{escape(str(evaluator.get('architecture', '?')))}; "
-              f"real: {escape(str((ev.get('real') or {}).get('compared', '')))}")
+    for what, label, good in (("share", "class shares %", f"{100 / classes:.0f} each"),
+                              ("agreement", "class agreement % by class", "higher")):
+        if f"class_{what}_0" in metrics or f"class_{what}_0" in reference:
+            rows.append(f"<tr><td>{label}</td><td class=\"num\">{_shares(metrics, classes, what)}"
+                        f"</td><td class=\"num\">{_shares(reference, classes, what)}</td>"
+                        f"<td>{good}</td></tr>")
+    evaluator, real = ev.get("evaluator") or {}, ev.get("real") or {}
+    accuracy = f" ({evaluator['accuracy_text']})" if evaluator.get("accuracy_text") else ""
+    source = (f"{view.evaluation_path.name}: {ev.get('n')} generated images (seeds "
+              f"{ev.get('seeds')}), evaluator {evaluator.get('architecture', '?')}{accuracy}; "
+              f"real: {real.get('compared', '')}")
+    notes = [source] + [f"note: {n}" for n in [*real.get("notes", []), *ev.get("notes", [])]]
     return (f"<h3>Evaluation ({when})</h3><table><tr><th>metric</th><th>model</th>"
             "<th>real data (test vs train)</th><th>good</th></tr>" + "".join(rows) +
-            f'</table><p class="sub">{source}</p>')
+            "</table>" + "".join(f'<p class="sub">{escape(str(n))}</p>' for n in notes))
+
+
+def _shares(values: dict[str, Any], classes: int, what: str) -> str:
+    """Per-class values in percent on one line, as `evaluate` prints them."""
+    shares = [values.get(f"class_{what}_{c}") for c in range(classes)]
+    return " ".join("–" if s is None else f"{100 * s:.0f}" for s in shares)
 
 
 def samples(view: RunView, images: dict[str, str]) -> str:
@@ -272,7 +285,7 @@ def config(view: RunView, images: dict[str, str]) -> str:
     rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>"
                    for k, v in view.config.items())
     return _section("config", "Config",
-                    f"<p>Reproduce: <pre>{escape(command_line(view.config))}</pre></p>",
+                    f"<p>Reproduce:</p><pre>{escape(command_line(view.config))}</pre>",
                     f"<details><summary>all {len(view.config)} settings (config.json)</summary>"
                     f"<table>{rows}</table></details>")
 
