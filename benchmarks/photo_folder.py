@@ -1,8 +1,13 @@
 """Image-folder loading speed: the key check, the first decode serial and parallel (images/s,
-side by side in one process), and a cached reload.
+side by side in one process, on the same files), the first decode of the whole folder into the
+data cache, and a cached reload.
 
     python scripts/make_image_folders.py photos /tmp/photos --n 10000
     PYTHONPATH=. python benchmarks/photo_folder.py /tmp/photos --size 64 --channels 3
+
+On a large folder, `--compare N` compares serial and parallel decoding on its first N files only
+(a serial decode of 100,000 photos takes many minutes), and `--cache DIR` keeps the decoded
+folder there (a later `GANCTL_CACHE=DIR ganctl train` opens it at once).
 """
 
 from __future__ import annotations
@@ -15,7 +20,43 @@ from pathlib import Path
 
 from ganctl.data import load_dataset
 from ganctl.datacache import cache_key, list_folder
-from ganctl.decode import Squaring, default_workers
+from ganctl.decode import Squaring, decode_into, default_workers
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def key_check(folder: Path, how: Squaring) -> int:
+    """Time the cache key of `folder`: walk, stat and hash its file list (twice: the first may
+    read the directory from disk)."""
+    for attempt in ("first", "again"):
+        t, cpu = time.perf_counter(), time.process_time()
+        listing = list_folder(folder)
+        cache_key(listing, how)
+        print(f"key check, {attempt} (walk, stat and hash {len(listing.files):,} files): "
+              f"{time.perf_counter() - t:.2f} s wall, {time.process_time() - cpu:.2f} s CPU "
+              f"({_load()})")
+    return len(listing.files)
+
+
+def serial_and_parallel(folder: Path, how: Squaring, n: int) -> None:
+    """Decode the first `n` files on 1 process and on every core, one after the other."""
+    files = list_folder(folder).paths()[:n]
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="ganctl-bench-") as scratch:
+        for workers in (1, default_workers()):
+            pixels = Path(scratch) / f"pixels-{workers}.u8"
+            before = _load()
+            t = time.perf_counter()
+            decode_into(files, how, pixels, workers)
+            seconds = time.perf_counter() - t
+            rates[workers] = len(files) / seconds
+            print(f"first decode of {len(files):,} files, {workers} process(es): {seconds:.1f} s, "
+                  f"{rates[workers]:.0f} images/s ({before} before, {_load()} after)")
+            pixels.unlink()
+    print(f"parallel / serial: {rates[default_workers()] / rates[1]:.2f}x on "
+          f"{default_workers()} cores")
 
 
 def main() -> None:
@@ -24,28 +65,28 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--resize", default="crop")
+    parser.add_argument("--compare", type=int, default=0, metavar="N",
+                        help="compare serial and parallel decoding on the first N files (0: all)")
+    parser.add_argument("--cache", type=Path, help="the cache folder (default: a new temporary "
+                        "one)")
     args = parser.parse_args()
-    os.environ["GANCTL_CACHE"] = tempfile.mkdtemp(prefix="ganctl-bench-cache-")
-    print(f"load average before: {os.getloadavg()}")
-    t = time.perf_counter()
-    listing = list_folder(args.folder)
-    cache_key(listing, Squaring(args.size, args.channels, args.resize))
-    n = len(listing.files)
-    print(f"key check (walk, stat and hash {n:,} files): {time.perf_counter() - t:.2f} s")
-    rates = {}
-    for workers in (1, default_workers()):
+    cache = args.cache or Path(tempfile.mkdtemp(prefix="ganctl-bench-cache-"))
+    os.environ["GANCTL_CACHE"] = str(cache)
+    how = Squaring(args.size, args.channels, args.resize)
+    print(f"{_load()}; cache {cache}")
+    n = key_check(args.folder, how)
+    serial_and_parallel(args.folder, how, args.compare or n)
+    kwargs = dict(image_size=args.size, channels=args.channels, resize=args.resize)
+    t, before = time.perf_counter(), _load()
+    ds = load_dataset(str(args.folder), **kwargs)
+    seconds = time.perf_counter() - t
+    print(f"train's first load of all {n:,} files ({ds.note}): {seconds:.1f} s, "
+          f"{n / seconds:.0f} images/s ({before} before, {_load()} after)")
+    for attempt in ("first", "again"):
         t = time.perf_counter()
-        ds = load_dataset(str(args.folder), image_size=args.size, channels=args.channels,
-                          resize=args.resize, use_cache=workers != 1, workers=workers)
-        seconds = time.perf_counter() - t
-        rates[workers] = n / seconds
-        print(f"first decode, {workers} process(es): {seconds:.1f} s, {rates[workers]:.0f} images/s "
-              f"(load {os.getloadavg()[0]:.1f})")
-    print(f"parallel / serial: {rates[default_workers()] / rates[1]:.2f}x")
-    t = time.perf_counter()
-    ds = load_dataset(str(args.folder), image_size=args.size, channels=args.channels,
-                      resize=args.resize)
-    print(f"cached reload: {time.perf_counter() - t:.3f} s ({ds.note}, {ds.x.shape})")
+        ds = load_dataset(str(args.folder), **kwargs)
+        print(f"cached reload, {attempt}: {time.perf_counter() - t:.3f} s ({ds.note}, "
+              f"{tuple(ds.x.shape)}, {ds.x.nbytes / 2**30:.2f} GiB) ({_load()})")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from ganctl.datacache import IMAGE_SUFFIXES, list_folder, load_folder
 from ganctl.decode import PIL_MAX_IMAGE_PIXELS, Progress, Squaring, parse_colour
 from ganctl.errors import UsageError
 from ganctl.events import Say, quiet
+from ganctl.sizes import format_size, parse_size
 
 BUILTIN = {"fashion-mnist": "fashion_mnist", "mnist": "mnist"}
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -240,33 +241,82 @@ def available_memory() -> int | None:
     return None
 
 
-def check_fits_in_memory(count: int, size: int, channels: int, source: Path) -> None:
-    """Refuse, before decoding anything, a folder whose images at `size` would not fit in memory
-    (twice their uint8 bytes: the decoded list and the stacked array exist together), instead of
-    the process being killed without a word."""
-    need = 2 * count * size * size * channels
+# Placing images in memory (a TensorFlow variable) holds two copies of them for a moment: the
+# tensor converted from the array and the variable's own (measured: 500 MiB of images raised the
+# peak resident memory by 1 GiB besides the file's pages).
+IN_MEMORY_COPIES = 2
+
+
+def data_memory(limit: str | None) -> tuple[int | None, str]:
+    """The bytes training may take to hold its images in memory, and what set them: `limit`
+    (--max-data-memory), else the memory available now; (None, ...) where that is unknown."""
+    if limit is not None:
+        return parse_size(limit), f"--max-data-memory {limit}"
     available = available_memory()
-    if available is not None and need > available:
+    return available, ("the memory available" if available is None
+                       else f"the {format_size(available)} of memory available")
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Where training keeps its images: in memory, or streamed from the data cache (`stream`),
+    and why, for the progress header."""
+
+    stream: bool
+    why: str
+
+
+def choose_holding(x: np.ndarray, limit: str | None) -> Holding:
+    """Stream `x` when it is an image folder's data cache (a memory map) and holding it in memory
+    would take more than `limit` (--max-data-memory; default: the memory available)."""
+    need = IN_MEMORY_COPIES * x.nbytes
+    cap, what = data_memory(limit)
+    size = format_size(x.nbytes)
+    if cap is None or need <= cap:  # said for image folders, where streaming was an option
+        why = f"images in memory ({size}; {format_size(need)} while placed, within {what})"
+        return Holding(False, why if isinstance(x, np.memmap) else "")
+    if not isinstance(x, np.memmap):  # already in memory: nothing to stream from
+        return Holding(False, f"images in memory ({size}; more than {what} allows, but only "
+                              "an image folder's data cache can be streamed)")
+    return Holding(True, f"images streamed from the data cache (in memory they would take "
+                         f"{format_size(need)} while placed, twice their {size}, more than "
+                         f"{what})")
+
+
+def check_fits_in_memory(count: int, size: int, channels: int, source: Path,
+                         limit: str | None = None) -> None:
+    """Refuse, before decoding anything, a folder decoded without the data cache whose images at
+    `size` would not fit in memory (twice their uint8 bytes: the decoded file read back and the
+    training copy), instead of the process being killed without a word. With the cache, such a
+    folder is streamed (`choose_holding`)."""
+    need = IN_MEMORY_COPIES * count * size * size * channels
+    cap, what = data_memory(limit)
+    if cap is not None and need > cap:
         raise UsageError(f"{count} images of {source} at {size}×{size}×{channels} need about "
-                         f"{need / 2**30:.1f} GiB of memory and {available / 2**30:.1f} GiB is "
-                         "available; pass a smaller --image-size or use fewer images")
+                         f"{need / 2**30:.1f} GiB of memory, more than {what}; drop "
+                         "--no-data-cache to stream them from the data cache, or pass a smaller "
+                         "--image-size or use fewer images")
 
 
 def load_image_folder(folder: Path, size: int, channels: int, resize: str = "stretch",
                       pad_colour: str | None = None, *, use_cache: bool = True,
                       workers: int | None = None, progress: Progress | None = None,
-                      say: Say = quiet, max_pixels: int = PIL_MAX_IMAGE_PIXELS) -> Dataset:
+                      say: Say = quiet, max_pixels: int = PIL_MAX_IMAGE_PIXELS,
+                      max_memory: str | None = None) -> Dataset:
     """Images found recursively; one sub-folder per class gives labels. Bad files are skipped.
     Each image becomes a `size` square by `resize` (crop, pad or stretch; decode.square).
 
     Decoded on `workers` processes (default: every core) the first time, then opened from the
     decoded-data cache (ganctl.datacache) unless `use_cache` is False; `say` hears why it
-    decodes, `progress` (done, total) how far it got."""
+    decodes, `progress` (done, total) how far it got. Without the cache, a folder whose images
+    need more memory than `max_memory` (--max-data-memory; default: the memory available) is
+    refused before decoding."""
     listing = list_folder(folder)
     looked = f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
     if not listing.files:  # before saying "decoding 0 images" or caching nothing
         raise UsageError(f"no usable image in {folder} ({looked}; {listing.others} other files)")
-    check_fits_in_memory(len(listing.files), size, channels, folder)
+    if not use_cache:  # decoded into memory; with the cache, a folder too large is streamed
+        check_fits_in_memory(len(listing.files), size, channels, folder, max_memory)
     how = Squaring(size, channels, resize, parse_colour(pad_colour) if pad_colour else None,
                    max_pixels)
     decoded = load_folder(folder, how, use_cache, workers, progress, say, say, listing)
@@ -326,7 +376,8 @@ def load_dataset(spec: str, limit: int | None = None, image_size: int | None = N
     Arrays (built-ins, IDX, .npz) keep their own size and channels unless asked otherwise (and
     are stretched to a new size); image folders default to 28×28 grayscale, and their images
     are made square by `resize` (crop, pad onto `pad_colour` or the edges' mean, or stretch).
-    `folder`: load_image_folder's keywords (use_cache, workers, progress, say, max_pixels).
+    `folder`: load_image_folder's keywords (use_cache, workers, progress, say, max_pixels,
+    max_memory).
     """
     if spec in BUILTIN:
         ds = load_builtin(spec)

@@ -196,7 +196,8 @@ def test_image_folder_composites_transparency_onto_white(tmp_path):
     assert (gray[0, :, 5:] == 255).all()
 
 
-def test_image_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+def test_image_folder_too_big_for_memory_without_the_cache_is_refused_before_decoding(
+        tmp_path, monkeypatch):
     import ganctl.data as data
 
     for i in range(3):
@@ -206,13 +207,20 @@ def test_image_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, mo
     meminfo.write_text("MemTotal:       1000 kB\nMemAvailable:     64 kB\n")
     monkeypatch.setattr(data, "MEMINFO", meminfo)
     with pytest.raises(UsageError, match=r"3 images of .* at 64×64×3 need about 0\.0 GiB of "
-                                         r"memory .* pass a smaller --image-size"):
-        load_dataset(str(tmp_path / "a"), channels=3, image_size=64)
+                                         r"memory, more than the 64\.0 KiB of memory available; "
+                                         r"drop --no-data-cache .* smaller --image-size"):
+        load_dataset(str(tmp_path / "a"), channels=3, image_size=64, use_cache=False)
+    # With the data cache it loads, to be streamed from the cache.
+    ds = load_dataset(str(tmp_path / "a"), channels=3, image_size=64)
+    assert ds.x.shape == (3, 64, 64, 3) and data.choose_holding(ds.x, None).stream
     meminfo.write_text("MemAvailable:   1024 kB\n")
-    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64).x.shape == (3, 64, 64, 3)
+    assert not data.choose_holding(ds.x, None).stream
+    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64,
+                        use_cache=False).x.shape == (3, 64, 64, 3)
     monkeypatch.setattr(data, "MEMINFO", tmp_path / "missing")  # unknown: no check
     assert data.available_memory() is None
-    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64).x.shape == (3, 64, 64, 3)
+    assert load_dataset(str(tmp_path / "a"), channels=3, image_size=64,
+                        use_cache=False).x.shape == (3, 64, 64, 3)
 
 
 def test_image_folder_without_images(tmp_path):

@@ -17,9 +17,10 @@ from ganctl.training.options import option_help, resolve
 
 # What a resumed run may change, as it was before the rule moved onto the fields.
 # The settings a resume may change: the run's own, plus --no-data-cache (whether the decoded
-# folder is cached changes nothing the run computes).
+# folder is cached changes nothing the run computes) and --max-data-memory (a streamed run
+# trains on the same batches as one held in memory).
 RESUMABLE = {"epochs", "keep", "steps_per_call", "xla", "eval_every", "eval_n", "out", "name",
-             "snapshot_every", "minutes", "strategy", "data_cache"}
+             "snapshot_every", "minutes", "strategy", "data_cache", "max_data_memory"}
 
 
 def test_the_resumable_settings_are_unchanged():

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ganctl.sizes import format_size
+
 EXAMPLES = """
 [bold]Examples[/]
 
@@ -17,14 +19,6 @@ EXAMPLES = """
 
   GANCTL_CACHE=/scratch/ganctl ganctl cache list
 """
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def cache(action: str = typer.Argument("list", help="list: show the decoded folders; clear: "
@@ -38,7 +32,7 @@ def cache(action: str = typer.Argument("list", help="list: show the decoded fold
     console = Console(soft_wrap=True)
     if action == "clear":
         count, freed = clear_sets()
-        console.print(f"deleted {count} decoded folder(s), {_size(freed)}, from {data_root()}",
+        console.print(f"deleted {count} decoded folder(s), {format_size(freed)}, from {data_root()}",
                       highlight=False)
         return
     if action != "list":
@@ -52,15 +46,15 @@ def cache(action: str = typer.Argument("list", help="list: show the decoded fold
         table.add_column(column, justify="right" if column in ("images", "size") else "left")
     for row in rows:
         if row.get("damaged"):
-            table.add_row(row["key"], "-", "damaged or being written", "-", _size(row["bytes"]),
+            table.add_row(row["key"], "-", "damaged or being written", "-", format_size(row["bytes"]),
                           "-")
             continue
         how, shape = row["how"], row["shape"]
         settings = f"{how['size']}px ×{how['channels']} {how['resize']}"
         made = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created"]))
         table.add_row(row["folder"], f"{shape[0]:,}", settings, str(row["skipped"]),
-                      _size(row["bytes"]), made)
+                      format_size(row["bytes"]), made)
     console.print(table)
     total = sum(row["bytes"] for row in rows)
-    console.print(f"{len(rows)} set(s), {_size(total)}; `ganctl cache clear` deletes them",
+    console.print(f"{len(rows)} set(s), {format_size(total)}; `ganctl cache clear` deletes them",
                   highlight=False)

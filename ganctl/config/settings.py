@@ -26,6 +26,7 @@ from ganctl.config.option import (
 from ganctl.decode import PIL_MAX_IMAGE_PIXELS, RESIZES, parse_colour
 from ganctl.errors import UsageError
 from ganctl.models import ARCHS
+from ganctl.sizes import parse_size
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PRECISIONS = ("float32", "mixed", "bf16", "auto")
@@ -49,6 +50,14 @@ def colour(name: str, value: Any) -> None:
     except (ValueError, TypeError):
         raise UsageError(f"{name} {value!r} is not a colour; give a name (black), #rrggbb or "
                          "R,G,B") from None
+
+
+def byte_size(name: str, value: Any) -> None:
+    """Refuse a size that is not a positive number of bytes ('2G', '500M', '1000')."""
+    try:
+        parse_size(value)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {exc}") from None
 
 
 def plain_name(name: str, value: Any) -> None:
@@ -144,6 +153,12 @@ class TrainConfig:
         "~/.cache/ganctl; `ganctl cache list|clear`), so later runs, resumes and evaluations "
         "open it at once; it is decoded again when a file is changed, added or removed.",
         resumable=True)
+    max_data_memory: str | None = option(
+        None, "The most memory an image folder's decoded images may take held in memory (2G, "
+        "500M); a folder that needs more trains anyway, streaming its batches from the data "
+        "cache (same batches, same order; the progress header says which and why).",
+        check=byte_size, resumable=True, number_as_text=True,
+        shown="the memory available when training starts")
     channels: int | None = option(
         None, "1 (grayscale) or 3 (colour).", shown="the data's own; 1 for image folders",
         check=must_be(lambda v: v in (1, 3), "1 (grayscale) or 3 (colour)"))

@@ -22,6 +22,7 @@ from ganctl.data import scale_to_signed_unit
 from ganctl.training.draws import Fakes, Rows, StepSeeds, class_cdf, draw_fakes
 from ganctl.training.state import TrainState
 from ganctl.training.step import STAT_NAMES, StepInputs, Update
+from ganctl.training.stream import Stream
 
 if TYPE_CHECKING:
     from ganctl.training.strategy import Distribution
@@ -40,7 +41,8 @@ StepFn = Callable[[Any, tuple[Fakes, ...]], Any]
 
 class Feeder:
     """Runs `update` on the training images: `train_steps` runs `count` steps per compiled call
-    on batches gathered on the device from the data, which `set_data` places there."""
+    on batches gathered on the device from the data, which `set_data` places there, or read
+    from the data cache a call at a time, which `set_stream` sets up."""
 
     def __init__(self, cfg: TrainConfig, state: TrainState, update: Update,
                  distribution: Distribution | None = None):
@@ -52,6 +54,8 @@ class Feeder:
         self.class_cdf = class_cdf(cfg.class_counts) if cfg.conditional else None
         self._data: Any = None
         self._labels: Any = None
+        self._count = 0  # images in the data
+        self._stream: Stream | None = None  # set_stream's; None when the data is in memory
         self._function: Any = None
         self.trace_count = 0
 
@@ -67,12 +71,35 @@ class Feeder:
         self._data = tf.Variable(x_uint8, trainable=False, name="data")
         self._labels = None if labels is None else tf.Variable(
             np.asarray(labels, np.int32), trainable=False, name="labels")
+        self._count = len(x_uint8)
+        self._stream = None
         self._function = None
+
+    def set_stream(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
+        """Stream the training images (a memory map of the data cache) instead of placing them
+        on the device: each call's batches are read from the file (ganctl.training.stream),
+        the same batches in the same order as `set_data` gives. Each worker reads its shard."""
+        dist = self.distribution
+        batch = self.cfg.batch_size
+        shard = (0, batch)
+        if dist is not None and dist.workers > 1:  # the rows of this worker's replicas
+            width = batch // dist.workers
+            shard = (dist.worker_index * width, (dist.worker_index + 1) * width)
+        self._count = len(x_uint8)
+        block = min(self.cfg.steps_per_call, self.steps_per_epoch)
+        self._stream = Stream(x_uint8, labels, block, shard)
+        self._data = self._labels = None
+        self._function = None
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the images are streamed from the data cache (`set_stream`)."""
+        return self._stream is not None
 
     @property
     def steps_per_epoch(self) -> int:
         # Fixed shapes: a partial last batch is dropped (the permutation changes every epoch).
-        return int(self._data.shape[0]) // self.cfg.batch_size
+        return self._count // self.cfg.batch_size
 
     def epoch_order(self, epoch: int) -> Any:
         """Batch indices [steps, batch] for `epoch`: a permutation drawn from (seed, epoch).
@@ -81,7 +108,7 @@ class Feeder:
         """
         import tensorflow as tf
 
-        n = int(self._data.shape[0])
+        n = self._count
         keys = tf.random.stateless_uniform([n], seed=[self.cfg.seed, epoch])
         order = tf.cast(tf.argsort(keys), tf.int32)
         steps = self.steps_per_epoch
@@ -94,12 +121,19 @@ class Feeder:
                           self.class_cdf)
 
     def inputs(self, idx: Any, fakes: tuple[Fakes, ...], rows: Rows) -> StepInputs:
-        """The update's inputs on `rows` of the global batch whose images are `idx` [batch]."""
+        """The update's inputs on `rows` of the global batch whose images are `idx` [batch]
+        (streaming: the batch itself, this worker's images and labels)."""
         import tensorflow as tf
 
-        mine = rows.take(idx)
-        real = scale_to_signed_unit(tf.gather(self._data, mine))
-        labels = None if self._labels is None else tf.gather(self._labels, mine)
+        if self._stream is None:
+            mine = rows.take(idx)
+            real = scale_to_signed_unit(tf.gather(self._data, mine))
+            labels = None if self._labels is None else tf.gather(self._labels, mine)
+        else:
+            images, streamed_labels = idx
+            local = self._stream.local(rows)
+            real = scale_to_signed_unit(local.take(images))
+            labels = local.take(streamed_labels) if self._stream.labelled else None
         own = tuple(Fakes(rows.take(f.noise), None if f.labels is None else rows.take(f.labels))
                     for f in fakes)
         return StepInputs(real, labels, own, StepSeeds(self.cfg.seed, self.state.step), rows)
@@ -125,6 +159,8 @@ class Feeder:
         """Run `count` steps on batches `order[start:start+count]`; return summed stats."""
         import tensorflow as tf
 
+        if self._stream is not None:  # the call's batches themselves, read from the cache
+            order, start = self._stream.block(order, start, count), 0
         sums = self.function(order, tf.constant(start, tf.int32), tf.constant(count, tf.int32))
         return sums.numpy()
 
@@ -138,8 +174,9 @@ class Feeder:
             def step(i: Any, sums: Any) -> Any:
                 # tf.gather rather than `order[start + i]`: XLA takes a strided slice's start as
                 # a compile-time constant, so slicing would compile the whole loop again for
-                # every new `start` (every call of the first epoch).
-                idx = tf.gather(order, start + i)
+                # every new `start` (every call of the first epoch). Streaming, `order` is the
+                # block (images, labels) of the call's batches.
+                idx = tf.nest.map_structure(lambda t: tf.gather(t, start + i), order)
                 stats = run_step(idx, self.draw())
                 self.state.step.assign_add(1)
                 return i + 1, sums + stats

@@ -51,9 +51,14 @@ class GAN:
         """What a checkpoint holds (see TrainState)."""
         return self.state.checkpoint_objects()
 
-    def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None) -> None:
-        """Place the training images (and a conditional model's labels) on the device."""
-        self.feed.set_data(x_uint8, labels)
+    def set_data(self, x_uint8: np.ndarray, labels: np.ndarray | None = None,
+                 stream: bool = False) -> None:
+        """Place the training images (and a conditional model's labels) on the device, or with
+        `stream`, read each call's batches from them (a memory map of the data cache)."""
+        if stream:
+            self.feed.set_stream(x_uint8, labels)
+        else:
+            self.feed.set_data(x_uint8, labels)
 
     @property
     def steps_per_epoch(self) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 from ganctl import __version__
 from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
+from ganctl.data import Holding, choose_holding
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, Timings, TrainStarted, quiet
 from ganctl.runs import RunFolder
@@ -84,9 +85,11 @@ class Trainer:
 
     def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
-                 should_stop: Callable[[], bool] | None = None, precision_auto: str = ""):
+                 should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
+                 holding: str = ""):
         self.gan = gan
         self.precision_auto = precision_auto  # why auto picked the precision, for the header
+        self.holding = holding  # where the images are held and why, for the header
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -193,7 +196,8 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               training_notes(cfg, self.precision_auto),
+                               (*training_notes(cfg, self.precision_auto),
+                                *((self.holding,) if self.holding else ())),
                                self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
@@ -354,6 +358,7 @@ class Plan:
     resuming: bool
     fresh: bool
     precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
+    holding: Holding = Holding(False, "")  # in memory, or streamed from the data cache, and why
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -391,6 +396,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     emit = emit or quiet
     data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels, cfg.resize,
                         cfg.pad_colour, use_cache=cfg.data_cache, max_pixels=cfg.max_image_pixels,
+                        max_memory=cfg.max_data_memory,
                         say=lambda text: emit(Message(text)),
                         progress=lambda done, total: emit(Decoding(done, total)))
     if resuming and (data.image_shape != cfg.image_shape or len(data.x) != cfg.num_images):
@@ -419,7 +425,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
                       class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
-    return Plan(cfg, run, data, resuming, fresh, why)
+    return Plan(cfg, run, data, resuming, fresh, why,
+                choose_holding(data.x, cfg.max_data_memory))
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -447,8 +454,10 @@ def run_training(plan: Plan, emit: Emit | None = None,
             for text in plan.data.warnings:
                 emit(Message(text, "warning"))
             gan = GAN(plan.cfg, dist)
-            gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
-            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto)
+            gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None,
+                         stream=plan.holding.stream)
+            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
+                              plan.holding.why)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:
