@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -25,6 +26,14 @@ from ganctl.generation.projection import (
     DEFAULT_SEEDS_TRIED,
     DEFAULT_STEPS,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ganctl.config import TrainConfig
+    from ganctl.evaluation.evaluators import Evaluator
+    from ganctl.generation.api import Generator
+    from ganctl.generation.projection import Projection, ProjectionSettings
 
 EXAMPLES = """
 [bold]Examples[/]
@@ -86,11 +95,7 @@ def project(
     Can it make my photo? Compare the two halves of NAME.png, and the PSNR and perceptual
     distance printed beside the start's (the best random seed's).
     """
-    from ganctl.cli.progress import EvaluationDisplay, ProjectionBar
-    from ganctl.data import scale_to_signed_unit
-    from ganctl.evaluation.perceptual import run_evaluator
     from ganctl.generation.projection import ProjectionSettings, check_settings
-    from ganctl.generation.projection import project as project_images
     from ganctl.generation.projection_files import load_targets, write_projection
     from ganctl.generation.sampling import check_writable
     from ganctl.runs import find_run
@@ -100,7 +105,7 @@ def project(
     check_settings(settings)
     run, _ = find_run(ckpt, runs)
     cfg = run.read_config()
-    chosen = _classes(class_, cfg)
+    chosen = classes_to_try(class_, cfg)
     targets = load_targets(images, cfg)
     if out.exists() and not out.is_dir():
         from ganctl.errors import UsageError
@@ -109,12 +114,7 @@ def project(
     check_writable(out.expanduser() if out.exists() else out.expanduser().parent, "projections to")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     g = load_for_cli(ckpt, runs, epoch, console, ema)
-    with EvaluationDisplay(console) as display:
-        evaluator = run_evaluator(cfg, display.say, display.warn, display.progress)
-    with ProjectionBar(console) as bar:
-        result = project_images(g.keras_model, scale_to_signed_unit(targets.images),
-                                evaluator.feature_tensor, g.latent_dim, settings,
-                                len(g.class_names), chosen, emit=bar)
+    result, evaluator = project_for_cli(g, targets.images, settings, chosen, console)
     summary = {"run": str(run.root), "checkpoint": str(g.checkpoint), "ema": g.ema,
                "evaluator": evaluator.describe(),
                "settings": {"steps": steps, "seeds_tried": seeds_tried, "batch": batch,
@@ -131,7 +131,27 @@ def project(
                f"from {checkpoint_label(g)}")
 
 
-def _classes(text: str | None, cfg: object) -> list[int] | None:
+def project_for_cli(g: Generator, images_uint8: np.ndarray, settings: ProjectionSettings,
+                    classes: list[int] | None, console: Console
+                    ) -> tuple[Projection, Evaluator]:
+    """Project images into `g` with the run's evaluator: a status line while the evaluator
+    loads (a bar while a domain evaluator is first trained), then a bar of the steps."""
+    from ganctl.cli.progress import EvaluationDisplay, ProjectionBar
+    from ganctl.data import scale_to_signed_unit
+    from ganctl.evaluation.perceptual import run_evaluator
+    from ganctl.generation.projection import project as project_images
+
+    with EvaluationDisplay(console) as display:
+        evaluator = run_evaluator(g.config, display.say, display.warn, display.progress)
+    with ProjectionBar(console) as bar:
+        result = project_images(g.keras_model, scale_to_signed_unit(images_uint8),
+                                evaluator.feature_tensor, g.latent_dim, settings,
+                                len(g.class_names), classes, emit=bar)
+    return result, evaluator
+
+
+def classes_to_try(text: str | None, cfg: TrainConfig) -> list[int] | None:
+    """`--class` parsed against the run's classes (None: every class of a conditional run)."""
     from ganctl.classes import model_classes, parse_classes
 
     if text is None:
@@ -139,17 +159,17 @@ def _classes(text: str | None, cfg: object) -> list[int] | None:
     return list(parse_classes(text, model_classes(cfg), "--class"))
 
 
-def _table(names: list[str], result: object, class_names: tuple[str, ...]) -> Table:
+def _table(names: list[str], result: Projection, class_names: tuple[str, ...]) -> Table:
     table = Table()
     table.add_column("image")
     if class_names:
         table.add_column("class")
     for column in ("PSNR dB", "(start)", "perceptual", "(start)", "‖z‖/√d"):
         table.add_column(column, justify="right")
-    start, end = result.start, result.end  # type: ignore[attr-defined]
+    start, end = result.start, result.end
     for i, name in enumerate(names):
-        cls = [class_names[int(result.labels[i])]] if class_names else []  # type: ignore[attr-defined]
+        cls = [class_names[int(result.labels[i])]] if result.labels is not None else []
         table.add_row(name, *cls, f"{end['psnr'][i]:.1f}", f"{start['psnr'][i]:.1f}",
                       f"{end['perceptual'][i]:.3f}", f"{start['perceptual'][i]:.3f}",
-                      f"{result.z_norm[i]:.2f}")  # type: ignore[attr-defined]
+                      f"{result.z_norm[i]:.2f}")
     return table
