@@ -204,6 +204,9 @@ def _between_images(ckpt: str, runs: str, epoch: int | None, ema: bool, out: str
     cfg = run.read_config()
     chosen = classes_to_try(class_, cfg)
     images = [p for p in parts if not p.lower().endswith(".npz")]
+    for part in parts:
+        if part.lower().endswith(".npz") and not Path(part).expanduser().is_file():
+            raise UsageError(f"no such projection: {part} (an .npz that ganctl project wrote)")
     targets = load_targets(images, cfg) if images else None
     target = check_animation_target(out, fps)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -216,7 +219,7 @@ def _between_images(ckpt: str, runs: str, epoch: int | None, ema: bool, out: str
     found = iter(range(len(images)))
     for part in parts:
         if part.lower().endswith(".npz"):
-            z, label = read_projection(part, g.latent_dim)
+            z, label = read_projection(Path(part).expanduser(), g.latent_dim)
             if (label is None) == g.conditional:
                 raise UsageError(f"{part} was projected into an "
                                  f"{'un' if label is None else ''}conditional run, not this one")

@@ -50,6 +50,7 @@ class ProjectionSettings:
     pixel_weight: float = DEFAULT_PIXEL
     noise_weight: float = DEFAULT_NOISE
     classes_tried: int = 1  # conditional runs: optimise the best this many classes at the start
+    restarts: int = 1  # optimise the best this many start seeds (of each class tried) per image
     first_seed: int = 0  # the start seeds are first_seed .. first_seed + seeds_tried - 1
     frames: bool = False  # keep GIF_FRAMES moments of each projection (for --gif)
 
@@ -63,6 +64,9 @@ def check_settings(s: ProjectionSettings) -> None:
     check_positive("--seeds-tried", s.seeds_tried)
     check_positive("--batch", s.batch)
     check_positive("--classes-tried", s.classes_tried)
+    check_positive("--restarts", s.restarts)
+    if s.restarts > s.seeds_tried:
+        raise UsageError(f"--restarts {s.restarts} is more than --seeds-tried {s.seeds_tried}")
     check_positive("--lr", s.lr, whole=False)
     for name, value in (("--perceptual-weight", s.perceptual_weight),
                         ("--pixel-weight", s.pixel_weight), ("--noise-weight", s.noise_weight)):
@@ -107,7 +111,8 @@ def project(generator: Any, targets: np.ndarray, features: Features, latent_dim:
 
     A conditional generator (`num_classes` > 0) takes [z, labels]; each target then tries the
     classes `classes` (default: all) at the start and optimises the best
-    `settings.classes_tried` of them, keeping the better end. Progress goes to `emit` as
+    `settings.classes_tried` of them. Each class optimised starts from its best
+    `settings.restarts` seeds; the best end of all is kept. Progress goes to `emit` as
     `Projecting` events.
     """
     check_settings(settings)
@@ -242,16 +247,18 @@ class _Loop:
             pix[ci] = np.maximum(_sq_dist(flat, images.reshape(k, -1).astype(np.float64)), 0) \
                 / flat.shape[1]
             score[ci] = self.score(perc[ci], pix[ci])
-        best_seed = score.argmin(axis=2)  # [classes, n]
+        ranked = np.argsort(score, axis=2, kind="stable")[..., :s.restarts]  # [classes, n, r]
+        best_seed = ranked[..., 0]
         best_score = np.take_along_axis(score, best_seed[..., None], 2)[..., 0]
         order = np.argsort(best_score, axis=0, kind="stable")[:min(s.classes_tried, len(classes))]
         rows, z, labels, row_seeds = [], [], [], []
         for t in range(n):
             for ci in order[:, t]:
-                rows.append(t)
-                z.append(z_seeds[best_seed[ci, t]])
-                labels.append(0 if classes[ci] is None else classes[ci])
-                row_seeds.append(seeds[best_seed[ci, t]])
+                for j in ranked[ci, t]:
+                    rows.append(t)
+                    z.append(z_seeds[j])
+                    labels.append(0 if classes[ci] is None else classes[ci])
+                    row_seeds.append(seeds[j])
         c0, j0 = order[0], best_seed[order[0], np.arange(n)]
         start_pix = pix[c0, np.arange(n), j0]
         start = {"perceptual": perc[c0, np.arange(n), j0], "pixel": start_pix,
