@@ -104,6 +104,10 @@ def main() -> None:
     base = ProjectionSettings(batch=args.n)
     if args.steps:
         base = replace(base, steps=args.steps)
+    if args.what != "sweep":  # --set NAME=V changes the settings of one measurement
+        for item in args.set:
+            name, value = item.split("=")
+            base = replace(base, **{name: type(getattr(base, name))(value)})
     out: dict = {"run": args.run, "what": args.what, "n": args.n,
                  "load": os.getloadavg()[0], "settings": base.__dict__}
     if args.what == "known" or (args.what == "sweep" and args.targets == "known"):

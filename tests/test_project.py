@@ -63,6 +63,11 @@ def test_batches_do_not_change_a_rows_result(loaded):
     four = project_known(g, evaluator)
     three = project_known(g, evaluator, batch=3)
     np.testing.assert_allclose(four.latents, three.latents, atol=1e-4)
+    # Two restarts per image: rows of the loop are no longer images; each image keeps its
+    # best row, whose start is the same best seed as with one.
+    two = project_known(g, evaluator, restarts=2)
+    assert two.latents.shape == four.latents.shape and len(two.end["psnr"]) == 4
+    np.testing.assert_array_equal(two.start["pixel"], four.start["pixel"])
 
 
 def test_project_cli_writes_pictures_arrays_and_json(cli, tmp_path, tiny_run, loaded):

@@ -67,6 +67,10 @@ def project(
     classes_tried: int = typer.Option(1, "--classes-tried", help="For a conditional run: "
                                       "optimise the best K classes at the start, keep the best "
                                       "end (K times the work)."),
+    restarts: int = typer.Option(1, "--restarts", help="Optimise each image from its best K "
+                                 "start seeds (of each class tried) and keep the best end (K "
+                                 "times the work; helps where one start ends in a poor local "
+                                 "minimum)."),
     batch: int = typer.Option(DEFAULT_BATCH, "--batch", help="Images (times classes tried) "
                               "optimised at once in one compiled loop."),
     perceptual_weight: float = typer.Option(DEFAULT_PERCEPTUAL, "--perceptual-weight",
@@ -101,7 +105,7 @@ def project(
     from ganctl.runs import find_run
 
     settings = ProjectionSettings(steps, seeds_tried, batch, lr, perceptual_weight, pixel_weight,
-                                  noise_weight, classes_tried, frames=gif)
+                                  noise_weight, classes_tried, restarts, frames=gif)
     check_settings(settings)
     run, _ = find_run(ckpt, runs)
     cfg = run.read_config()
@@ -120,7 +124,8 @@ def project(
                "settings": {"steps": steps, "seeds_tried": seeds_tried, "batch": batch,
                             "lr": lr, "perceptual_weight": perceptual_weight,
                             "pixel_weight": pixel_weight, "noise_weight": noise_weight,
-                            "classes_tried": classes_tried, "class": class_},
+                            "classes_tried": classes_tried, "restarts": restarts,
+                            "class": class_},
                "units": {"psnr": "dB on [-1, 1] (peak-to-peak 2)",
                          "perceptual": "Euclidean distance of evaluator features",
                          "z_norm": "||z|| / sqrt(latent_dim); about 1 for the prior"}}

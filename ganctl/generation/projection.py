@@ -28,9 +28,9 @@ from ganctl.generation.latents import latents_from_seeds
 DEFAULT_STEPS = 300
 DEFAULT_SEEDS_TRIED = 64
 DEFAULT_BATCH = 32
-DEFAULT_LR = 0.1
+DEFAULT_LR = 0.3
 DEFAULT_PERCEPTUAL = 1.0
-DEFAULT_PIXEL = 1.0
+DEFAULT_PIXEL = 10.0
 DEFAULT_NOISE = 1.0
 CHUNK_STEPS = 25  # steps per compiled call: the progress bar moves between calls
 GIF_FRAMES = 30  # frames of a --gif's convergence (the start and GIF_FRAMES - 1 moments after)
@@ -51,6 +51,7 @@ class ProjectionSettings:
     noise_weight: float = DEFAULT_NOISE
     classes_tried: int = 1  # conditional runs: optimise the best this many classes at the start
     restarts: int = 1  # optimise the best this many start seeds (of each class tried) per image
+    rampdown: float = 0.25  # the share of the last steps over which the learning rate ramps down
     first_seed: int = 0  # the start seeds are first_seed .. first_seed + seeds_tried - 1
     frames: bool = False  # keep GIF_FRAMES moments of each projection (for --gif)
 
@@ -157,7 +158,7 @@ def project(generator: Any, targets: np.ndarray, features: Features, latent_dim:
         moments = np.concatenate(frames, axis=1)[:, best]
     labels = row_labels[best] if conditional else None
     return Projection(z_end[best], labels, images[best], row_seeds[best],
-                      {k: v[best] for k, v in start.items()}, end, moments)
+                      start, end, moments)
 
 
 def _best_row_per_target(rows: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
@@ -327,7 +328,7 @@ class _Loop:
                 loss = tf.reduce_sum(wp * perc + wx * pix + wn * reg)
             grad = tape.gradient(loss, self.z)
             frac = t / float(s.steps)
-            ramp = tf.minimum(1.0, (1.0 - frac) / 0.25)
+            ramp = tf.minimum(1.0, (1.0 - frac) / s.rampdown)
             ramp = (0.5 - 0.5 * tf.cos(math.pi * ramp)) * tf.minimum(1.0, frac / 0.05 + 1e-3)
             self.m.assign(b1 * self.m + (1 - b1) * grad)
             self.v.assign(b2 * self.v + (1 - b2) * tf.square(grad))
