@@ -99,7 +99,19 @@ class Decoding:
     total: int
 
 
-Event = TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining | Decoding
+@dataclass(frozen=True)
+class Projecting:
+    """Images being projected into a generator (`ganctl project`): optimisation steps done of
+    all (rows x steps), and rows (images, times classes tried) finished of all."""
+
+    done: int
+    total: int
+    rows_done: int
+    rows: int
+
+
+Event = (TrainStarted | StepsDone | EpochDone | Message | EvaluatorTraining | Decoding
+         | Projecting)
 
 # A sink for one line of progress or warning text.
 Say = Callable[[str], None]

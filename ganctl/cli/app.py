@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ganctl import __version__
-from ganctl.cli import cache, evaluate, export, interpolate, report, sample, train
+from ganctl.cli import cache, evaluate, export, interpolate, project, report, sample, train
 from ganctl.errors import GanctlError
 
 app = typer.Typer(
@@ -63,7 +63,7 @@ def fail(message: str, code: int) -> None:
 
 
 # Each command module holds one command function of its own name and its EXAMPLES epilog.
-for _module in (train, sample, interpolate, evaluate, export, report, cache):
+for _module in (train, sample, interpolate, project, evaluate, export, report, cache):
     _name = _module.__name__.rsplit(".", 1)[1]
     app.command(name=_name, epilog=_module.EXAMPLES)(getattr(_module, _name))
 

@@ -34,7 +34,9 @@ EXAMPLES = """
 
   ganctl evaluate --ckpt run1 --epoch 5 --metrics fd,kid --n 2000
 
-  ganctl evaluate --ckpt run1 --nn-grid nearest.png    [dim]# copies of training images?[/]
+  ganctl evaluate --ckpt run1 --nearest 5             [dim]# copies of training images?[/]
+
+  ganctl evaluate --ckpt run1 --nearest 3 --nn-grid nearest.png   [dim]# the picture here too[/]
 
   ganctl evaluate --ckpt run1 --real ~/data/fashion-mnist --seed 10000
 
@@ -68,10 +70,15 @@ def evaluate(
                                                     " (+ the conditional two)"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON.",
                                          show_default="none"),
-    nn_grid: Path | None = typer.Option(None, "--nn-grid", help="Write a .png of the 16 "
-                                        "generated images nearest to the training set, each "
-                                        "followed by its nearest training image (4 pairs per "
-                                        "row), to spot copies.", show_default="none"),
+    nearest: int | None = typer.Option(None, "--nearest", help="Show copying: the 16 "
+                                       "generated images nearest to the training set, each "
+                                       "beside its K nearest training images in evaluator "
+                                       "features with the distances, kept as "
+                                       "evaluations/TIMESTAMP-nearest.png (`ganctl report` "
+                                       "shows it).", show_default="none; 1 with --nn-grid"),
+    nn_grid: Path | None = typer.Option(None, "--nn-grid", help="Also write the --nearest "
+                                        "picture to this .png (K = 1 unless --nearest is "
+                                        "given).", show_default="none"),
     seed: int = typer.Option(0, "--seed", min=0, help="First latent seed (and the seed of "
                              "KID's random subsets); the same seed gives the same numbers."),
     real: str | None = typer.Option(None, "--real", help="Real data to compare against: a "
@@ -87,7 +94,7 @@ def evaluate(
                                   "slow on a CPU), or auto: fashion-mnist for Fashion-MNIST, "
                                   "else domain."),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the report in the run folder "
-                              "as evaluations/TIMESTAMP.json (with the --nn-grid picture beside "
+                              "as evaluations/TIMESTAMP.json (with the --nearest picture beside "
                               "it), where `ganctl report` finds the newest."),
     runs: str = runs_option(),
     epoch: int | None = epoch_option(),
@@ -128,8 +135,13 @@ def evaluate(
         check_n(n, chosen)
     if all_checkpoints and epoch is not None:
         raise UsageError("--all scores every checkpoint; leave out --epoch")
-    if all_checkpoints and nn_grid is not None:
-        raise UsageError("--nn-grid shows one checkpoint; leave out --all or pick one with --epoch")
+    if nearest is not None and not 1 <= nearest <= 32:
+        raise UsageError(f"bad --nearest {nearest}: expected a whole number of training images "
+                         "from 1 to 32 (a row of the picture each)")
+    if all_checkpoints and (nn_grid is not None or nearest is not None):
+        what = "--nn-grid" if nn_grid is not None else "--nearest"
+        raise UsageError(f"{what} shows one checkpoint; leave out --all or pick one with --epoch")
+    k = nearest if nearest is not None else (1 if nn_grid is not None else 0)
     if nn_grid is not None and nn_grid.suffix.lower() != ".png":
         raise UsageError(f"cannot write the nearest-neighbour grid to '{nn_grid.name}': use a "
                          ".png file name")
@@ -152,7 +164,7 @@ def evaluate(
 
     g = load_for_cli(ckpt, runs, epoch, console, ema)
     with EvaluationDisplay(console) as display:
-        report = evaluate(g.loaded, real, n, seed, chosen, all_checkpoints, nn_grid is not None,
+        report = evaluate(g.loaded, real, n, seed, chosen, all_checkpoints, k,
                           evaluator, say=display.say, warn=display.warn, progress=display.progress,
                           truncations=truncations)
     out = Console(highlight=False, soft_wrap=True)
@@ -193,7 +205,8 @@ def _write_outputs(report: Report, json_out: Path | None, nn_grid: Path | None,
     if nn_grid is not None and report.nn_grid is not None:
         write_png(nn_grid.expanduser(), report.nn_grid)
         console.print(f"wrote {nn_grid}: the generated images nearest to the training set, "
-                      "each beside its nearest training image (right), closest first")
+                      "each beside its nearest training images (right, with the distances), "
+                      "closest first")
 
 
 def _header(report: Report) -> str:

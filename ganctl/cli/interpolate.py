@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -26,6 +28,10 @@ EXAMPLES = """
   ganctl interpolate --ckpt run1 --grid 3x3 --points 5 --frames 30 --out walks.gif
 
   ganctl interpolate --ckpt run1 --between 3,17 --frames 48 --fps 30
+
+  ganctl interpolate --ckpt run1 --between shirt.png,boot.png   [dim]# real images, projected[/]
+
+  ganctl interpolate --ckpt run1 --between proj/shirt.npz,proj/boot.npz,bag.png
 
   ganctl interpolate --ckpt run1 --method linear --seed 100 --out walk.mp4   [dim]# needs imageio-ffmpeg[/]
 
@@ -53,8 +59,10 @@ def interpolate(
     grid: str = typer.Option("1x1", "--grid", help="ROWSxCOLS independent walks in one "
                              "animation, e.g. 3x3."),
     between: str | None = typer.Option(None, "--between", help="Walk from seed A to seed B and "
-                                       "back, e.g. 3,17 (instead of --seed/--points).",
-                                       show_default="none"),
+                                       "back, e.g. 3,17 (instead of --seed/--points); or between "
+                                       "2-3 real images, e.g. a.png,b.png[,c.png], each projected "
+                                       "first (as `ganctl project` does; a NAME.npz it wrote "
+                                       "skips that).", show_default="none"),
     fps: float = typer.Option(DEFAULT_FPS, "--fps", help="Frames per second (GIFs play at "
                               "most 50)."),
     scale: int = typer.Option(DEFAULT_SCALE, "--scale", min=1, help="Enlarge each pixel to an "
@@ -97,6 +105,13 @@ def interpolate(
     from ganctl.generation.walks import check_animation_target, plan_walks, render_walks
     from ganctl.images import write_animation
 
+    if between is not None and is_image_walk(between):
+        if points is not None or seed is not None or grid != "1x1":
+            raise UsageError("--between with images makes one walk through them; leave out "
+                             "--seed, --points and --grid")
+        _between_images(ckpt, runs, epoch, ema, out, between, frames, method, fps, scale,
+                        class_, truncation)
+        return
     pair = parse_pair(between) if between is not None else None
     if pair is not None and (points is not None or seed is not None):
         raise UsageError("--between picks both keyframes; leave out --seed and --points")
@@ -152,3 +167,83 @@ def _morph(ckpt: str, runs: str, epoch: int | None, out: str, classes: str, seed
                f"{plan.frames}, {plan.method}; {path} at {at}"
                f"{'' if truncation is None else f', truncation {truncation:g}'}) at {fps:g} fps "
                f"from {checkpoint_label(g)}")
+
+
+def is_image_walk(between: str) -> bool:
+    """Whether `--between` names images or projections (anything but two seed numbers)."""
+    return any(not part.strip().isdigit() for part in between.split(","))
+
+
+def _between_images(ckpt: str, runs: str, epoch: int | None, ema: bool, out: str, between: str,
+                    frames: int, method: str, fps: float, scale: int, class_: str | None,
+                    truncation: float | None) -> None:
+    """`interpolate --between a.png,b.png[,c.png]`: project the images (a NAME.npz from
+    `ganctl project` is used as it is), then one looping walk through their latents."""
+    import numpy as np
+
+    from ganctl.cli.project import classes_to_try, project_for_cli
+    from ganctl.errors import UsageError
+    from ganctl.generation.projection import ProjectionSettings
+    from ganctl.generation.projection_files import load_targets, read_projection
+    from ganctl.generation.sampling import compiled_generator
+    from ganctl.generation.walks import check_animation_target, render_keyframe_walk
+    from ganctl.images import write_animation
+    from ganctl.models.conditioning import class_codes, generator_body
+    from ganctl.runs import find_run
+
+    parts = [p.strip() for p in between.split(",")]
+    if not 2 <= len(parts) <= 3 or not all(parts):
+        raise UsageError(f"bad --between '{between}': expected 2 or 3 images or projections, "
+                         "e.g. a.png,b.png or a.npz,b.png,c.png")
+    if truncation is not None:
+        raise UsageError("--truncation picks keyframes from seeds; --between with images walks "
+                         "through their projections as found")
+    if method not in ("slerp", "linear"):
+        raise UsageError(f"unknown --method '{method}': use one of slerp, linear")
+    run, _ = find_run(ckpt, runs)
+    cfg = run.read_config()
+    chosen = classes_to_try(class_, cfg)
+    images = [p for p in parts if not p.lower().endswith(".npz")]
+    for part in parts:
+        if part.lower().endswith(".npz") and not Path(part).expanduser().is_file():
+            raise UsageError(f"no such projection: {part} (an .npz that ganctl project wrote)")
+    targets = load_targets(images, cfg) if images else None
+    target = check_animation_target(out, fps)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    g = load_for_cli(ckpt, runs, epoch, console, ema)
+    keys: list[np.ndarray] = []
+    labels: list[int | None] = []
+    said = []
+    if targets is not None:
+        result, _ = project_for_cli(g, targets.images, ProjectionSettings(), chosen, console)
+    found = iter(range(len(images)))
+    for part in parts:
+        if part.lower().endswith(".npz"):
+            z, label = read_projection(Path(part).expanduser(), g.latent_dim)
+            if (label is None) == g.conditional:
+                raise UsageError(f"{part} was projected into an "
+                                 f"{'un' if label is None else ''}conditional run, not this one")
+            keys.append(z)
+            labels.append(label)
+            said.append(Path(part).name)
+        else:
+            i = next(found)
+            keys.append(result.latents[i])
+            labels.append(None if result.labels is None else int(result.labels[i]))
+            said.append(f"{Path(part).name} (PSNR {result.end['psnr'][i]:.1f} dB)")
+    z = np.stack(keys)
+    if not g.conditional:
+        pictures = render_keyframe_walk(z, frames, method, g.generate, scale)
+    elif len(set(labels)) == 1:
+        pictures = render_keyframe_walk(z, frames, method, g.generate, scale, labels)
+    else:
+        codes = np.asarray(class_codes(g.keras_model, np.asarray(labels, np.int32)))
+        body = compiled_generator(generator_body(g.keras_model))
+        pictures = render_keyframe_walk(z, frames, method, g.generate, scale, body=body,
+                                        codes=codes)
+    write_animation(target, pictures, fps)
+    classes = "" if not g.conditional else \
+        f"; classes {' -> '.join(g.class_names[c] for c in labels)}"
+    typer.echo(f"wrote {target}: {len(pictures)} frames ({len(keys)} keyframes x {frames}, "
+               f"{method}; {' -> '.join(said)} -> {said[0]}{classes}) at {fps:g} fps from "
+               f"{checkpoint_label(g)}")

@@ -16,7 +16,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ganctl.events import Decoding, EpochDone, EvaluatorTraining, Event, Message, StepsDone, TrainStarted
+from ganctl.events import (
+    Decoding,
+    EpochDone,
+    EvaluatorTraining,
+    Event,
+    Message,
+    Projecting,
+    StepsDone,
+    TrainStarted,
+)
 
 
 def _stats_text(stats: dict[str, float]) -> str:
@@ -227,3 +236,34 @@ class DecodeDisplay:
                                    f"({rate:,.0f} images/s)[/]", highlight=False)
             self._held.clear()
             self.task = None
+
+
+class ProjectionBar:
+    """`ganctl project`'s Projecting events as a bar of optimisation steps (all images x
+    steps) with the images finished and the ETA; quiet when not a terminal."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> ProjectionBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, Projecting) or not self.console.is_terminal:
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("[bold]projecting"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("steps · {task.fields[rows]}"), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+            self.progress.start()
+            self.task = self.progress.add_task("projecting", total=event.total, rows="")
+        self.progress.update(self.task, completed=event.done,
+                             rows=f"images {event.rows_done}/{event.rows}")

@@ -52,9 +52,6 @@ CONDITIONAL_EPOCH_METRICS = ("class_agreement", "intra_fd")
 ALIASES = {"fid": "fd", "precision": "precision_recall", "recall": "precision_recall",
            "density": "density_coverage", "coverage": "density_coverage",
            "classes": "class_histogram", "is": "classifier_score"}
-NN_PAIRS = 16
-NN_PAIRS_PER_ROW = 4
-NN_PAIR_BORDER = 3
 
 
 # --- checking options -----------------------------------------------------------------------------
@@ -352,7 +349,7 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
 
 def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_N, seed: int = 0,
              metrics: Sequence[str] | None = None, all_checkpoints: bool = False,
-             nn_grid: bool = False, evaluator_kind: str = "auto", say: Say = quiet,
+             nearest: int = 0, evaluator_kind: str = "auto", say: Say = quiet,
              warn: Say = quiet, progress: Callable[[EvaluatorTraining], None] | None = None,
              truncations: Sequence[float | None] = (None,)) -> Report:
     """Score `loaded`'s checkpoint (or, with `all_checkpoints`, every kept one of its run)
@@ -361,7 +358,9 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     each, in that order.
 
     `evaluator_kind` picks the evaluator (see `evaluator.choose_evaluator`); one trained on the
-    data reports its training through `progress` the first time.
+    data reports its training through `progress` the first time. With `nearest` K > 0 the
+    report holds the picture of the generated images nearest to the training set, each beside
+    its K nearest training images (`nn_grid`).
     """
     from ganctl.evaluation.evaluators import choose_evaluator
     from ganctl.generation.sampling import compiled_generator
@@ -381,7 +380,7 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
     notes = [*evaluator.notes, *notes, *class_notes]
     with _timed(timings, "real features"):
         real = load_real_set(evaluator, real_data, n,
-                             all_train=nn_grid or needs_all_train(metrics), say=say, warn=warn)
+                             all_train=nearest > 0 or needs_all_train(metrics), say=say, warn=warn)
     say("scoring real test images against real train images (the reference)")
     reference = reference_metrics(metrics, real, seed, timings)
     generate = compiled_generator(loaded.generator)
@@ -401,9 +400,9 @@ def evaluate(loaded: LoadedGenerator, real: str | None = None, n: int = DEFAULT_
             generated = score_generator(generate, loaded.cfg.latent_dim, evaluator, real, metrics,
                                         n, seed, timings, _class_counts(loaded.cfg), psi)
             scores.append(CheckpointScore(info, generated.metrics, psi))
-            if nn_grid and grid is None:  # of the first ψ
-                with _timed(timings, "nn grid"):
-                    grid = nearest_training_grid(generated, real)
+            if nearest and grid is None:  # of the first ψ
+                with _timed(timings, "nearest"):
+                    grid = nearest_training_grid(generated, real, nearest)
     if not scores:
         raise GanctlError(f"no checkpoint of run {loaded.run.root} could be loaded")
     return Report(loaded.run.root, evaluator.describe(), n, seed, tuple(metrics), real, reference,
@@ -422,26 +421,18 @@ def _kept_checkpoints(loaded: LoadedGenerator) -> list[CheckpointInfo]:
     return entries
 
 
-# --- memorisation picture ---------------------------------------------------------------------------
+# --- the nearest training images -------------------------------------------------------------------
 
-def nearest_training_grid(generated: Generated, real: RealSet, pairs: int = NN_PAIRS,
-                          per_row: int = NN_PAIRS_PER_ROW) -> np.ndarray:
-    """The generated images nearest to the whole training set (`real.all_train`) in evaluator
-    features, closest first.
-
-    Each pair is a generated image, a 1-pixel gray line and its nearest training image; pairs
-    sit `per_row` to a row, `NN_PAIR_BORDER` white pixels apart (see `images.make_grid`). The
-    nearest neighbours are the memorisation check's, found once when both are asked for.
-    """
-    from ganctl.images import make_grid
+def nearest_training_grid(generated: Generated, real: RealSet, k: int = 1) -> np.ndarray:
+    """The generated images nearest to the whole training set (`real.all_train`), closest
+    first, each beside its `k` nearest training images with the distances in evaluator
+    features written under them (`ganctl.evaluation.nearest`)."""
+    from ganctl.evaluation.nearest import nearest_picture, nearest_rows
 
     train = real.all_train
     if train is None:
         raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
-    dist, index = generated.inputs.nearest_training
-    chosen = np.argsort(dist, kind="stable")[:min(pairs, len(dist))]  # sorted: the first are the closest
+    found = nearest_rows(generated.inputs.gen_features, train.features,
+                         generated.samples.seeds, k)
     train_images = real.data.images("train", train.n)  # the rows `all_train` was computed on
-    gen = generated.samples.images[chosen]
-    line = np.full((*gen.shape[:2], 1, gen.shape[3]), 128, np.uint8)
-    tiles = np.concatenate([gen, line, train_images[index[chosen]]], axis=2)
-    return make_grid(tiles, rows=math.ceil(len(chosen) / per_row), border=NN_PAIR_BORDER)
+    return nearest_picture(generated.samples.images, train_images, found)

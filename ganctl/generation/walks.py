@@ -185,3 +185,34 @@ def render_class_morph(plan: ClassMorphPlan, generate_body: Callable[..., np.nda
     latents = np.repeat(latents_from_seeds(plan.seeds, latent_dim, truncation), steps, axis=0)
     outputs = generate_body(latents, np.tile(path, (walks, 1)))
     return _tile(to_uint8(outputs).reshape(walks, steps, *outputs.shape[1:]), plan.grid, scale)
+
+
+# --- walking through given latents (projections of real images) ---------------------------------
+
+def render_keyframe_walk(keys: np.ndarray, frames: int, method: str,
+                         generate: Callable[..., np.ndarray], scale: int = 1,
+                         labels: Sequence[int] | None = None,
+                         body: Callable[..., np.ndarray] | None = None,
+                         codes: np.ndarray | None = None) -> list[np.ndarray]:
+    """One looping walk through the latents `keys` [K, d] (`interpolate --between a.png,b.png`:
+    the projections of real images), with the frames, loop and method of the seed walks:
+    frame k * `frames` is keyframe k exactly.
+
+    A conditional generator stays in one class (`labels`, all equal) through
+    `generate(latents, labels)`; keyframes of different classes move their class codes
+    (`codes` [K, e]) along with the latents through the generator's `body(latents, codes)`.
+    """
+    if method not in METHODS:
+        raise UsageError(f"unknown --method '{method}': use one of {', '.join(METHODS)}")
+    check_positive("--frames", frames)
+    path = walk(np.asarray(keys, np.float64)[None], frames, method)[0].astype(np.float32)
+    if codes is not None:
+        if body is None:
+            raise ValueError("walking class codes needs the generator's body")
+        code_path = walk(np.asarray(codes, np.float64)[None], frames, method)[0]
+        outputs = body(path, code_path.astype(np.float32))
+    elif labels is not None:
+        outputs = generate(path, np.full(len(path), labels[0], np.int64))
+    else:
+        outputs = generate(path)
+    return _tile(to_uint8(outputs)[None], (1, 1), scale)

@@ -104,6 +104,11 @@ class Evaluator:
         feats, head = self.predict(images, batch_size)
         return feats, head if self.num_classes else None
 
+    def feature_tensor(self, images: Any) -> Any:
+        """Features of a batch in [-1, 1] (a TensorFlow tensor) as a tensor that gradients flow
+        through: the perceptual term that `ganctl project` minimises."""
+        return self._model(images, training=False)[0]
+
     def predict(self, images: np.ndarray, batch_size: int = 500
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(features, outputs of the network's head) of images in [-1, 1]; the head is the class

@@ -77,6 +77,10 @@ class InceptionEvaluator(Evaluator):
         """Kept as they are (uint8): `predict` converts each batch."""
         return np.asarray(images_uint8)
 
+    def feature_tensor(self, images: Any) -> Any:
+        raise UsageError("projection uses the run's own evaluator (fashion-mnist or domain), "
+                         "not inception")
+
     def predict(self, images: np.ndarray, batch_size: int = 100
                 ) -> tuple[np.ndarray, np.ndarray]:
         import tensorflow as tf

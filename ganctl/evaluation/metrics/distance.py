@@ -58,3 +58,19 @@ def nearest_neighbours(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.nda
         index[rows] = block.argmin(axis=1)
         dist[rows] = block[np.arange(len(block)), index[rows]]
     return dist, index
+
+
+def k_nearest(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a: the distances [len(a), k] to its k nearest rows of b, ascending (ties
+    in index order), and those rows' indices; k is capped at len(b)."""
+    k = min(int(k), len(b))
+    dist = np.empty((len(a), k))
+    index = np.empty((len(a), k), dtype=np.int64)
+    for rows, sq in distance_blocks(a, b, squared=True):
+        head = np.argpartition(sq, k - 1, axis=1)[:, :k] if k < sq.shape[1] else \
+            np.broadcast_to(np.arange(sq.shape[1]), sq.shape)
+        values = np.take_along_axis(sq, head, axis=1)
+        order = np.lexsort((head, values), axis=1)
+        index[rows] = np.take_along_axis(head, order, axis=1)
+        dist[rows] = np.sqrt(np.take_along_axis(values, order, axis=1))
+    return dist, index

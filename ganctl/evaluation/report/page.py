@@ -271,14 +271,15 @@ def nearest(view: RunView, images: dict[str, str]) -> str:
     if "nearest" not in images:
         return _section("nearest", "Nearest training images", _missing(
             "Not computed. Run <code>ganctl evaluate --ckpt "
-            f"{escape(str(view.run.root))} --nn-grid nearest.png</code> to see the generated "
-            "images nearest to the training set, each beside its nearest training image."))
+            f"{escape(str(view.run.root))} --nearest 5</code> to see the generated "
+            "images nearest to the training set, each beside its nearest training images."))
     return _section("nearest", "Nearest training images",
                     f'<img class="pix" src="{images["nearest"]}" alt="nearest training images" '
                     'style="width:min(100%,640px)">',
-                    '<p class="sub">the 16 generated images closest to the training set, each '
-                    "followed by its nearest training image (closest first): a pair that looks "
-                    "the same is a copy.</p>")
+                    '<p class="sub">the 16 generated images closest to the training set (seed '
+                    "under each), each followed by its nearest training images with their "
+                    "distances in evaluator features (closest first): a pair that looks the "
+                    "same is a copy.</p>")
 
 
 def config(view: RunView, images: dict[str, str]) -> str:
