@@ -36,6 +36,9 @@ PRECISIONS = ("float32", "mixed", "bf16", "auto")
 # so auto keeps it float32: with avx512_bf16 alone bf16 trained it no faster (0.7-1.0x), its
 # AMX speed is unmeasured, and its seed-to-seed FD noise (about 9%) hides a 5% difference.
 AUTO_BF16_FLAGS: dict[str, tuple[str, ...]] = {"dcgan": ("amx_bf16", "avx512_bf16")}
+# --epochs when neither it nor --minutes is given. With --minutes alone the time is the only
+# limit: a default epoch count would stop a small folder's run long before its minutes are up.
+DEFAULT_EPOCHS = 100
 AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
@@ -68,8 +71,10 @@ class TrainConfig:
     data: str = option(
         "fashion-mnist", "Built-in dataset (fashion-mnist, mnist), a folder of the four IDX "
         "files, an .npz with an 'x' array, or a folder of images.")
-    epochs: int = option(100, "Total epochs; training an existing run continues up to this.",
-                         check=positive_whole, resumable=True)
+    epochs: int | None = option(
+        None, "Total epochs; training an existing run continues up to this.",
+        check=positive_whole, resumable=True,
+        shown=f"{DEFAULT_EPOCHS}; none with --minutes, which then alone stops the run")
     batch_size: int | None = option(None, "Images per step.", check=positive_whole,
                                     arch_default=True)
     lr: float | None = option(None, "Adam learning rate of G, and of D unless --d-lr is given.",
@@ -195,6 +200,8 @@ class TrainConfig:
                 object.__setattr__(self, name, spec.defaults[name])
         if self.d_lr is None:
             object.__setattr__(self, "d_lr", self.lr)
+        if self.epochs is None and self.minutes is None:
+            object.__setattr__(self, "epochs", DEFAULT_EPOCHS)
         if self.precision == "auto":
             from ganctl.tfsetup import cpu_flags
 

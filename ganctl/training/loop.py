@@ -179,7 +179,7 @@ class Trainer:
                 "over")
         # Whether the run is complete is decided here, from the checkpoint just restored, never
         # from metrics.jsonl: its line for an epoch is written before the epoch's checkpoint.
-        if done_epochs >= cfg.epochs:
+        if cfg.epochs is not None and done_epochs >= cfg.epochs:
             return TrainResult(self.run, done_epochs, int(gan.step.numpy()), False, resumed,
                                already_complete=True)
         if self.chief:
@@ -202,13 +202,16 @@ class Trainer:
             self.deadline = self.clock() + 60.0 * cfg.minutes
         stopped = False
         try:
-            for epoch in range(done_epochs + 1, cfg.epochs + 1):
+            last = math.inf if cfg.epochs is None else cfg.epochs  # None: --minutes alone
+            epoch = done_epochs + 1
+            while epoch <= last:
                 record = self._epoch(epoch, step_in_epoch)
                 step_in_epoch = 0
                 if record is None:
                     self.snapshot_at_stop()
                     stopped = True
                     break
+                epoch += 1
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(gan, self.run)
@@ -335,7 +338,9 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
     elif cfg.precision != "float32":
         notes.append(cfg.precision)
     if cfg.minutes is not None:
-        notes.append(f"for {minutes_text(cfg.minutes)}")
+        notes.append(f"for {minutes_text(cfg.minutes)}" + (
+            " (no epoch limit)" if cfg.epochs is None
+            else f" or up to epoch {cfg.epochs}, whichever comes first"))
     return tuple(notes)
 
 
