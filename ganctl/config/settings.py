@@ -39,6 +39,10 @@ AUTO_BF16_FLAGS: dict[str, tuple[str, ...]] = {"dcgan": ("amx_bf16", "avx512_bf1
 # --epochs when neither it nor --minutes is given. With --minutes alone the time is the only
 # limit: a default epoch count would stop a small folder's run long before its minutes are up.
 DEFAULT_EPOCHS = 100
+# `--width auto`: the quality race (benchmarks/README.md) found width 32 better than 64 per CPU
+# minute (about 2.6x the images per second, and as good at equal minutes); a GPU runs 64 about
+# as fast as 32, and 64 draws better images per epoch.
+AUTO_WIDTH_CPU, AUTO_WIDTH_GPU = 32, 64
 AUGMENTS = ("auto", "on", "off")
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
@@ -52,6 +56,12 @@ def colour(name: str, value: Any) -> None:
     except (ValueError, TypeError):
         raise UsageError(f"{name} {value!r} is not a colour; give a name (black), #rrggbb or "
                          "R,G,B") from None
+
+
+def whole_width(name: str, value: Any) -> None:
+    """Refuse a width that is not a whole number > 0 (auto is resolved before checks)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise UsageError(f"{name} must be a whole number > 0 or auto, got {value}")
 
 
 def plain_name(name: str, value: Any) -> None:
@@ -90,9 +100,11 @@ class TrainConfig:
         False, "Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
         "one sub-folder per class), so `sample --class` can ask for a class.",
         flags="--conditional/--unconditional", shown="unconditional")
-    width: int | None = option(
+    # str first: the command line's "auto" or a number; __post_init__ makes it a number.
+    width: str | int | None = option(
         None, "channels of the largest feature maps (G and D double them as the grid halves, up "
-        "to 8x).", check=positive_whole, arch_default=True, arch_only=True)
+        f"to 8x); auto = {AUTO_WIDTH_CPU} on a CPU, {AUTO_WIDTH_GPU} with a GPU.",
+        check=whole_width, arch_default=True, arch_only=True, number_as_text=True)
     spectral_norm: bool = option(False, "spectral normalisation in D (it then has no BatchNorm).",
                                  arch_only=True)
     loss: str | None = option(None, "{choices}.", arch_default=True)  # D and G's losses
@@ -168,11 +180,12 @@ class TrainConfig:
     eval_n: int = option(2000, "Images per evaluation during training.", check=positive_whole,
                          resumable=True)
     # Performance
-    precision: str = option(
-        "float32", "float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
+    precision: str | None = option(
+        None, "float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
         "CPUs with AMX, or avx512_bf16 for dcgan), or auto: bf16 for dcgan on CPUs with amx_bf16 "
         "or avx512_bf16, where it trained faster at the same quality, else float32; the "
-        "progress header says what auto picked and why.", check=one_of(PRECISIONS))
+        "progress header says what auto picked and why.", check=one_of(PRECISIONS),
+        arch_default=True, absent="float32")
     xla: bool | None = option(
         None, "Compile the training step with XLA (one device only: synchronised BatchNorm "
         "cannot run inside XLA).", arch_default=True, resumable=True)
@@ -206,6 +219,12 @@ class TrainConfig:
             from ganctl.tfsetup import cpu_flags
 
             object.__setattr__(self, "precision", auto_precision(self.arch, cpu_flags())[0])
+        if self.width == "auto":
+            from ganctl.tfsetup import gpu_count
+
+            object.__setattr__(self, "width", auto_width(gpu_count())[0])
+        elif isinstance(self.width, str) and self.width.strip().isdigit():
+            object.__setattr__(self, "width", int(self.width))
 
     @property
     def augment_on(self) -> bool:
@@ -318,6 +337,14 @@ def resumed(saved: TrainConfig, given: Mapping[str, Any], run_name: str) -> Trai
             raise UsageError(f"run {run_name} was trained with {key}={getattr(saved, key)!r}, "
                              f"not {value!r}; pass --fresh to start over or use another --name")
     return saved.replace(**{k: v for k, v in given.items() if OPTIONS[k].resumable})
+
+
+def auto_width(gpus: int) -> tuple[int, str]:
+    """What `--width auto` picks with `gpus` GPUs, and why."""
+    if gpus:
+        return AUTO_WIDTH_GPU, "with a GPU, width 64 costs little more time than 32"
+    return AUTO_WIDTH_CPU, ("on a CPU, width 32 drew better images per minute than 64 in the "
+                            "quality race")
 
 
 def auto_precision(arch: str, flags: Collection[str]) -> tuple[str, str]:

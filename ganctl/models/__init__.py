@@ -36,11 +36,13 @@ class Arch:
 ARCHS: dict[str, Arch] = {
     "mlp": Arch(build_mlp, d_output="probability", summary="mlp (the seed article's)",
                 defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True,
-                          "lr": 2e-4, "batch_size": 128}),
+                          "lr": 2e-4, "batch_size": 128, "precision": "float32"}),
     "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape,
                   options=("width", "spectral_norm"),
-                  defaults={"width": dcgan.DEFAULT_WIDTH, "loss": "bce", "ema": True,
-                            "augment": "auto", "xla": False,
+                  # width and precision "auto": resolved for this machine when a run is
+                  # configured (ganctl.config.settings), and saved as the number/precision.
+                  defaults={"width": "auto", "loss": "bce", "ema": True,
+                            "augment": "auto", "xla": False, "precision": "auto",
                             # Measured in the quality race (benchmarks/README.md): at equal
                             # epochs lr 1e-3 beat 5e-4 and 2e-4 by far, and batch 64 gives twice
                             # the updates of 128 for the same CPU time per image.

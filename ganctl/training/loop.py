@@ -21,6 +21,7 @@ from ganctl.checkpoints import CheckpointInfo, CheckpointStore
 from ganctl.config import TrainConfig
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, Timings, TrainStarted, quiet
+from ganctl.models import ARCHS
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
@@ -84,9 +85,11 @@ class Trainer:
 
     def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
-                 should_stop: Callable[[], bool] | None = None, precision_auto: str = ""):
+                 should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
+                 width_auto: str = ""):
         self.gan = gan
         self.precision_auto = precision_auto  # why auto picked the precision, for the header
+        self.width_auto = width_auto  # and the width
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -193,7 +196,7 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               training_notes(cfg, self.precision_auto),
+                               training_notes(cfg, self.precision_auto, self.width_auto),
                                self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
@@ -312,13 +315,16 @@ class Trainer:
 
 # --- preparing a run -----------------------------------------------------------------------------
 
-def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
-    """What the progress header says about the model beyond its size: architecture, loss,
-    EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
+def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = ""
+                   ) -> tuple[str, ...]:
+    """What the progress header says about the model beyond its size: architecture, width (and
+    why, when `--width auto` picked it), loss, EMA, augmentation (and why), precision (and why,
+    when `--precision auto` picked it)."""
     from ganctl.config import AUGMENT_AUTO_BELOW
     from ganctl.training.augment import parse_policy
 
-    model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "")
+    model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "") + (
+        f" (auto: {width_auto})" if width_auto else "")
     if cfg.image_shape:  # says what --image-size/--channels (or an image folder's 28) gave
         h, w, c = cfg.image_shape
         model += f" on {h}×{w} {'grayscale' if c == 1 else 'colour'} images"
@@ -359,6 +365,7 @@ class Plan:
     resuming: bool
     fresh: bool
     precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
+    width_auto: str = ""  # why `--width auto` picked cfg.width; "" if not asked
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -370,17 +377,19 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     is told to `emit`: a Message saying why it decodes, then Decoding events.
     """
     from ganctl.classes import conditional_classes
-    from ganctl.config import auto_precision, load_toml, resumed
+    from ganctl.config import auto_precision, auto_width, load_toml, resumed
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
-    from ganctl.tfsetup import cpu_flags
+    from ganctl.tfsetup import cpu_flags, gpu_count
     from ganctl.training.eval_every import check_training_evaluation
     from ganctl.training.options import check_for_training, resolve
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
     cfg = resolve(options, config_file)
-    precision_auto = given.get("precision") == "auto"
+    # "auto" given, or the architecture's default (a new run only: a resumed one keeps its own)
+    precision_auto = given.get("precision", ARCHS[cfg.arch].defaults.get("precision")) == "auto"
+    width_auto = given.get("width", ARCHS[cfg.arch].defaults.get("width")) == "auto"
     if cfg.data not in BUILTIN and Path(cfg.data).expanduser().exists():
         # Stored absolute so that a resume from another folder finds the same data.
         cfg = cfg.replace(data=str(Path(cfg.data).expanduser().resolve()))
@@ -389,8 +398,14 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     resuming = run.exists() and not fresh
     if resuming:
         saved = run.read_config()
+        precision_auto = given.get("precision") == "auto"
         if precision_auto:  # what auto picks for the saved arch, which the options may not name
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
+        width_auto = False  # --width auto resumes with the width the run was made with
+        if given.get("width") == "auto":
+            given.pop("width")
+        elif isinstance(given.get("width"), str) and given["width"].strip().isdigit():
+            given["width"] = int(given["width"])
         cfg = check_for_training(resumed(saved, given, run.name))
     cfg = cfg.replace(name=run.name)
     emit = emit or quiet
@@ -424,7 +439,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
                       class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
-    return Plan(cfg, run, data, resuming, fresh, why)
+    why_width = auto_width(gpu_count())[1] if width_auto else ""
+    return Plan(cfg, run, data, resuming, fresh, why, why_width)
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -453,7 +469,8 @@ def run_training(plan: Plan, emit: Emit | None = None,
                 emit(Message(text, "warning"))
             gan = GAN(plan.cfg, dist)
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
-            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto)
+            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
+                              plan.width_auto)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:
