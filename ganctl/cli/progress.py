@@ -20,8 +20,9 @@ from ganctl.events import Decoding, EpochDone, EvaluatorTraining, Event, Message
 
 
 def _stats_text(stats: dict[str, float]) -> str:
+    ada = f"  p {stats['ada_p']:.3f}" if "ada_p" in stats else ""  # --augment ada
     return (f"G {stats['g_loss']:.3f}  D {stats['d_loss']:.3f}  "
-            f"D(x) {stats['d_real']:.2f}  D(G(z)) {stats['d_fake']:.2f}")
+            f"D(x) {stats['d_real']:.2f}  D(G(z)) {stats['d_fake']:.2f}{ada}")
 
 
 class ProgressRenderer:

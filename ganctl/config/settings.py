@@ -43,7 +43,10 @@ DEFAULT_EPOCHS = 100
 # minute (about 2.6x the images per second, and as good at equal minutes); a GPU runs 64 about
 # as fast as 32, and 64 draws better images per epoch.
 AUTO_WIDTH_CPU, AUTO_WIDTH_GPU = 32, 64
-AUGMENTS = ("auto", "on", "off")
+AUGMENTS = ("auto", "ada", "on", "off")
+# --ada-speed: images for p to go from 0 to 1. A CPU run of minutes sees 10^5-10^6 images, so
+# the paper's 500k would barely move p (benchmarks/README.md, "Adaptive augmentation").
+ADA_SPEED = 100_000.0
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
 AUGMENT_AUTO_BELOW = 30_000
@@ -124,11 +127,20 @@ class TrainConfig:
     # Differentiable augmentation of everything D sees
     augment: str | None = option(
         None, "Differentiable augmentation of what D sees: auto (on under "
-        f"{AUGMENT_AUTO_BELOW:,} images), on, off.", check=one_of(AUGMENTS), arch_default=True)
+        f"{AUGMENT_AUTO_BELOW:,} images), ada (each augmentation applied with a probability p "
+        "that adapts to D's overfitting, from 0; see --ada-target), on (always), off.",
+        check=one_of(AUGMENTS), arch_default=True)
     augment_policy: str = option(
         "auto", "Which augmentations, comma separated: colour (brightness, saturation, "
         "contrast), translation, cutout; auto = all three for colour images, translation and "
         "cutout for grayscale.")
+    ada_target: float = option(
+        0.6, "--augment ada: the target of r = E[sign(D's logit on real images)]; p rises while "
+        "r is above it (D sure of the real images, memorising them) and falls while below.",
+        check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
+    ada_speed: float = option(
+        ADA_SPEED, "--augment ada: how fast p adapts, as the images over which it may go from 0 "
+        "to 1 (the paper's 500,000 suits runs of days, not minutes).", check=positive)
     minutes: float | None = option(
         None, "Stop after M minutes of training, saving a checkpoint; run again for M more.",
         check=positive, resumable=True, shown="no limit")
@@ -231,7 +243,12 @@ class TrainConfig:
         """Whether D sees augmented images (`auto`: for datasets under AUGMENT_AUTO_BELOW)."""
         if self.augment == "auto":
             return self.num_images is not None and self.num_images < AUGMENT_AUTO_BELOW
-        return self.augment == "on"
+        return self.augment in ("on", "ada")
+
+    @property
+    def augment_adaptive(self) -> bool:
+        """Whether each augmentation applies with the adaptive probability p (`--augment ada`)."""
+        return self.augment == "ada"
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON types."""
@@ -300,6 +317,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.pad_colour is not None and cfg.resize != "pad":
         raise UsageError(f"--pad-colour is for --resize pad, and this run has --resize "
                          f"{cfg.resize}; drop --pad-colour or pass --resize pad")
+    for name in ("ada_target", "ada_speed"):
+        if getattr(cfg, name) != DECLARED[name] and cfg.augment != "ada":
+            raise UsageError(f"{flag(name)} is for --augment ada, and this run has --augment "
+                             f"{cfg.augment}; drop {flag(name)} or pass --augment ada")
     if cfg.conditional and cfg.num_images is not None and (
             len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
         raise UsageError("--conditional needs labelled data with at least two classes; "

@@ -245,12 +245,13 @@ class Trainer:
             sums += call_sums
             done += count
             elapsed = time.perf_counter() - t0
-            self.emit(StepsDone(epoch, done, steps, self._means(sums, done - start),
+            self.emit(StepsDone(epoch, done, steps,
+                                {**self._means(sums, done - start), **gan.state_stats()},
                                 (done - start) * cfg.batch_size / max(elapsed, 1e-9)))
         seconds = time.perf_counter() - t0
         gan.epoch.assign(epoch)
         record = {"epoch": epoch, "step": int(gan.step.numpy()),
-                  **self._means(sums, steps - start),
+                  **self._means(sums, steps - start), **gan.state_stats(),
                   "images_per_s": round((steps - start) * cfg.batch_size / max(seconds, 1e-9), 1),
                   "seconds": round(seconds, 3), "time": round(time.time(), 3)}
         timings = Timings()
@@ -337,8 +338,12 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str =
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
     if cfg.augment_on:
         why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
-        notes.append("augmentation on" + why + ("" if cfg.augment_policy == "auto" else
-                                                f": {', '.join(parse_policy(cfg.augment_policy))}"))
+        if cfg.augment_adaptive:
+            why = (f" (each with a probability p from 0, towards r = {cfg.ada_target:g}; "
+                   f"0 to 1 in {cfg.ada_speed:,.0f} images)")
+        notes.append(f"augmentation {'ada' if cfg.augment_adaptive else 'on'}" + why
+                     + ("" if cfg.augment_policy == "auto"
+                        else f": {', '.join(parse_policy(cfg.augment_policy))}"))
     if precision_auto:
         notes.append(f"{cfg.precision} (auto: {precision_auto})")
     elif cfg.precision != "float32":

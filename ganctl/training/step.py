@@ -74,15 +74,24 @@ class Update:
         stats = self._joint(inputs) if self.joint else self._alternating(inputs)
         if self.state.ema is not None:
             self.state.ema.update(self.state.generator, inputs.seeds.step)
+        if self.state.ada is not None:  # after this step, `step + 1` are done
+            self.state.ada.adjust(inputs.seeds.step + 1)
         return stats
+
+    def _observe(self, d_real: Any, inputs: StepInputs) -> None:
+        """Tell the adaptive augmentation D's outputs on the real images (`--augment ada`)."""
+        if self.state.ada is not None:
+            self.state.ada.observe(d_real, distributed=not inputs.rows.whole)
 
     def _view(self, images: Any, purpose: int, inputs: StepInputs) -> Any:
         """Images as D sees them: augmented when augmentation is on (never for samples), with
         draws for the whole global batch of which `images` are the rows."""
         if not self.augment:
             return images
+        ada = self.state.ada
         return diff_augment(images, inputs.seeds(purpose), self.augment,
-                            offset=inputs.rows.offset, total=inputs.rows.total)
+                            offset=inputs.rows.offset, total=inputs.rows.total,
+                            p=None if ada is None else ada.p)
 
     def _share(self, loss: Any, rows: Rows) -> Any:
         """A device's loss as its share of the global-batch mean: Keras sums the replicas'
@@ -113,6 +122,7 @@ class Update:
         g_vars, d_vars = g.trainable_variables, d.trainable_variables
         state.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         state.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
+        self._observe(d_real, inputs)
         return g_loss, d_loss, loss.probability(d_real), loss.probability(d_fake)
 
     def _alternating(self, inputs: StepInputs) -> tuple[Any, ...]:
@@ -143,6 +153,7 @@ class Update:
                 total = d_loss if extra is None else d_loss + extra
                 scaled = state.d_opt.scale_loss(self._share(total, inputs.rows))
             state.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
+            self._observe(d_real, inputs)
         g_vars = g.trainable_variables
         fakes = inputs.fakes[-1]
         with tf.GradientTape() as tape:
