@@ -141,6 +141,17 @@ class TrainConfig:
     ada_speed: float = option(
         ADA_SPEED, "--augment ada: how fast p adapts, as the images over which it may go from 0 "
         "to 1 (the paper's 500,000 suits runs of days, not minutes).", check=positive)
+    # Fine-tuning
+    init_from: str | None = option(
+        None, "Fine-tune: start G, D and the EMA from this run's newest checkpoint (a run name "
+        "under --out, a run folder or one checkpoint), with fresh optimizers, on this run's "
+        "data. Architecture, width, latent size, image size and channels must match; a "
+        "conditional run with other classes starts its class embedding afresh.",
+        shown="none: from random weights")
+    freeze_d: int = option(
+        0, "With --init-from: keep D's first K blocks fixed (FreezeD, Mo et al. 2020); their "
+        "BatchNorm statistics still follow the new data.",
+        check=must_be(lambda v: isinstance(v, int) and v >= 0, "0 (none) or a positive number"))
     minutes: float | None = option(
         None, "Stop after M minutes of training, saving a checkpoint; run again for M more.",
         check=positive, resumable=True, shown="no limit")
@@ -214,6 +225,7 @@ class TrainConfig:
     num_images: int | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)  # class names
     class_counts: tuple[int, ...] = field(default_factory=tuple)  # images per class (conditional)
+    init_from_config_sha256: str | None = None  # --init-from: the source's config.json sha256
 
     def __post_init__(self) -> None:
         # Fill the architecture's defaults and resolve --precision auto, so that a config
@@ -317,6 +329,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.pad_colour is not None and cfg.resize != "pad":
         raise UsageError(f"--pad-colour is for --resize pad, and this run has --resize "
                          f"{cfg.resize}; drop --pad-colour or pass --resize pad")
+    if cfg.freeze_d and cfg.init_from is None:
+        raise UsageError("--freeze-d keeps D's first blocks as a trained run left them: pass "
+                         "--init-from RUN too, or drop --freeze-d")
     for name in ("ada_target", "ada_speed"):
         if getattr(cfg, name) != DECLARED[name] and cfg.augment != "ada":
             raise UsageError(f"{flag(name)} is for --augment ada, and this run has --augment "

@@ -25,6 +25,7 @@ from ganctl.models import ARCHS
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
+from ganctl.training.init_from import Source, check_source, find_source, load_source
 from ganctl.training.snapshots import SnapshotSchedule, parse_snapshot_every
 from ganctl.training.step import STAT_NAMES
 from ganctl.training.strategy import Distribution
@@ -86,8 +87,10 @@ class Trainer:
     def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
                  should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
-                 width_auto: str = ""):
+                 width_auto: str = "", source: Source | None = None, init_note: str = ""):
         self.gan = gan
+        self.source = source  # --init-from: the run a new run starts from
+        self.init_note = init_note  # what the header says of it
         self.precision_auto = precision_auto  # why auto picked the precision, for the header
         self.width_auto = width_auto  # and the width
         self.cfg = gan.cfg
@@ -170,6 +173,8 @@ class Trainer:
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
         resumed = self.resume(fresh)
+        if resumed is None and self.source is not None:  # a new fine-tuning run: its start
+            load_source(gan.state, self.source, self.warn)
         done_epochs = int(gan.epoch.numpy())
         # A run interrupted mid-epoch resumes at the step where it stopped.
         step_in_epoch = int(gan.step.numpy()) - done_epochs * steps
@@ -196,7 +201,8 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               training_notes(cfg, self.precision_auto, self.width_auto),
+                               training_notes(cfg, self.precision_auto, self.width_auto,
+                                              self.init_note if resumed is None else ""),
                                self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
@@ -316,8 +322,8 @@ class Trainer:
 
 # --- preparing a run -----------------------------------------------------------------------------
 
-def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = ""
-                   ) -> tuple[str, ...]:
+def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = "",
+                   init_note: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, width (and
     why, when `--width auto` picked it), loss, EMA, augmentation (and why), precision (and why,
     when `--precision auto` picked it)."""
@@ -348,6 +354,10 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str =
         notes.append(f"{cfg.precision} (auto: {precision_auto})")
     elif cfg.precision != "float32":
         notes.append(cfg.precision)
+    if init_note or cfg.init_from:
+        notes.append(init_note or f"fine-tuned from {cfg.init_from}")
+    if cfg.freeze_d:
+        notes.append(f"D's first {_count(cfg.freeze_d, 'block')} frozen (FreezeD)")
     if cfg.minutes is not None:
         notes.append(f"for {minutes_text(cfg.minutes)}" + (
             " (no epoch limit)" if cfg.epochs is None
@@ -371,6 +381,8 @@ class Plan:
     fresh: bool
     precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
     width_auto: str = ""  # why `--width auto` picked cfg.width; "" if not asked
+    source: Source | None = None  # --init-from's run, for a new run
+    init_note: str = ""  # what the header says of it
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -401,8 +413,16 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         given["data"] = cfg.data
     run = run_for_training(cfg.out, cfg.name)
     resuming = run.exists() and not fresh
+    source = None
+    if cfg.init_from and not resuming:
+        source = find_source(cfg.init_from, cfg.out)
+        where = source.run.checkpoints / source.checkpoint if source.checkpoint \
+            else source.run.root
+        cfg = cfg.replace(init_from=str(Path(where).resolve()))  # a resume need not find it
     if resuming:
         saved = run.read_config()
+        if given.get("init_from") and saved.init_from:  # it only chose the start, long past
+            given.pop("init_from")
         precision_auto = given.get("precision") == "auto"
         if precision_auto:  # what auto picks for the saved arch, which the options may not name
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
@@ -445,7 +465,11 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
     why_width = auto_width(gpu_count())[1] if width_auto else ""
-    return Plan(cfg, run, data, resuming, fresh, why, why_width)
+    init_note = ""
+    if source is not None and not resuming:
+        init_note = check_source(cfg, source)
+        cfg = cfg.replace(init_from_config_sha256=source.config_sha256)
+    return Plan(cfg, run, data, resuming, fresh, why, why_width, source, init_note)
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -475,7 +499,7 @@ def run_training(plan: Plan, emit: Emit | None = None,
             gan = GAN(plan.cfg, dist)
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None)
             trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
-                              plan.width_auto)
+                              plan.width_auto, plan.source, plan.init_note)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:

@@ -23,6 +23,7 @@ from ganctl.training.draws import (
     real_purpose,
     regulariser_purpose,
 )
+from ganctl.training.init_from import frozen_d_variables
 from ganctl.training.losses import Loss
 from ganctl.training.state import TrainState
 
@@ -58,6 +59,9 @@ class Update:
         self.augment = policy_for(cfg.image_shape[2], cfg.augment_policy) if cfg.augment_on \
             else ()
         self.joint = cfg.d_steps == 1 and not loss.separate_d_pass
+        # What D's updates change: all its trainable variables but --freeze-d's blocks.
+        frozen = {id(v) for v in frozen_d_variables(cfg, state.discriminator)}
+        self.d_vars = [v for v in state.discriminator.trainable_variables if id(v) not in frozen]
 
     @property
     def draws(self) -> int:
@@ -119,7 +123,7 @@ class Update:
             d_loss = loss.d_loss(d_real, d_fake)
             g_scaled = state.g_opt.scale_loss(self._share(g_loss, inputs.rows))
             d_scaled = state.d_opt.scale_loss(self._share(d_loss, inputs.rows))
-        g_vars, d_vars = g.trainable_variables, d.trainable_variables
+        g_vars, d_vars = g.trainable_variables, self.d_vars
         state.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         state.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
         self._observe(d_real, inputs)
@@ -135,7 +139,7 @@ class Update:
 
         state, loss = self.state, self.loss
         g, d = state.generator, state.discriminator
-        d_vars = d.trainable_variables
+        d_vars = self.d_vars
 
         def critic(x: Any, y: Any = inputs.labels) -> Any:
             return d(_with(x, y), training=True)
