@@ -17,7 +17,7 @@ from typing import Any
 class TrainStarted:
     run: str
     device: str
-    epochs: int
+    epochs: int | None  # None: no epoch limit (--minutes alone)
     start_epoch: int  # completed epochs before this session
     start_step_in_epoch: int
     steps_per_epoch: int

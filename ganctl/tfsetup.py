@@ -102,6 +102,12 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def gpu_count() -> int:
+    """How many GPUs TensorFlow sees (it is imported to ask)."""
+    tf = import_tensorflow()
+    return len(tf.config.list_physical_devices("GPU"))
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or the platform's processor string."""
     import platform

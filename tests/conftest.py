@@ -30,6 +30,20 @@ FIXTURE_DATA = Path(__file__).parent / "fixtures" / "fashion-mnist-small"
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _cpu_without_bf16(tmp_path_factory):
+    """dcgan's default `--precision auto` picks bf16 on CPUs with avx512_bf16 or AMX: the tests
+    see a CPU without them, so that they train in float32 on every machine (as they did before
+    auto was the default); `fake_cpu` gives a test other flags."""
+    import ganctl.tfsetup
+
+    path = tmp_path_factory.mktemp("cpu") / "cpuinfo"
+    path.write_text(CPUINFO_TEXT.format(model="Test CPU", flags=NO_BF16))
+    real, ganctl.tfsetup.CPUINFO = ganctl.tfsetup.CPUINFO, str(path)
+    yield
+    ganctl.tfsetup.CPUINFO = real
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _devices_laid_out_first():
     """Start TensorFlow through ganctl before any test touches it, so the CPU split applies."""
     from ganctl.tfsetup import import_tensorflow

@@ -129,6 +129,17 @@ def test_train_dry_run_shows_what_precision_auto_picked(cli, tmp_path, fake_cpu,
     assert cfg["precision"] == precision and cfg["precision_auto"].startswith(why)
 
 
+def test_train_dry_run_shows_what_width_auto_picked(cli, tmp_path):
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",
+            "--dry-run")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads(r.stdout)
+    assert cfg["width"] == 32 and cfg["width_auto"].startswith("on a CPU, width 32 drew better")
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",
+            "--width", "64", "--dry-run")
+    assert json.loads(r.stdout)["width"] == 64 and "width_auto" not in json.loads(r.stdout)
+
+
 def test_train_d_lr_option_reaches_the_config(cli, tmp_path):
     r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--lr", "3e-4",
             "--dry-run")

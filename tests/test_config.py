@@ -139,6 +139,35 @@ def test_precision_auto_follows_cpu_flags_and_arch(fake_cpu, flags, mlp, dcgan):
         assert resolve({"precision": given, "arch": "dcgan"}).precision == given
 
 
+@pytest.mark.parametrize("flags,dcgan", [(AVX512_BF16, "bf16"), (NO_BF16, "float32")])
+def test_precision_auto_is_dcgans_default_and_the_mlp_stays_float32(fake_cpu, flags, dcgan):
+    fake_cpu(flags)
+    assert resolve({}).precision == "float32"
+    assert resolve({"arch": "dcgan"}).precision == dcgan
+    # A config.json of a ganctl without --precision reads as float32, whatever the CPU.
+    old = resolve({"arch": "dcgan", "precision": "float32"}).to_json()
+    del old["precision"]
+    assert TrainConfig.from_json(old).precision == "float32"
+
+
+def test_width_auto_is_32_on_a_cpu_and_64_with_a_gpu(monkeypatch):
+    import ganctl.tfsetup
+    from ganctl.config import auto_width
+
+    assert auto_width(0)[0] == 32 and auto_width(1)[0] == 64
+    assert "quality race" in auto_width(0)[1] and "GPU" in auto_width(1)[1]
+    assert resolve({"arch": "dcgan"}).width == 32  # the tests run on a CPU
+    assert resolve({"arch": "dcgan", "width": "auto"}).width == 32
+    monkeypatch.setattr(ganctl.tfsetup, "gpu_count", lambda: 1)
+    assert resolve({"arch": "dcgan"}).width == 64
+    # config.json keeps the number, so a run resumes at its width on any machine.
+    assert resolve({"arch": "dcgan", "width": "48"}).to_json()["width"] == 48
+    assert TrainConfig.from_json(resolve({"arch": "dcgan", "width": 16}).to_json()).width == 16
+    with pytest.raises(UsageError, match="--width must be a whole number > 0 or auto, got wide"):
+        resolve({"arch": "dcgan", "width": "wide"})
+    assert resolve({}).width is None  # the MLP has no width
+
+
 def test_auto_precision_says_why():
     from ganctl.config import auto_precision
 

@@ -119,7 +119,7 @@ def test_config_checks_the_size_before_any_data_is_loaded():
 
     with pytest.raises(UsageError, match=r"cannot build 30×30 images.*28, 32, 48, 64, 96 and 128"):
         resolve({"arch": "dcgan", "image_size": 30})
-    assert resolve({"arch": "dcgan", "image_size": 48, "channels": 3}).width == 64
+    assert resolve({"arch": "dcgan", "image_size": 48, "channels": 3}).width == 32  # auto, CPU
     with pytest.raises(UsageError, match="--width does not apply to --arch mlp"):
         resolve({"width": 32})
     with pytest.raises(UsageError, match="--loss hinge needs a discriminator that outputs logits"):

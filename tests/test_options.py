@@ -31,7 +31,7 @@ def test_a_resume_refuses_a_setting_that_defines_the_run_in_the_same_words():
     saved = TrainConfig(arch="dcgan", name="d1")
     for given, message in [
         ({"epochs": 7, "lr": 0.1}, "run d1 was trained with lr=0.001, not 0.1"),
-        ({"arch": "dcgan", "width": 32}, "run d1 was trained with width=64, not 32"),
+        ({"arch": "dcgan", "width": 64}, "run d1 was trained with width=32, not 64"),
         ({"conditional": True}, "run d1 was trained with conditional=False, not True"),
     ]:
         with pytest.raises(UsageError) as err:
@@ -58,7 +58,8 @@ def test_help_reads_the_per_architecture_defaults_from_the_registry(monkeypatch)
     assert default_text("batch_size") == "128 for mlp, 64 for dcgan"
     assert default_text("ema") == "on for dcgan, off for mlp"  # what an arch turns on first
     assert default_text("xla") == "on for mlp, off for dcgan"
-    assert default_text("width") == "64" and default_text("loss") == "bce"  # one value
+    assert default_text("width") == "auto" and default_text("loss") == "bce"  # one value
+    assert default_text("precision") == "float32 for mlp, auto for dcgan"
     dcgan = ARCHS["dcgan"]
     monkeypatch.setitem(ARCHS, "dcgan", dataclasses.replace(
         dcgan, defaults={**dcgan.defaults, "lr": 5e-4, "loss": "hinge"}))

@@ -29,8 +29,9 @@ from ganctl.events import (
 
 
 def _stats_text(stats: dict[str, float]) -> str:
+    ada = f"  p {stats['ada_p']:.3f}" if "ada_p" in stats else ""  # --augment ada
     return (f"G {stats['g_loss']:.3f}  D {stats['d_loss']:.3f}  "
-            f"D(x) {stats['d_real']:.2f}  D(G(z)) {stats['d_fake']:.2f}")
+            f"D(x) {stats['d_real']:.2f}  D(G(z)) {stats['d_fake']:.2f}{ada}")
 
 
 class ProgressRenderer:
@@ -67,7 +68,8 @@ class ProgressRenderer:
         self.console.print(f"[bold]ganctl train[/] run [cyan]{ev.run}[/] on {ev.device}, "
                            f"{ev.strategy}: "
                            f"{ev.num_images} images/epoch, {ev.steps_per_epoch} steps/epoch, "
-                           f"{verb} at epoch {ev.start_epoch + 1}/{ev.epochs}{snapshots}",
+                           f"{verb} at epoch {ev.start_epoch + 1}"
+                           f"{'' if ev.epochs is None else f'/{ev.epochs}'}{snapshots}",
                            highlight=False)
         if ev.notes:
             self.console.print("  " + "; ".join(ev.notes), highlight=False)
@@ -100,7 +102,8 @@ class ProgressRenderer:
                 f"{r['images_per_s']:,.0f} img/s{extra}{'  (snapshot)' if ev.snapshot else ''}")
         if self.progress is not None:
             self.progress.update(self.epoch_task, completed=ev.epoch, info=extra.strip())
-            if ev.epoch < self.progress.tasks[0].total:  # after the last: no "epoch N+1" bar
+            total = self.progress.tasks[0].total  # None: no epoch limit
+            if total is None or ev.epoch < total:  # after the last: no "epoch N+1" bar
                 self.progress.reset(self.step_task, total=self.progress.tasks[1].total,
                                     description=f"epoch {ev.epoch + 1}")
         # Short epochs would scroll a line each: print snapshots, else one line per interval.

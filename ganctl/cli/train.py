@@ -77,6 +77,8 @@ def train(
         extra = {"run_folder": str(plan.run.root), "resume": plan.resuming}
         if plan.precision_auto:
             extra["precision_auto"] = plan.precision_auto
+        if plan.width_auto:
+            extra["width_auto"] = plan.width_auto
         typer.echo(config_json_text(plan.cfg, extra))
         # On stderr, so that stdout stays the JSON; training says them above its header.
         for text in plan.data.warnings:

@@ -17,6 +17,7 @@ from ganctl.config.settings import (
     USER_FIELDS,
     TrainConfig,
     auto_precision,
+    auto_width,
     resumed,
     validate,
     value_type,
@@ -24,6 +25,6 @@ from ganctl.config.settings import (
 from ganctl.config.sources import config_json_text, load_toml, settings_from
 
 __all__ = ["AUGMENT_AUTO_BELOW", "AUGMENTS", "AUTO_BF16_FLAGS", "FIELD_NAMES", "NAME_PATTERN",
-           "OPTIONS", "PRECISIONS", "USER_FIELDS", "Option", "TrainConfig", "auto_precision",
+           "OPTIONS", "PRECISIONS", "USER_FIELDS", "Option", "TrainConfig", "auto_precision", "auto_width",
            "config_json_text", "flag", "help_text", "load_toml", "resumed", "settings_from",
            "validate", "value_type"]

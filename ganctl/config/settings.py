@@ -37,7 +37,17 @@ PRECISIONS = ("float32", "mixed", "bf16", "auto")
 # so auto keeps it float32: with avx512_bf16 alone bf16 trained it no faster (0.7-1.0x), its
 # AMX speed is unmeasured, and its seed-to-seed FD noise (about 9%) hides a 5% difference.
 AUTO_BF16_FLAGS: dict[str, tuple[str, ...]] = {"dcgan": ("amx_bf16", "avx512_bf16")}
-AUGMENTS = ("auto", "on", "off")
+# --epochs when neither it nor --minutes is given. With --minutes alone the time is the only
+# limit: a default epoch count would stop a small folder's run long before its minutes are up.
+DEFAULT_EPOCHS = 100
+# `--width auto`: the quality race (benchmarks/README.md) found width 32 better than 64 per CPU
+# minute (about 2.6x the images per second, and as good at equal minutes); a GPU runs 64 about
+# as fast as 32, and 64 draws better images per epoch.
+AUTO_WIDTH_CPU, AUTO_WIDTH_GPU = 32, 64
+AUGMENTS = ("auto", "ada", "on", "off")
+# --ada-speed: images for p to go from 0 to 1. A CPU run of minutes sees 10^5-10^6 images, so
+# the paper's 500k would barely move p (benchmarks/README.md, "Adaptive augmentation").
+ADA_SPEED = 100_000.0
 # `--augment auto` turns augmentation on for datasets smaller than this: D overfits a few
 # thousand images within minutes (Karras et al. 2020 see it below ~50k; Zhao et al. 2020).
 AUGMENT_AUTO_BELOW = 30_000
@@ -60,6 +70,12 @@ def byte_size(name: str, value: Any) -> None:
         raise UsageError(f"{name}: {exc}") from None
 
 
+def whole_width(name: str, value: Any) -> None:
+    """Refuse a width that is not a whole number > 0 (auto is resolved before checks)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise UsageError(f"{name} must be a whole number > 0 or auto, got {value}")
+
+
 def plain_name(name: str, value: Any) -> None:
     """Refuse a run name that is not a plain name (it could escape the runs folder)."""
     if not NAME_PATTERN.match(value):
@@ -77,8 +93,10 @@ class TrainConfig:
     data: str = option(
         "fashion-mnist", "Built-in dataset (fashion-mnist, mnist), a folder of the four IDX "
         "files, an .npz with an 'x' array, or a folder of images.")
-    epochs: int = option(100, "Total epochs; training an existing run continues up to this.",
-                         check=positive_whole, resumable=True)
+    epochs: int | None = option(
+        None, "Total epochs; training an existing run continues up to this.",
+        check=positive_whole, resumable=True,
+        shown=f"{DEFAULT_EPOCHS}; none with --minutes, which then alone stops the run")
     batch_size: int | None = option(None, "Images per step.", check=positive_whole,
                                     arch_default=True)
     lr: float | None = option(None, "Adam learning rate of G, and of D unless --d-lr is given.",
@@ -94,9 +112,11 @@ class TrainConfig:
         False, "Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "
         "one sub-folder per class), so `sample --class` can ask for a class.",
         flags="--conditional/--unconditional", shown="unconditional")
-    width: int | None = option(
+    # str first: the command line's "auto" or a number; __post_init__ makes it a number.
+    width: str | int | None = option(
         None, "channels of the largest feature maps (G and D double them as the grid halves, up "
-        "to 8x).", check=positive_whole, arch_default=True, arch_only=True)
+        f"to 8x); auto = {AUTO_WIDTH_CPU} on a CPU, {AUTO_WIDTH_GPU} with a GPU.",
+        check=whole_width, arch_default=True, arch_only=True, number_as_text=True)
     spectral_norm: bool = option(False, "spectral normalisation in D (it then has no BatchNorm).",
                                  arch_only=True)
     loss: str | None = option(None, "{choices}.", arch_default=True)  # D and G's losses
@@ -116,11 +136,31 @@ class TrainConfig:
     # Differentiable augmentation of everything D sees
     augment: str | None = option(
         None, "Differentiable augmentation of what D sees: auto (on under "
-        f"{AUGMENT_AUTO_BELOW:,} images), on, off.", check=one_of(AUGMENTS), arch_default=True)
+        f"{AUGMENT_AUTO_BELOW:,} images), ada (each augmentation applied with a probability p "
+        "that adapts to D's overfitting, from 0; see --ada-target), on (always), off.",
+        check=one_of(AUGMENTS), arch_default=True)
     augment_policy: str = option(
         "auto", "Which augmentations, comma separated: colour (brightness, saturation, "
         "contrast), translation, cutout; auto = all three for colour images, translation and "
         "cutout for grayscale.")
+    ada_target: float = option(
+        0.6, "--augment ada: the target of r = E[sign(D's logit on real images)]; p rises while "
+        "r is above it (D sure of the real images, memorising them) and falls while below.",
+        check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
+    ada_speed: float = option(
+        ADA_SPEED, "--augment ada: how fast p adapts, as the images over which it may go from 0 "
+        "to 1 (the paper's 500,000 suits runs of days, not minutes).", check=positive)
+    # Fine-tuning
+    init_from: str | None = option(
+        None, "Fine-tune: start G, D and the EMA from this run's newest checkpoint (a run name "
+        "under --out, a run folder or one checkpoint), with fresh optimizers, on this run's "
+        "data. Architecture, width, latent size, image size and channels must match; a "
+        "conditional run with other classes starts its class embedding afresh.",
+        shown="none: from random weights")
+    freeze_d: int = option(
+        0, "With --init-from: keep D's first K blocks fixed (FreezeD, Mo et al. 2020); their "
+        "BatchNorm statistics still follow the new data.",
+        check=must_be(lambda v: isinstance(v, int) and v >= 0, "0 (none) or a positive number"))
     minutes: float | None = option(
         None, "Stop after M minutes of training, saving a checkpoint; run again for M more.",
         check=positive, resumable=True, shown="no limit")
@@ -178,11 +218,12 @@ class TrainConfig:
     eval_n: int = option(2000, "Images per evaluation during training.", check=positive_whole,
                          resumable=True)
     # Performance
-    precision: str = option(
-        "float32", "float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
+    precision: str | None = option(
+        None, "float32, mixed (float16 compute, for GPUs), bf16 (bfloat16 compute, for "
         "CPUs with AMX, or avx512_bf16 for dcgan), or auto: bf16 for dcgan on CPUs with amx_bf16 "
         "or avx512_bf16, where it trained faster at the same quality, else float32; the "
-        "progress header says what auto picked and why.", check=one_of(PRECISIONS))
+        "progress header says what auto picked and why.", check=one_of(PRECISIONS),
+        arch_default=True, absent="float32")
     xla: bool | None = option(
         None, "Compile the training step with XLA (one device only: synchronised BatchNorm "
         "cannot run inside XLA).", arch_default=True, resumable=True)
@@ -199,6 +240,7 @@ class TrainConfig:
     num_images: int | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)  # class names
     class_counts: tuple[int, ...] = field(default_factory=tuple)  # images per class (conditional)
+    init_from_config_sha256: str | None = None  # --init-from: the source's config.json sha256
 
     def __post_init__(self) -> None:
         # Fill the architecture's defaults and resolve --precision auto, so that a config
@@ -210,17 +252,30 @@ class TrainConfig:
                 object.__setattr__(self, name, spec.defaults[name])
         if self.d_lr is None:
             object.__setattr__(self, "d_lr", self.lr)
+        if self.epochs is None and self.minutes is None:
+            object.__setattr__(self, "epochs", DEFAULT_EPOCHS)
         if self.precision == "auto":
             from ganctl.tfsetup import cpu_flags
 
             object.__setattr__(self, "precision", auto_precision(self.arch, cpu_flags())[0])
+        if self.width == "auto":
+            from ganctl.tfsetup import gpu_count
+
+            object.__setattr__(self, "width", auto_width(gpu_count())[0])
+        elif isinstance(self.width, str) and self.width.strip().isdigit():
+            object.__setattr__(self, "width", int(self.width))
 
     @property
     def augment_on(self) -> bool:
         """Whether D sees augmented images (`auto`: for datasets under AUGMENT_AUTO_BELOW)."""
         if self.augment == "auto":
             return self.num_images is not None and self.num_images < AUGMENT_AUTO_BELOW
-        return self.augment == "on"
+        return self.augment in ("on", "ada")
+
+    @property
+    def augment_adaptive(self) -> bool:
+        """Whether each augmentation applies with the adaptive probability p (`--augment ada`)."""
+        return self.augment == "ada"
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON types."""
@@ -289,6 +344,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.pad_colour is not None and cfg.resize != "pad":
         raise UsageError(f"--pad-colour is for --resize pad, and this run has --resize "
                          f"{cfg.resize}; drop --pad-colour or pass --resize pad")
+    if cfg.freeze_d and cfg.init_from is None:
+        raise UsageError("--freeze-d keeps D's first blocks as a trained run left them: pass "
+                         "--init-from RUN too, or drop --freeze-d")
+    for name in ("ada_target", "ada_speed"):
+        if getattr(cfg, name) != DECLARED[name] and cfg.augment != "ada":
+            raise UsageError(f"{flag(name)} is for --augment ada, and this run has --augment "
+                             f"{cfg.augment}; drop {flag(name)} or pass --augment ada")
     if cfg.conditional and cfg.num_images is not None and (
             len(cfg.labels) < 2 or len(cfg.class_counts) != len(cfg.labels)):
         raise UsageError("--conditional needs labelled data with at least two classes; "
@@ -326,6 +388,14 @@ def resumed(saved: TrainConfig, given: Mapping[str, Any], run_name: str) -> Trai
             raise UsageError(f"run {run_name} was trained with {key}={getattr(saved, key)!r}, "
                              f"not {value!r}; pass --fresh to start over or use another --name")
     return saved.replace(**{k: v for k, v in given.items() if OPTIONS[k].resumable})
+
+
+def auto_width(gpus: int) -> tuple[int, str]:
+    """What `--width auto` picks with `gpus` GPUs, and why."""
+    if gpus:
+        return AUTO_WIDTH_GPU, "with a GPU, width 64 costs little more time than 32"
+    return AUTO_WIDTH_CPU, ("on a CPU, width 32 drew better images per minute than 64 in the "
+                            "quality race")
 
 
 def auto_precision(arch: str, flags: Collection[str]) -> tuple[str, str]:

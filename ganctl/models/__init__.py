@@ -28,6 +28,8 @@ class Arch:
     # Raises ValueError (one line, naming the fix) for an image shape it cannot build.
     check_shape: Callable[[tuple[int, int, int]], None] = lambda shape: None
     options: tuple[str, ...] = ()  # TrainConfig fields the builder takes as keyword arguments
+    # D's blocks, input first, each a list of its layers with weights: what --freeze-d K fixes.
+    d_blocks: Callable[[Any], list[list[Any]]] = lambda discriminator: []
     # Every builder also takes `num_classes` (conditional models) and `d_batch_statistics`
     # (False: D must not normalise over the batch, as a loss that penalises each image's
     # gradient asks).
@@ -35,12 +37,15 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     "mlp": Arch(build_mlp, d_output="probability", summary="mlp (the seed article's)",
+                d_blocks=lambda d: [[d.get_layer("fc1")], [d.get_layer("fc2")]],
                 defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True,
-                          "lr": 2e-4, "batch_size": 128}),
-    "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape,
+                          "lr": 2e-4, "batch_size": 128, "precision": "float32"}),
+    "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape, d_blocks=dcgan.d_blocks,
                   options=("width", "spectral_norm"),
-                  defaults={"width": dcgan.DEFAULT_WIDTH, "loss": "bce", "ema": True,
-                            "augment": "auto", "xla": False,
+                  # width and precision "auto": resolved for this machine when a run is
+                  # configured (ganctl.config.settings), and saved as the number/precision.
+                  defaults={"width": "auto", "loss": "bce", "ema": True,
+                            "augment": "auto", "xla": False, "precision": "auto",
                             # Measured in the quality race (benchmarks/README.md): at equal
                             # epochs lr 1e-3 beat 5e-4 and 2e-4 by far, and batch 64 gives twice
                             # the updates of 128 for the same CPU time per image.

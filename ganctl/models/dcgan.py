@@ -134,3 +134,15 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
     discriminator = keras.Model([inp, label], logit, name="discriminator")
     return generator, discriminator
+
+
+def d_blocks(discriminator: Any) -> list[list[Any]]:
+    """D's convolution blocks, input first: each its conv (or spectral-normalised conv) and
+    BatchNorm where it has one. The logit layer is not a block."""
+    names = {layer.name: layer for layer in discriminator.layers}
+    blocks = []
+    level = 1
+    while (conv := names.get(f"conv{level}", names.get(f"sn_conv{level}"))) is not None:
+        blocks.append([conv] + ([names[f"bn{level}"]] if f"bn{level}" in names else []))
+        level += 1
+    return blocks

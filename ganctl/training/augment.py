@@ -39,11 +39,13 @@ def parse_policy(policy: str) -> tuple[str, ...]:
 
 
 def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: Any = 0,
-                 total: int | None = None) -> Any:
+                 total: int | None = None, p: Any = None) -> Any:
     """Augment a batch `x` [n, h, w, c] in [-1, 1] with `policy`, drawn from `seed` (int [2]).
 
     The random parameters are drawn for `total` images (default n) and rows
     `offset:offset+n` are used, so that a batch split across replicas is augmented as a whole.
+    `p` (a scalar, `--augment ada`): each augmentation of the policy is applied to an image with
+    probability p, from draws of their own, so p = 1 augments exactly as None (always) does.
     """
     import tensorflow as tf
 
@@ -55,16 +57,24 @@ def diff_augment(x: Any, seed: Any, policy: tuple[str, ...], offset: Any = 0,
         values = tf.random.stateless_uniform([total, *shape], seeds[i], low, high)
         return values if n == total else values[offset:offset + n]
 
+    def maybe(name: str, augmented: Any, x: Any) -> Any:
+        if p is None:
+            return augmented
+        # seeds 5, 6, 7: whether each augmentation applies, apart from its parameters' seeds
+        applies = uniform(5 + AUGMENTATIONS.index(name), [1, 1, 1]) < tf.cast(p, tf.float32)
+        return tf.where(applies, augmented, x)
+
     if "colour" in policy:
-        x = x + uniform(0, [1, 1, 1], -0.5, 0.5)  # brightness
-        mean = tf.reduce_mean(x, axis=3, keepdims=True)
-        x = (x - mean) * uniform(1, [1, 1, 1], 0.0, 2.0) + mean  # saturation
-        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-        x = (x - mean) * uniform(2, [1, 1, 1], 0.5, 1.5) + mean  # contrast
+        y = x + uniform(0, [1, 1, 1], -0.5, 0.5)  # brightness
+        mean = tf.reduce_mean(y, axis=3, keepdims=True)
+        y = (y - mean) * uniform(1, [1, 1, 1], 0.0, 2.0) + mean  # saturation
+        mean = tf.reduce_mean(y, axis=[1, 2, 3], keepdims=True)
+        y = (y - mean) * uniform(2, [1, 1, 1], 0.5, 1.5) + mean  # contrast
+        x = maybe("colour", y, x)
     if "translation" in policy:
-        x = _translate(x, uniform(3, [2]))
+        x = maybe("translation", _translate(x, uniform(3, [2])), x)
     if "cutout" in policy:
-        x = _cutout(x, uniform(4, [2]))
+        x = maybe("cutout", _cutout(x, uniform(4, [2])), x)
     return x
 
 

@@ -47,6 +47,11 @@ class GAN:
         """The generator grids, evaluation and sampling use (the EMA copy when there is one)."""
         return self.state.shown_generator
 
+    def state_stats(self) -> dict[str, float]:
+        """Training state worth logging beside the losses: `--augment ada`'s p."""
+        ada = self.state.ada
+        return {} if ada is None else {"ada_p": round(float(ada.p.numpy()), 6)}
+
     def checkpoint_objects(self) -> dict[str, Any]:
         """What a checkpoint holds (see TrainState)."""
         return self.state.checkpoint_objects()

@@ -22,9 +22,11 @@ from ganctl.config import TrainConfig
 from ganctl.data import Holding, choose_holding
 from ganctl.errors import GanctlError, UsageError
 from ganctl.events import Decoding, Emit, EpochDone, Message, StepsDone, Timings, TrainStarted, quiet
+from ganctl.models import ARCHS
 from ganctl.runs import RunFolder
 from ganctl.training.callbacks import Callback, Evaluate, SampleGrid, TensorBoard
 from ganctl.training.gan import GAN
+from ganctl.training.init_from import Source, check_source, find_source, load_source
 from ganctl.training.snapshots import SnapshotSchedule, parse_snapshot_every
 from ganctl.training.step import STAT_NAMES
 from ganctl.training.strategy import Distribution
@@ -86,10 +88,14 @@ class Trainer:
     def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
                  should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
+                 width_auto: str = "", source: Source | None = None, init_note: str = "",
                  holding: str = ""):
         self.gan = gan
+        self.source = source  # --init-from: the run a new run starts from
+        self.init_note = init_note  # what the header says of it
         self.precision_auto = precision_auto  # why auto picked the precision, for the header
         self.holding = holding  # where the images are held and why, for the header
+        self.width_auto = width_auto  # and the width
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -170,6 +176,8 @@ class Trainer:
         gan, cfg = self.gan, self.cfg
         steps = gan.steps_per_epoch
         resumed = self.resume(fresh)
+        if resumed is None and self.source is not None:  # a new fine-tuning run: its start
+            load_source(gan.state, self.source, self.warn)
         done_epochs = int(gan.epoch.numpy())
         # A run interrupted mid-epoch resumes at the step where it stopped.
         step_in_epoch = int(gan.step.numpy()) - done_epochs * steps
@@ -182,7 +190,7 @@ class Trainer:
                 "over")
         # Whether the run is complete is decided here, from the checkpoint just restored, never
         # from metrics.jsonl: its line for an epoch is written before the epoch's checkpoint.
-        if done_epochs >= cfg.epochs:
+        if cfg.epochs is not None and done_epochs >= cfg.epochs:
             return TrainResult(self.run, done_epochs, int(gan.step.numpy()), False, resumed,
                                already_complete=True)
         if self.chief:
@@ -196,7 +204,8 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               (*training_notes(cfg, self.precision_auto),
+                               (*training_notes(cfg, self.precision_auto, self.width_auto,
+                                                self.init_note if resumed is None else ""),
                                 *((self.holding,) if self.holding else ())),
                                self.dist.describe()))
         for cb in self.callbacks:
@@ -206,13 +215,16 @@ class Trainer:
             self.deadline = self.clock() + 60.0 * cfg.minutes
         stopped = False
         try:
-            for epoch in range(done_epochs + 1, cfg.epochs + 1):
+            last = math.inf if cfg.epochs is None else cfg.epochs  # None: --minutes alone
+            epoch = done_epochs + 1
+            while epoch <= last:
                 record = self._epoch(epoch, step_in_epoch)
                 step_in_epoch = 0
                 if record is None:
                     self.snapshot_at_stop()
                     stopped = True
                     break
+                epoch += 1
         finally:
             for cb in self.callbacks:
                 cb.on_train_end(gan, self.run)
@@ -243,12 +255,13 @@ class Trainer:
             sums += call_sums
             done += count
             elapsed = time.perf_counter() - t0
-            self.emit(StepsDone(epoch, done, steps, self._means(sums, done - start),
+            self.emit(StepsDone(epoch, done, steps,
+                                {**self._means(sums, done - start), **gan.state_stats()},
                                 (done - start) * cfg.batch_size / max(elapsed, 1e-9)))
         seconds = time.perf_counter() - t0
         gan.epoch.assign(epoch)
         record = {"epoch": epoch, "step": int(gan.step.numpy()),
-                  **self._means(sums, steps - start),
+                  **self._means(sums, steps - start), **gan.state_stats(),
                   "images_per_s": round((steps - start) * cfg.batch_size / max(seconds, 1e-9), 1),
                   "seconds": round(seconds, 3), "time": round(time.time(), 3)}
         timings = Timings()
@@ -313,13 +326,16 @@ class Trainer:
 
 # --- preparing a run -----------------------------------------------------------------------------
 
-def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...]:
-    """What the progress header says about the model beyond its size: architecture, loss,
-    EMA, augmentation (and why), precision (and why, when `--precision auto` picked it)."""
+def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = "",
+                   init_note: str = "") -> tuple[str, ...]:
+    """What the progress header says about the model beyond its size: architecture, width (and
+    why, when `--width auto` picked it), loss, EMA, augmentation (and why), precision (and why,
+    when `--precision auto` picked it)."""
     from ganctl.config import AUGMENT_AUTO_BELOW
     from ganctl.training.augment import parse_policy
 
-    model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "")
+    model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "") + (
+        f" (auto: {width_auto})" if width_auto else "")
     if cfg.image_shape:  # says what --image-size/--channels (or an image folder's 28) gave
         h, w, c = cfg.image_shape
         model += f" on {h}×{w} {'grayscale' if c == 1 else 'colour'} images"
@@ -332,14 +348,24 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "") -> tuple[str, ...
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
     if cfg.augment_on:
         why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
-        notes.append("augmentation on" + why + ("" if cfg.augment_policy == "auto" else
-                                                f": {', '.join(parse_policy(cfg.augment_policy))}"))
+        if cfg.augment_adaptive:
+            why = (f" (each with a probability p from 0, towards r = {cfg.ada_target:g}; "
+                   f"0 to 1 in {cfg.ada_speed:,.0f} images)")
+        notes.append(f"augmentation {'ada' if cfg.augment_adaptive else 'on'}" + why
+                     + ("" if cfg.augment_policy == "auto"
+                        else f": {', '.join(parse_policy(cfg.augment_policy))}"))
     if precision_auto:
         notes.append(f"{cfg.precision} (auto: {precision_auto})")
     elif cfg.precision != "float32":
         notes.append(cfg.precision)
+    if init_note or cfg.init_from:
+        notes.append(init_note or f"fine-tuned from {cfg.init_from}")
+    if cfg.freeze_d:
+        notes.append(f"D's first {_count(cfg.freeze_d, 'block')} frozen (FreezeD)")
     if cfg.minutes is not None:
-        notes.append(f"for {minutes_text(cfg.minutes)}")
+        notes.append(f"for {minutes_text(cfg.minutes)}" + (
+            " (no epoch limit)" if cfg.epochs is None
+            else f" or up to epoch {cfg.epochs}, whichever comes first"))
     return tuple(notes)
 
 
@@ -359,6 +385,9 @@ class Plan:
     fresh: bool
     precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
     holding: Holding = Holding(False, "")  # in memory, or streamed from the data cache, and why
+    width_auto: str = ""  # why `--width auto` picked cfg.width; "" if not asked
+    source: Source | None = None  # --init-from's run, for a new run
+    init_note: str = ""  # what the header says of it
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -370,27 +399,43 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     is told to `emit`: a Message saying why it decodes, then Decoding events.
     """
     from ganctl.classes import conditional_classes
-    from ganctl.config import auto_precision, load_toml, resumed
+    from ganctl.config import auto_precision, auto_width, load_toml, resumed
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
-    from ganctl.tfsetup import cpu_flags
+    from ganctl.tfsetup import cpu_flags, gpu_count
     from ganctl.training.eval_every import check_training_evaluation
     from ganctl.training.options import check_for_training, resolve
 
     given = dict(load_toml(config_file)) if config_file else {}
     given.update({k: v for k, v in options.items() if v is not None})
     cfg = resolve(options, config_file)
-    precision_auto = given.get("precision") == "auto"
+    # "auto" given, or the architecture's default (a new run only: a resumed one keeps its own)
+    precision_auto = given.get("precision", ARCHS[cfg.arch].defaults.get("precision")) == "auto"
+    width_auto = given.get("width", ARCHS[cfg.arch].defaults.get("width")) == "auto"
     if cfg.data not in BUILTIN and Path(cfg.data).expanduser().exists():
         # Stored absolute so that a resume from another folder finds the same data.
         cfg = cfg.replace(data=str(Path(cfg.data).expanduser().resolve()))
         given["data"] = cfg.data
     run = run_for_training(cfg.out, cfg.name)
     resuming = run.exists() and not fresh
+    source = None
+    if cfg.init_from and not resuming:
+        source = find_source(cfg.init_from, cfg.out)
+        where = source.run.checkpoints / source.checkpoint if source.checkpoint \
+            else source.run.root
+        cfg = cfg.replace(init_from=str(Path(where).resolve()))  # a resume need not find it
     if resuming:
         saved = run.read_config()
+        if given.get("init_from") and saved.init_from:  # it only chose the start, long past
+            given.pop("init_from")
+        precision_auto = given.get("precision") == "auto"
         if precision_auto:  # what auto picks for the saved arch, which the options may not name
             given["precision"] = auto_precision(saved.arch, cpu_flags())[0]
+        width_auto = False  # --width auto resumes with the width the run was made with
+        if given.get("width") == "auto":
+            given.pop("width")
+        elif isinstance(given.get("width"), str) and given["width"].strip().isdigit():
+            given["width"] = int(given["width"])
         cfg = check_for_training(resumed(saved, given, run.name))
     cfg = cfg.replace(name=run.name)
     emit = emit or quiet
@@ -425,8 +470,13 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
                       class_counts=counts)
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
-    return Plan(cfg, run, data, resuming, fresh, why,
-                choose_holding(data.x, cfg.max_data_memory))
+    why_width = auto_width(gpu_count())[1] if width_auto else ""
+    init_note = ""
+    if source is not None and not resuming:
+        init_note = check_source(cfg, source)
+        cfg = cfg.replace(init_from_config_sha256=source.config_sha256)
+    return Plan(cfg, run, data, resuming, fresh, why, choose_holding(data.x, cfg.max_data_memory),
+                why_width, source, init_note)
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -457,7 +507,7 @@ def run_training(plan: Plan, emit: Emit | None = None,
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None,
                          stream=plan.holding.stream)
             trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
-                              plan.holding.why)
+                              plan.width_auto, plan.source, plan.init_note, plan.holding.why)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:

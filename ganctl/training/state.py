@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ganctl.checkpoints import shown_generator_key
 from ganctl.config import TrainConfig
-from ganctl.models import build_for
+from ganctl.models import ARCHS, build_for
+from ganctl.training.ada import AdaptiveStrength
 from ganctl.training.ema import EmaGenerator
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ def adam(cfg: TrainConfig, lr: float, loss_scale: bool) -> Any:
 
 
 class TrainState:
-    """Generator, discriminator, their optimizers, the EMA generator (when `cfg.ema`), the random
-    generator and the counters, built for `cfg`.
+    """Generator, discriminator, their optimizers, the EMA generator (when `cfg.ema`), the
+    adaptive augmentation strength (`--augment ada`), the random generator and the counters,
+    built for `cfg`.
 
     `d_batch_statistics` False builds a D without BatchNorm (the loss's call). Under a strategy,
     every variable is created in its scope (mirrored on each replica) and BatchNorm averages its
@@ -71,6 +73,9 @@ class TrainState:
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
+        self.ada = AdaptiveStrength(
+            cfg.ada_target, cfg.ada_speed, cfg.batch_size,
+            ARCHS[cfg.arch].d_output == "probability") if cfg.augment_adaptive else None
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
 
@@ -81,6 +86,8 @@ class TrainState:
                    "epoch": self.epoch, "step": self.step}
         if self.ema is not None:
             objects["generator_ema"] = self.ema.generator
+        if self.ada is not None:
+            objects.update(self.ada.checkpoint_objects())
         return objects
 
     @property

@@ -23,6 +23,7 @@ from ganctl.training.draws import (
     real_purpose,
     regulariser_purpose,
 )
+from ganctl.training.init_from import frozen_d_variables
 from ganctl.training.losses import Loss
 from ganctl.training.state import TrainState
 
@@ -58,6 +59,9 @@ class Update:
         self.augment = policy_for(cfg.image_shape[2], cfg.augment_policy) if cfg.augment_on \
             else ()
         self.joint = cfg.d_steps == 1 and not loss.separate_d_pass
+        # What D's updates change: all its trainable variables but --freeze-d's blocks.
+        frozen = {id(v) for v in frozen_d_variables(cfg, state.discriminator)}
+        self.d_vars = [v for v in state.discriminator.trainable_variables if id(v) not in frozen]
 
     @property
     def draws(self) -> int:
@@ -74,15 +78,24 @@ class Update:
         stats = self._joint(inputs) if self.joint else self._alternating(inputs)
         if self.state.ema is not None:
             self.state.ema.update(self.state.generator, inputs.seeds.step)
+        if self.state.ada is not None:  # after this step, `step + 1` are done
+            self.state.ada.adjust(inputs.seeds.step + 1)
         return stats
+
+    def _observe(self, d_real: Any, inputs: StepInputs) -> None:
+        """Tell the adaptive augmentation D's outputs on the real images (`--augment ada`)."""
+        if self.state.ada is not None:
+            self.state.ada.observe(d_real, distributed=not inputs.rows.whole)
 
     def _view(self, images: Any, purpose: int, inputs: StepInputs) -> Any:
         """Images as D sees them: augmented when augmentation is on (never for samples), with
         draws for the whole global batch of which `images` are the rows."""
         if not self.augment:
             return images
+        ada = self.state.ada
         return diff_augment(images, inputs.seeds(purpose), self.augment,
-                            offset=inputs.rows.offset, total=inputs.rows.total)
+                            offset=inputs.rows.offset, total=inputs.rows.total,
+                            p=None if ada is None else ada.p)
 
     def _share(self, loss: Any, rows: Rows) -> Any:
         """A device's loss as its share of the global-batch mean: Keras sums the replicas'
@@ -110,9 +123,10 @@ class Update:
             d_loss = loss.d_loss(d_real, d_fake)
             g_scaled = state.g_opt.scale_loss(self._share(g_loss, inputs.rows))
             d_scaled = state.d_opt.scale_loss(self._share(d_loss, inputs.rows))
-        g_vars, d_vars = g.trainable_variables, d.trainable_variables
+        g_vars, d_vars = g.trainable_variables, self.d_vars
         state.g_opt.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
         state.d_opt.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
+        self._observe(d_real, inputs)
         return g_loss, d_loss, loss.probability(d_real), loss.probability(d_fake)
 
     def _alternating(self, inputs: StepInputs) -> tuple[Any, ...]:
@@ -125,7 +139,7 @@ class Update:
 
         state, loss = self.state, self.loss
         g, d = state.generator, state.discriminator
-        d_vars = d.trainable_variables
+        d_vars = self.d_vars
 
         def critic(x: Any, y: Any = inputs.labels) -> Any:
             return d(_with(x, y), training=True)
@@ -143,6 +157,7 @@ class Update:
                 total = d_loss if extra is None else d_loss + extra
                 scaled = state.d_opt.scale_loss(self._share(total, inputs.rows))
             state.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
+            self._observe(d_real, inputs)
         g_vars = g.trainable_variables
         fakes = inputs.fakes[-1]
         with tf.GradientTape() as tape:

@@ -99,7 +99,7 @@ def summary(view: RunView, images: dict[str, str]) -> str:
              + (", conditional" if cfg.get("conditional") else "")),
             ("data", f"{cfg.get('data')} ({_count(cfg.get('num_images'))} images)"),
             ("image size", f"{shape[0]}×{shape[1]} {colour}"),
-            ("epochs / steps", f"{last.get('epoch', 0)} of {cfg.get('epochs')} epochs, "
+            ("epochs / steps", f"{last.get('epoch', 0)} {_of_epochs(cfg.get('epochs'))}, "
                                f"{last.get('step', 0)} steps (batch {cfg.get('batch_size')})"),
             ("wall time", _duration(sum(r.get("seconds", 0) for r in view.metrics))
              + " training (evaluations and snapshots excluded)"),
@@ -291,8 +291,11 @@ def config(view: RunView, images: dict[str, str]) -> str:
                     f"<table>{rows}</table></details>")
 
 
-def _epochs(count: Any) -> str:
-    return f"{count} epoch" + ("" if count == 1 else "s")
+def _of_epochs(epochs: Any, word: str = "of") -> str:
+    """'of 100 epochs', or for a run stopped by --minutes alone 'epochs (no epoch limit)'."""
+    if epochs is None:
+        return "epochs (no epoch limit)" if word == "of" else "with no epoch limit"
+    return f"{word} {epochs} epoch" + ("" if epochs == 1 else "s")
 
 
 def resumes(view: RunView, images: dict[str, str]) -> str:
@@ -301,10 +304,10 @@ def resumes(view: RunView, images: dict[str, str]) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["time"]))
         if entry.get("resumed"):
             lines.append(f"{when}: resumed from {entry['resumed']} (epoch "
-                         f"{entry.get('from_epoch')}, step {entry.get('from_step')}) towards "
-                         f"{_epochs(entry.get('epochs'))}")
+                         f"{entry.get('from_epoch')}, step {entry.get('from_step')}) "
+                         f"{_of_epochs(entry.get('epochs'), 'towards')}")
         else:
-            lines.append(f"{when}: started fresh towards {_epochs(entry.get('epochs'))}")
+            lines.append(f"{when}: started fresh {_of_epochs(entry.get('epochs'), 'towards')}")
     if not lines:
         return _section("resumes", "Resumes", _missing("No history.jsonl: this run was trained "
                                                        "by a ganctl that did not record one."))
