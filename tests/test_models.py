@@ -45,8 +45,8 @@ def test_mlp_generalises_to_colour_and_size():
     assert np.asarray(d(x)).shape == (2, 1)
 
 
-def test_registry_holds_mlp_and_dcgan():
-    assert list(ARCHS) == ["mlp", "dcgan"]
+def test_registry_holds_mlp_dcgan_and_fastgan():
+    assert list(ARCHS) == ["mlp", "dcgan", "fastgan"]
     assert ARCHS["mlp"].d_output == "probability" and ARCHS["dcgan"].d_output == "logits"
 
 

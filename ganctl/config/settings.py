@@ -106,7 +106,8 @@ class TrainConfig:
     beta1: float = option(0.5, "Adam beta1.", check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
     beta2: float = option(0.999, "Adam beta2.",
                           check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
-    latent_dim: int = option(100, "Size of the latent vector z.", check=positive_whole)
+    latent_dim: int | None = option(None, "Size of the latent vector z.", check=positive_whole,
+                                    arch_default=True)
     arch: str = option("mlp", "Architecture: {choices}.", check=one_of(ARCHS))
     conditional: bool = option(
         False, "Condition G and D on the data's class labels (IDX label files, an .npz's 'y', or "

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganctl.models import dcgan
+from ganctl.models import dcgan, fastgan
 from ganctl.models.mlp import build_mlp
 
 ModelPair = tuple[Any, Any]
@@ -38,13 +38,13 @@ class Arch:
 ARCHS: dict[str, Arch] = {
     "mlp": Arch(build_mlp, d_output="probability", summary="mlp (the seed article's)",
                 d_blocks=lambda d: [[d.get_layer("fc1")], [d.get_layer("fc2")]],
-                defaults={"loss": "bce", "ema": False, "augment": "off", "xla": True,
+                defaults={"latent_dim": 100, "loss": "bce", "ema": False, "augment": "off", "xla": True,
                           "lr": 2e-4, "batch_size": 128, "precision": "float32"}),
     "dcgan": Arch(dcgan.build_dcgan, check_shape=dcgan.check_shape, d_blocks=dcgan.d_blocks,
                   options=("width", "spectral_norm"),
                   # width and precision "auto": resolved for this machine when a run is
                   # configured (ganctl.config.settings), and saved as the number/precision.
-                  defaults={"width": "auto", "loss": "bce", "ema": True,
+                  defaults={"width": "auto", "latent_dim": 100, "loss": "bce", "ema": True,
                             "augment": "auto", "xla": False, "precision": "auto",
                             # Measured in the quality race (benchmarks/README.md): at equal
                             # epochs lr 1e-3 beat 5e-4 and 2e-4 by far, and batch 64 gives twice
@@ -52,6 +52,12 @@ ARCHS: dict[str, Arch] = {
                             "lr": 1e-3, "batch_size": 64},
                   summary="dcgan (convolutional; square images of 28, 32, 48, 64, 96 or 128 "
                           "pixels)"),
+    "fastgan": Arch(fastgan.build_fastgan, check_shape=fastgan.check_shape, options=("width",),
+                    # --width None: the builder's default for the image size.
+                    defaults={"latent_dim": fastgan.LATENT_DIM, "loss": "hinge", "ema": True,
+                              "augment": "auto", "xla": False, "precision": "auto", "lr": 2e-4,
+                              "batch_size": 16},
+                    summary="fastgan (light GAN for few images; square, 64 to 1024 pixels)"),
 }
 
 
@@ -75,3 +81,14 @@ def build_for(cfg: Any, mixed: bool = False, d_batch_statistics: bool = True) ->
         options["num_classes"] = len(cfg.labels)
     return build_models(cfg.arch, cfg.latent_dim, cfg.image_shape, mixed=mixed, seed=cfg.seed,
                         **options)
+
+
+def judge_real(discriminator: Any, inputs: Any, seed: Any) -> tuple[Any, Any]:
+    """D's outputs on real images in training, and the auxiliary loss its architecture adds to
+    D's loss on them (None when it adds none). A D that learns more than real against fake
+    (fastgan's also reconstructs real images) declares a `judge_real(inputs, seed)` method;
+    `seed` (int64 [2], stateless) is for its random draws."""
+    own = getattr(discriminator, "judge_real", None)
+    if own is None:
+        return discriminator(inputs, training=True), None
+    return own(inputs, seed, training=True)

@@ -17,7 +17,8 @@ import numpy as np
 # A step's stateless seeds are (seed, step · SEEDS_PER_STEP + purpose), purpose < SEEDS_PER_STEP.
 SEEDS_PER_STEP = 1024
 # Purposes: D step k uses 4k + 0 (real images' augmentation), 4k + 1 (fakes'), 4k + 2 (its
-# loss's regulariser); G's step uses the last one.
+# loss's regulariser), 4k + 3 (the draws of D's own auxiliary loss on real images); G's step
+# uses the last one.
 G_PURPOSE = SEEDS_PER_STEP - 1
 
 
@@ -34,6 +35,12 @@ def fake_purpose(d_step: int) -> int:
 def regulariser_purpose(d_step: int) -> int:
     """The seed purpose of the loss's regulariser in D step `d_step`."""
     return 4 * d_step + 2
+
+
+def auxiliary_purpose(d_step: int) -> int:
+    """The seed purpose of D's auxiliary loss on real images (`ganctl.models.judge_real`) in D
+    step `d_step`."""
+    return 4 * d_step + 3
 
 
 def normal(rng: Any, rows: int, cols: int) -> Any:

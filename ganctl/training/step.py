@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganctl.config import TrainConfig
+from ganctl.models import judge_real
 from ganctl.training.augment import diff_augment, policy_for
 from ganctl.training.draws import (
     G_PURPOSE,
     Fakes,
     Rows,
     StepSeeds,
+    auxiliary_purpose,
     fake_purpose,
     real_purpose,
     regulariser_purpose,
@@ -115,12 +117,15 @@ class Update:
         # is which.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(_with(fakes.noise, fakes.labels), training=True)
-            d_real = d(_with(self._view(inputs.real, real_purpose(0), inputs), inputs.labels),
-                       training=True)
+            d_real, aux = judge_real(
+                d, _with(self._view(inputs.real, real_purpose(0), inputs), inputs.labels),
+                inputs.seeds(auxiliary_purpose(0)))
             d_fake = d(_with(self._view(fake, fake_purpose(0), inputs), fakes.labels),
                        training=True)
             g_loss = loss.g_loss(d_fake)
             d_loss = loss.d_loss(d_real, d_fake)
+            if aux is not None:
+                d_loss = d_loss + aux
             g_scaled = state.g_opt.scale_loss(self._share(g_loss, inputs.rows))
             d_scaled = state.d_opt.scale_loss(self._share(d_loss, inputs.rows))
         g_vars, d_vars = g.trainable_variables, self.d_vars
@@ -150,11 +155,14 @@ class Update:
             with tf.GradientTape() as tape:
                 real_view = self._view(inputs.real, real_purpose(k), inputs)
                 fake_view = self._view(fake, fake_purpose(k), inputs)
-                d_real, d_fake = critic(real_view), critic(fake_view, fakes.labels)
+                d_real, aux = judge_real(d, _with(real_view, inputs.labels),
+                                         inputs.seeds(auxiliary_purpose(k)))
+                d_fake = critic(fake_view, fakes.labels)
                 d_loss = loss.d_loss(d_real, d_fake)
                 extra = loss.regulariser(critic, real_view, fake_view,
                                          inputs.seeds(regulariser_purpose(k)), inputs.rows)
                 total = d_loss if extra is None else d_loss + extra
+                total = total if aux is None else total + aux
                 scaled = state.d_opt.scale_loss(self._share(total, inputs.rows))
             state.d_opt.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars, strict=True))
             self._observe(d_real, inputs)
