@@ -205,6 +205,11 @@ def test_svg_chart_has_axes_legend_and_mark():
     assert svg.startswith("<svg") and svg.count("<path") == 2
     assert ">epoch<" in svg and ">loss<" in svg and ">G<" in svg and ">best<" in svg
     assert "no data" in render(Chart("Empty", "x", "y", [Series("a", [], [])]))
+    # A mark near the right edge puts its label left of the line, inside the chart.
+    right = render(Chart("FD", "epoch", "FD", [Series("a", [1, 10], [2, 1])],
+                         [Mark(10, "lowest FD (epoch 10)")]))
+    assert 'text-anchor="end">lowest FD (epoch 10)<' in right
+    assert 'text-anchor="start">best<' in svg
 
 
 def test_helpers():

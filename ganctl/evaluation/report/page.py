@@ -278,7 +278,7 @@ def nearest(view: RunView, images: dict[str, str]) -> str:
                     'style="width:min(100%,640px)">',
                     '<p class="sub">the 16 generated images closest to the training set, each '
                     "followed by its nearest training image (closest first): a pair that looks "
-                    "the same is a copy.</p>")
+                    f"the same is a copy ({escape(view.nearest_png.name)}).</p>")
 
 
 def config(view: RunView, images: dict[str, str]) -> str:
