@@ -263,11 +263,15 @@ def test_page_in_headless_chromium(run_copy, tmp_path):
         shown_fd = page.get_attribute("#summary-fd", "data-value")
         shown_text = page.inner_text("#summary-fd")
         page.screenshot(path=str(shot), full_page=True)
+        closed = page.eval_on_selector("#config details", "e => e.offsetHeight")
+        page.emulate_media(media="print")  # printed, the collapsed settings show
+        printed = page.eval_on_selector("#config details", "e => e.offsetHeight")
         browser.close()
     assert errors == []
     assert len(widths) >= 3 and all(w > 0 for w in widths), widths
     assert len(boxes) >= 3 and all(w > 100 and h > 50 and paths > 0 for w, h, paths in boxes)
     assert float(shown_fd) == fd and shown_text == f"{fd:.3f}"
+    assert closed < 40 and printed > 200, (closed, printed)
     pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
     assert pixels.shape[0] > 1500 and pixels.std() > 20, (pixels.shape, pixels.std())
 
