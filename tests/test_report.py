@@ -189,13 +189,16 @@ def test_resumes_show_a_real_resume(tmp_path):
     assert "never resumed" not in section
 
 
-def test_the_gif_is_thinned_over_its_budget(run_copy, tmp_path, monkeypatch):
+def test_the_gif_is_thinned_only_when_the_page_is_over_its_budget(run_copy, tmp_path,
+                                                                   monkeypatch):
     import ganctl.evaluation.report as report
 
-    size = run_copy.progress_gif.stat().st_size
-    monkeypatch.setattr(report, "GIF_BUDGET", size - 1)
-    result = build_report(run_copy, tmp_path / "r.html")
-    assert any("one frame in 2" in n for n in result.notes)
+    whole = build_report(run_copy, tmp_path / "whole.html")
+    assert whole.notes == []
+    monkeypatch.setattr(report, "PAGE_BUDGET", whole.size - 1)
+    thinned = build_report(run_copy, tmp_path / "thinned.html")
+    assert len(thinned.notes) == 1 and "it shows one frame in 2 of progress.gif" in thinned.notes[0]
+    assert thinned.size <= whole.size - 1
 
 
 def test_svg_chart_has_axes_legend_and_mark():
