@@ -63,7 +63,9 @@ def test_summary_shows_the_newest_evaluation_with_its_reference(run_copy, tmp_pa
     html = build_report(run_copy, tmp_path / "r.html").path.read_text()
     assert re.search(r'id="summary-fd" data-value="42.125">42.125<', html)
     assert ">1.500<" in html  # the real-data reference beside it
-    assert "-nearest.png" not in html and "Not computed" not in html  # the grid kept beside it
+    # The grid kept beside it is inlined, not linked.
+    assert not re.search(r'src="[^"]*-nearest\.png"', html) and "Not computed" not in html
+    assert 'alt="nearest training images"' in html
 
 
 def test_the_evaluation_shows_class_shares_the_evaluator_and_the_notes(run_copy, tmp_path):
