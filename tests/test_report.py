@@ -63,7 +63,9 @@ def test_summary_shows_the_newest_evaluation_with_its_reference(run_copy, tmp_pa
     html = build_report(run_copy, tmp_path / "r.html").path.read_text()
     assert re.search(r'id="summary-fd" data-value="42.125">42.125<', html)
     assert ">1.500<" in html  # the real-data reference beside it
-    assert "-nearest.png" not in html and "Not computed" not in html  # the grid kept beside it
+    # The grid kept beside it is inlined, not linked.
+    assert not re.search(r'src="[^"]*-nearest\.png"', html) and "Not computed" not in html
+    assert 'alt="nearest training images"' in html
 
 
 def test_the_evaluation_shows_class_shares_the_evaluator_and_the_notes(run_copy, tmp_path):
@@ -189,13 +191,16 @@ def test_resumes_show_a_real_resume(tmp_path):
     assert "never resumed" not in section
 
 
-def test_the_gif_is_thinned_over_its_budget(run_copy, tmp_path, monkeypatch):
+def test_the_gif_is_thinned_only_when_the_page_is_over_its_budget(run_copy, tmp_path,
+                                                                   monkeypatch):
     import ganctl.evaluation.report as report
 
-    size = run_copy.progress_gif.stat().st_size
-    monkeypatch.setattr(report, "GIF_BUDGET", size - 1)
-    result = build_report(run_copy, tmp_path / "r.html")
-    assert any("one frame in 2" in n for n in result.notes)
+    whole = build_report(run_copy, tmp_path / "whole.html")
+    assert whole.notes == []
+    monkeypatch.setattr(report, "PAGE_BUDGET", whole.size - 1)
+    thinned = build_report(run_copy, tmp_path / "thinned.html")
+    assert len(thinned.notes) == 1 and "it shows one frame in 2 of progress.gif" in thinned.notes[0]
+    assert thinned.size <= whole.size - 1
 
 
 def test_svg_chart_has_axes_legend_and_mark():
@@ -205,6 +210,11 @@ def test_svg_chart_has_axes_legend_and_mark():
     assert svg.startswith("<svg") and svg.count("<path") == 2
     assert ">epoch<" in svg and ">loss<" in svg and ">G<" in svg and ">best<" in svg
     assert "no data" in render(Chart("Empty", "x", "y", [Series("a", [], [])]))
+    # A mark near the right edge puts its label left of the line, inside the chart.
+    right = render(Chart("FD", "epoch", "FD", [Series("a", [1, 10], [2, 1])],
+                         [Mark(10, "lowest FD (epoch 10)")]))
+    assert 'text-anchor="end">lowest FD (epoch 10)<' in right
+    assert 'text-anchor="start">best<' in svg
 
 
 def test_helpers():
@@ -258,11 +268,15 @@ def test_page_in_headless_chromium(run_copy, tmp_path):
         shown_fd = page.get_attribute("#summary-fd", "data-value")
         shown_text = page.inner_text("#summary-fd")
         page.screenshot(path=str(shot), full_page=True)
+        closed = page.eval_on_selector("#config details", "e => e.offsetHeight")
+        page.emulate_media(media="print")  # printed, the collapsed settings show
+        printed = page.eval_on_selector("#config details", "e => e.offsetHeight")
         browser.close()
     assert errors == []
     assert len(widths) >= 3 and all(w > 0 for w in widths), widths
     assert len(boxes) >= 3 and all(w > 100 and h > 50 and paths > 0 for w, h, paths in boxes)
     assert float(shown_fd) == fd and shown_text == f"{fd:.3f}"
+    assert closed < 40 and printed > 200, (closed, printed)
     pixels = np.asarray(Image.open(shot).convert("L"), np.float64)
     assert pixels.shape[0] > 1500 and pixels.std() > 20, (pixels.shape, pixels.std())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -37,7 +38,7 @@ svg .mark{stroke:#2a9d4b;stroke-dasharray:4 3;fill:#2a7d3b}svg text.mark{stroke:
 code,pre{font:13px ui-monospace,Menlo,Consolas,monospace}pre{background:#f5f5f5;padding:8px;
  white-space:pre-wrap;overflow-wrap:anywhere}.missing{color:#666;font-style:italic}
 @media print{body{max-width:none;margin:0}h2{break-after:avoid}section,figure,svg{break-inside:avoid}
- details{display:block}details>*{display:block}}
+ details::details-content{content-visibility:visible;display:block}details>summary{list-style:none}}
 """
 
 
@@ -279,12 +280,13 @@ def nearest(view: RunView, images: dict[str, str]) -> str:
                     '<p class="sub">the 16 generated images closest to the training set (seed '
                     "under each), each followed by its nearest training images with their "
                     "distances in evaluator features (closest first): a pair that looks the "
-                    "same is a copy.</p>")
+                    f"same is a copy ({escape(view.nearest_png.name)}).</p>")
 
 
 def config(view: RunView, images: dict[str, str]) -> str:
-    rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(str(v))}</code></td></tr>"
-                   for k, v in view.config.items())
+    rows = "".join(f"<tr><th>{escape(k)}</th><td><code>"
+                   f"{escape(v if isinstance(v, str) else json.dumps(v))}</code></td></tr>"
+                   for k, v in view.config.items())  # as config.json has them (true, null)
     return _section("config", "Config",
                     f"<p>Reproduce:</p><pre>{escape(command_line(view.config))}</pre>",
                     f"<details><summary>all {len(view.config)} settings (config.json)</summary>"

@@ -10,6 +10,7 @@ from html import escape
 
 WIDTH, HEIGHT = 760, 280  # the viewBox; the page scales it to the column (800 px reads well)
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 44
+CHAR_W = 7  # about the width of a character of the 12 px labels, to place them
 COLOURS = ("#1f6fb2", "#d1495b", "#2a9d4b", "#8a5cc2", "#e0901f", "#4a4a4a")
 
 
@@ -105,9 +106,13 @@ def render(chart: Chart) -> str:
     parts.append(f'<text transform="translate(14 {TOP + plot_h / 2}) rotate(-90)" '
                  f'text-anchor="middle" class="label">{escape(chart.y_label)}</text>')
     for mark in chart.marks:
-        parts.append(f'<line class="mark" x1="{px(mark.x):.1f}" x2="{px(mark.x):.1f}" '
-                     f'y1="{TOP}" y2="{TOP + plot_h}"/><text class="mark" '
-                     f'x="{px(mark.x) + 4:.1f}" y="{TOP + 12}">{escape(mark.label)}</text>')
+        # The label goes right of the line, or left of it where it would run off the chart.
+        x = px(mark.x)
+        right = x + 4 + CHAR_W * len(mark.label) <= WIDTH - RIGHT
+        parts.append(f'<line class="mark" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
+                     f'y2="{TOP + plot_h}"/><text class="mark" x="{x + 4 if right else x - 4:.1f}" '
+                     f'y="{TOP + 12}" text-anchor="{"start" if right else "end"}">'
+                     f"{escape(mark.label)}</text>")
     legend_x = WIDTH - RIGHT
     for i, (series, pts) in enumerate(zip(chart.series, points, strict=True)):
         colour = COLOURS[i % len(COLOURS)]
@@ -121,7 +126,7 @@ def render(chart: Chart) -> str:
     # The legend, right-aligned on the title's line, the last series rightmost.
     for i, series in reversed(list(enumerate(chart.series))):
         colour = COLOURS[i % len(COLOURS)]
-        width = 7 * len(series.label) + 26
+        width = CHAR_W * len(series.label) + 26
         legend_x -= width
         parts.append(f'<g class="legend"><rect x="{legend_x:.0f}" y="11" width="14" height="4" '
                      f'fill="{colour}"/><text x="{legend_x + 18:.0f}" y="18">'
