@@ -14,7 +14,7 @@ from ganctl.cli import app
 
 # Named here, not read from the app: a command whose module fails to import would drop out of
 # a list built from what registered, and its tests with it.
-COMMANDS = ["cache", "evaluate", "export", "interpolate", "report", "sample", "train"]
+COMMANDS = ["cache", "evaluate", "export", "interpolate", "project", "report", "sample", "train"]
 
 
 def test_version(cli):
