@@ -84,12 +84,30 @@ def floor(g, ev, images_uint8) -> dict[str, np.ndarray]:
     return {"psnr": psnr(pix), "perceptual": np.linalg.norm(fx - fs, axis=1)}
 
 
+def picture(npz: str, out: str, pairs: int = 16) -> None:
+    """Target | projection pairs, 4 to a row, at evenly spaced ranks of PSNR (best first), so
+    the good and the bad cases both show."""
+    from ganctl.images import make_grid, to_uint8, write_png
+
+    data = np.load(npz)
+    order = np.argsort(-data["psnr"])
+    chosen = order[np.linspace(0, len(order) - 1, pairs).round().astype(int)]
+    targets, projections = data["targets"][chosen], to_uint8(data["projections"][chosen])
+    line = np.full((*targets.shape[:2], 1, targets.shape[3]), 128, np.uint8)
+    tiles = np.concatenate([targets, line, projections], axis=2)
+    write_png(out, make_grid(tiles, rows=pairs // 4, border=3, scale=3))
+    print(f"wrote {out}: PSNR of the pairs shown, row by row:",
+          " ".join(f"{data['psnr'][i]:.1f}" for i in chosen))
+
+
 def main() -> None:
     from ganctl.generation.projection import ProjectionSettings
 
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("known", "real", "speed", "sweep"))
-    p.add_argument("--run", required=True)
+    p.add_argument("what", choices=("known", "real", "speed", "sweep", "picture"))
+    p.add_argument("--run", default=None)
+    p.add_argument("--npz", default=None, help="picture: the .npz that `real` wrote")
+    p.add_argument("--out", default="docs/projection.png", help="picture: where to write it")
     p.add_argument("--data", default="/work/shared/data/fashion-mnist")
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--small", type=int, default=10)
@@ -99,7 +117,9 @@ def main() -> None:
     p.add_argument("--targets", choices=("known", "real"), default="known")
     p.add_argument("--json", default=None)
     args = p.parse_args()
-
+    if args.what == "picture":
+        picture(args.npz, args.out)
+        return
     g, ev = load(args.run)
     base = ProjectionSettings(batch=args.n)
     if args.steps:

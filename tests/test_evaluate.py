@@ -24,8 +24,8 @@ from ganctl.evaluation.metrics import METRICS, MetricInputs, metric_names
 from ganctl.evaluation.metrics.fd import frechet_distance
 from ganctl.evaluation.metrics.memorisation import memorisation
 from ganctl.evaluation.metrics.prdc import density_coverage, precision_recall
+from ganctl.evaluation.nearest import SCALE, layout, tile_origin
 from ganctl.evaluation.scoring import (
-    NN_PAIR_BORDER,
     load_real_set,
     parse_metrics,
     reference_metrics,
@@ -372,17 +372,15 @@ def test_nn_grid_shows_generated_images_beside_their_nearest_training_images(cli
     generated = np.load(tmp_path / "s.npz")["images"][..., 0]
     train = load_idx_folder(FIXTURE_DATA, "train").x[..., 0]  # all 2000, not the first n
     grid = read_image(grid_path)
-    b, size, pair = NN_PAIR_BORDER, 28, 2 * 28 + 1  # 16 pairs, 4 per row
-    assert grid.shape == (4 * size + 5 * b, 4 * pair + 5 * b)
+    assert grid.shape[:2] == layout(1, (28, 28), 16)  # --nn-grid alone: K = 1
+
+    def tile(row: int, column: int) -> np.ndarray:
+        y, x = tile_origin(row, column, (28, 28))
+        return grid[y:y + 28 * SCALE:SCALE, x:x + 28 * SCALE:SCALE, 0]
+
     for i in range(16):
-        r, c = divmod(i, 4)
-        y, x = b + r * (size + b), b + c * (pair + b)
-        left = grid[y:y + size, x:x + size]
-        line = grid[y:y + size, x + size]
-        right = grid[y:y + size, x + size + 1:x + pair]
-        assert (line == 128).all()
-        assert any(np.array_equal(left, g) for g in generated), f"pair {i}: not generated"
-        assert any(np.array_equal(right, t) for t in train), f"pair {i}: not a training image"
+        assert any(np.array_equal(tile(i, 0), g) for g in generated), f"row {i}: not generated"
+        assert any(np.array_equal(tile(i, 1), t) for t in train), f"row {i}: not a training image"
 
 
 # --- real images are a random sample, not the first n --------------------------------------------

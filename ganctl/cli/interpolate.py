@@ -245,5 +245,5 @@ def _between_images(ckpt: str, runs: str, epoch: int | None, ema: bool, out: str
     classes = "" if not g.conditional else \
         f"; classes {' -> '.join(g.class_names[c] for c in labels)}"
     typer.echo(f"wrote {target}: {len(pictures)} frames ({len(keys)} keyframes x {frames}, "
-               f"{method}; {' -> '.join(said)} -> {said[0]}{classes}) at {fps:g} fps from "
+               f"{method}; {' -> '.join(said)} -> {Path(parts[0]).name}{classes}) at {fps:g} fps from "
                f"{checkpoint_label(g)}")
