@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from ganctl.datacache import IMAGE_SUFFIXES, list_folder, load_folder
-from ganctl.decode import PIL_MAX_IMAGE_PIXELS, Progress, Squaring, parse_colour
+from ganctl.decode import (
+    PIL_MAX_IMAGE_PIXELS,
+    TIMEOUT_ENV,
+    Progress,
+    Squaring,
+    decode_timeout,
+    parse_colour,
+)
 from ganctl.errors import UsageError
 from ganctl.events import Say, quiet
 from ganctl.sizes import format_size, parse_size
@@ -22,6 +29,7 @@ IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 MEMINFO = Path("/proc/meminfo")
 FOLDER_IMAGE_SIZE = 28
+MAX_PROBLEMS_SHOWN = 5  # symlink loops and unreadable sub-folders named one a line
 
 
 @dataclass
@@ -313,8 +321,11 @@ def load_image_folder(folder: Path, size: int, channels: int, resize: str = "str
     refused before decoding."""
     listing = list_folder(folder)
     looked = f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+    problems = [f"{rel} in {folder}: it {why}" for rel, why in listing.problems]
     if not listing.files:  # before saying "decoding 0 images" or caching nothing
-        raise UsageError(f"no usable image in {folder} ({looked}; {listing.others} other files)")
+        unread = "".join(f"; {rel} {why}" for rel, why in listing.problems[:3])
+        raise UsageError(f"no usable image in {folder} ({looked}; {listing.others} other "
+                         f"files{unread})")
     if not use_cache:  # decoded into memory; with the cache, a folder too large is streamed
         check_fits_in_memory(len(listing.files), size, channels, folder, max_memory)
     how = Squaring(size, channels, resize, parse_colour(pad_colour) if pad_colour else None,
@@ -327,7 +338,17 @@ def load_image_folder(folder: Path, size: int, channels: int, resize: str = "str
                  if reasons["too large"] else "")
         raise UsageError(f"no usable image in {folder} ({looked}; {reasons['unreadable']} "
                          f"unreadable{large}, {others} other files)")
-    warnings = []
+    warnings = [f"skipped {text}" for text in problems[:MAX_PROBLEMS_SHOWN]]
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        warnings.append(f"skipped {len(problems) - MAX_PROBLEMS_SHOWN} more sub-folders or "
+                        f"symlinks in {folder} that cannot be read or loop")
+    if reasons["hung"]:
+        warnings.append(f"skipped {reasons['hung']} image file(s) in {folder} whose decoding "
+                        f"took over {decode_timeout():g} s (it hung; {TIMEOUT_ENV} sets the "
+                        "limit)")
+    if reasons["crashed"]:
+        warnings.append(f"skipped {reasons['crashed']} image file(s) in {folder} whose decoding "
+                        "crashed the decoding process")
     if reasons["unreadable"]:
         warnings.append(f"skipped {reasons['unreadable']} unreadable image file(s) in {folder}")
     if reasons["too large"]:

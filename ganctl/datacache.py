@@ -12,9 +12,11 @@ modification time is not noticed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Sequence
@@ -34,12 +36,14 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 @dataclass
 class Listing:
-    """An image folder's image files (sorted, relative) with sizes and mtimes, and the number
-    of other files."""
+    """An image folder's image files (sorted, relative) with sizes and mtimes, the number of
+    other files, and what could not be listed: (relative path, why) for a symlink loop or a
+    sub-folder that cannot be read."""
 
     folder: Path
     files: list[tuple[str, int, int]]  # (relative path, bytes, mtime in ns)
     others: int
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
     def paths(self) -> list[str]:
         return [str(self.folder / rel) for rel, _, _ in self.files]
@@ -59,22 +63,50 @@ class Decoded:
 
 
 def list_folder(folder: Path) -> Listing:
-    """Every file under `folder` (recursively): the images, sorted, with their stat."""
-    files, others = [], 0
-    for root, dirs, names in os.walk(folder):
+    """Every file under `folder` (recursively, through symlinked sub-folders): the images,
+    sorted, with their stat. A symlink that leads back to a folder already listed (a loop) and
+    a sub-folder that cannot be read are skipped and named in `problems`."""
+    files, others, problems = [], 0, []
+    seen: dict[tuple[int, int], str] = {}
+
+    def unreadable(exc: OSError) -> None:
+        rel = os.path.relpath(exc.filename, folder) if exc.filename else "?"
+        problems.append((rel, f"cannot be read ({exc.strerror or type(exc).__name__})"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=True):
+        try:
+            here = os.stat(root)
+        except OSError as exc:  # gone meanwhile
+            unreadable(exc)
+            dirs.clear()
+            continue
+        rel_root = os.path.relpath(root, folder)
+        if (here.st_dev, here.st_ino) in seen:  # reached again through a symlink: not again
+            first = seen[(here.st_dev, here.st_ino)]
+            if first == "." or rel_root.startswith(first + os.sep):
+                why = f"leads back to {'the folder itself' if first == '.' else first}"
+                problems.append((rel_root, f"{why} (a symlink loop)"))
+            else:
+                problems.append((rel_root, f"is the folder {first} again (listed once)"))
+            dirs.clear()
+            continue
+        seen[(here.st_dev, here.st_ino)] = rel_root
         dirs.sort()
         for name in names:
             path = os.path.join(root, name)
-            if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
-                others += os.path.isfile(path)
-                continue
             try:
                 st = os.stat(path)
-            except OSError:
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a symlink to itself, or a ring of them
+                    problems.append((os.path.relpath(path, folder), "is a symlink loop"))
+                continue  # a dangling symlink: nothing to read
+            if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                others += stat.S_ISREG(st.st_mode)
                 continue
             files.append((os.path.relpath(path, folder), st.st_size, st.st_mtime_ns))
     files.sort(key=lambda f: f[0].split(os.sep))  # as Paths sort: part by part
-    return Listing(folder, files, others)
+    problems.sort()
+    return Listing(folder, files, others, problems)
 
 
 def cache_key(listing: Listing, how: Squaring) -> str:

@@ -7,19 +7,32 @@ Nothing here prints: progress goes to a callback, which the CLI renders as a bar
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+import resource
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ganctl.errors import GanctlError
+
 RESIZES = ("crop", "pad", "stretch")
 # PIL's own limit (Image.MAX_IMAGE_PIXELS): 89,478,485 pixels, about a quarter GiB at 3 bytes
 # a pixel. A bigger image is taken for a decompression bomb and skipped.
 PIL_MAX_IMAGE_PIXELS = 89_478_485
 CHUNK = 256  # files per task: big enough that a task's overhead is small, small for a smooth bar
+
+# A file that takes longer than this to decode is skipped (it hangs: a crafted file, a FIFO, a
+# stalled network drive). Generous: an image at the pixel limit decodes in a few seconds.
+DEFAULT_TIMEOUT_S = 60.0
+TIMEOUT_ENV = "GANCTL_DECODE_TIMEOUT"
+# Files that kill their decoding process one after another: more than this, and it is not them.
+MAX_CRASHES_IN_A_ROW = 3
 
 Progress = Callable[[int, int], None]  # (files done, files in all)
 
@@ -120,14 +133,66 @@ def row_bytes(how: Squaring) -> int:
     return how.size * how.size * how.channels
 
 
-def _decode_chunk(pixels: str, start: int, files: Sequence[str], how: Squaring) -> list[str]:
+class Hung(BaseException):
+    """A file took longer than the decode timeout. A BaseException, as KeyboardInterrupt is, so
+    that no `except Exception` on the way (PIL has some) takes it for the file's own error."""
+
+
+def decode_timeout() -> float:
+    """Seconds one file may take to decode (TIMEOUT_ENV, else DEFAULT_TIMEOUT_S)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT_S
+    except ValueError:
+        value = DEFAULT_TIMEOUT_S
+    return value if 0 < value < 1e6 else DEFAULT_TIMEOUT_S
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, in_pool: bool) -> Iterator[None]:
+    """Raise Hung in the body after `seconds` (a timer signal; in the main thread only), which
+    stops a file stuck in Python code or in a blocking read (a FIFO, a stalled network drive).
+    In a pool worker, also cap its CPU time at `seconds` more: a decoder looping in C, where no
+    Python signal handler runs, is then killed by the kernel and `decode_into` skips the file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise Hung
+
+    old = signal.signal(signal.SIGALRM, expire)
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if in_pool:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        limit = int(used.ru_utime + used.ru_stime + seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (limit if hard < 0 else min(limit, hard), hard))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        if in_pool:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _decode_chunk(pixels: str, start: int, files: Sequence[str], how: Squaring,
+                  in_pool: bool = True) -> list[str]:
     """Decode `files` into rows start.. of the uint8 file `pixels`; the reasons of the skipped
-    ('' for each decoded file). Runs in a pool worker, or in-process when decoding serially."""
+    ('' for each decoded file, 'hung' for one that took over the timeout). Runs in a pool
+    worker, or in-process (`in_pool` False) when decoding serially."""
     shape = (len(files), how.size, how.size, how.channels)
     out = np.memmap(pixels, np.uint8, "r+", offset=start * row_bytes(how), shape=shape)
     reasons = []
+    timeout = decode_timeout()
     for i, path in enumerate(files):
-        decoded = decode_file(path, how)
+        try:
+            with _time_limit(timeout, in_pool):
+                decoded = decode_file(path, how)
+        except Hung:
+            decoded = "hung"
         if isinstance(decoded, str):
             reasons.append(decoded)
         else:
@@ -152,6 +217,11 @@ def decode_into(files: Sequence[str], how: Squaring, pixels: Path, workers: int 
     place, never held in memory), in chunks of CHUNK files on a pool of `workers` processes
     (default: every core; 1: in this process). Returns each file's skip reason ('' if decoded).
 
+    A file that hangs is skipped after the decode timeout. A file whose decoding kills its worker
+    (a decoder looping in C, past the CPU cap; a crash) breaks the pool: the chunks it left
+    unfinished are decoded again one file per process, so that the file is found and skipped
+    ('crashed') and the rest decoded.
+
     The pool is spawned, not forked: the parent may hold TensorFlow's threads, which a fork
     copies in an unknown state. Serial and parallel decoding run the same chunk function, so
     they write the same bytes."""
@@ -159,30 +229,59 @@ def decode_into(files: Sequence[str], how: Squaring, pixels: Path, workers: int 
     total = len(files)
     with open(pixels, "r+b" if pixels.exists() else "w+b") as fh:
         fh.truncate(total * row_bytes(how))
-    starts = list(range(0, total, CHUNK))
+    tasks = [(start, min(start + CHUNK, total)) for start in range(0, total, CHUNK)]
     reasons: list[str] = [""] * total
     done = 0
-    if workers == 1 or len(starts) <= 1:
-        for start in starts:
-            chunk = _decode_chunk(str(pixels), start, files[start:start + CHUNK], how)
-            reasons[start:start + len(chunk)] = chunk
-            done += len(chunk)
-            if progress:
-                progress(done, total)
+
+    def finished(start: int, chunk: list[str]) -> None:
+        nonlocal done
+        reasons[start:start + len(chunk)] = chunk
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+
+    if workers == 1 or len(tasks) <= 1:
+        for start, stop in tasks:
+            finished(start, _decode_chunk(str(pixels), start, files[start:stop], how, False))
         return reasons
+    broken = _run_pool(tasks, files, how, pixels, workers, finished)
+    # One file per task on one process, so that a file which breaks the pool is the one running.
+    singles = [(i, i + 1) for start, stop in broken for i in range(start, stop)]
+    crashes = 0  # in a row
+    while singles:
+        left = _run_pool(singles, files, how, pixels, 1, finished)
+        if not left:
+            break
+        crashes = 1 if len(left) < len(singles) else crashes + 1
+        if crashes > MAX_CRASHES_IN_A_ROW:  # not the files: the processes cannot run at all
+            raise GanctlError(f"the decoding processes keep dying ({crashes} files in a row, "
+                              f"the last {files[left[0][0]]}); decode with fewer processes, or "
+                              "look for what kills them (memory?)")
+        finished(left[0][0], ["crashed"])
+        singles = left[1:]
+    return reasons
+
+
+def _run_pool(tasks: list[tuple[int, int]], files: Sequence[str], how: Squaring, pixels: Path,
+              workers: int, finished: Callable[[int, list[str]], None]) -> list[tuple[int, int]]:
+    """Run `tasks` (start, stop) on a new pool, telling `finished` of each; returns the tasks
+    left unfinished when a worker died (in order), else []."""
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(starts)), mp_context=context) as pool:
-        futures = {pool.submit(_decode_chunk, str(pixels), start, files[start:start + CHUNK], how):
-                   start for start in starts}
+    unfinished = dict.fromkeys(tasks)
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+        futures = {pool.submit(_decode_chunk, str(pixels), start, files[start:stop], how):
+                   (start, stop) for start, stop in tasks}
         for future in as_completed(futures):
-            start, chunk = futures[future], future.result()
-            reasons[start:start + len(chunk)] = chunk
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-    return reasons
+            try:
+                chunk = future.result()
+            except BrokenProcessPool:
+                continue
+            finished(futures[future][0], chunk)
+            del unfinished[futures[future]]
+    return list(unfinished)
 
 
 def compact(pixels: Path, how: Squaring, keep: Sequence[bool]) -> int:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import FIXTURE_DATA, assert_one_line_error
+from ganctl.data import load_dataset
 
 # --- broken runs, for the commands that read one ---------------------------------------------
 
@@ -220,3 +224,113 @@ def test_resume_refuses_a_checkpoint_step_that_does_not_fit_the_epoch(cli, tmp_p
 def _checkpoints(tmp_path) -> list[dict]:
     return json.loads((tmp_path / "runs" / "r" / "checkpoints" / "index.json").read_text())[
         "checkpoints"]
+
+
+# --- image folders that cannot be read whole: one line each, the rest trains -------------------
+
+def _three_images(root):
+    for i in range(3):
+        (root / "a").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (12, 8), (80 * i, 0, 0)).save(root / "a" / f"{i}.png")
+    return root
+
+
+def test_data_that_is_a_file_but_not_an_npz(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    r = cli("train", "--data", tmp_path / "notes.txt", "--out", tmp_path / "runs", "--dry-run")
+    assert_one_line_error(r, 2, "a file must be an .npz with an 'x' array; for images pass "
+                                "their folder")
+
+
+def test_symlink_loops_are_skipped_one_line_each(cli, tmp_path):
+    folder = _three_images(tmp_path / "imgs")
+    (folder / "b").mkdir()
+    (folder / "b" / "up").symlink_to("..")  # a folder loop
+    (folder / "b" / "self.png").symlink_to("self.png")  # a file loop
+    (folder / "b" / "again").symlink_to(folder / "a")  # not a loop: a second path, listed once
+    ds = load_dataset(str(folder))
+    assert len(ds.x) == 3 and ds.label_names == ("a",)
+    assert ds.warnings == [
+        f"skipped b/again in {folder}: it is the folder a again (listed once)",
+        f"skipped b/self.png in {folder}: it is a symlink loop",
+        f"skipped b/up in {folder}: it leads back to the folder itself (a symlink loop)"]
+    r = cli("train", "--data", folder, "--batch-size", 2, "--out", tmp_path / "runs",
+            "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert sum("symlink loop" in line for line in r.stderr.splitlines()) == 2
+
+
+def test_an_unreadable_sub_folder_is_skipped_in_one_line(tmp_path, monkeypatch):
+    folder = _three_images(tmp_path / "imgs")
+    locked = folder / "locked"
+    locked.mkdir()
+    Image.new("RGB", (8, 8)).save(locked / "x.png")
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads it anyway: refuse it as the kernel would refuse a user
+        scandir = os.scandir
+
+        def refusing(path="."):
+            if os.fspath(path) == str(locked):
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+            return scandir(path)
+
+        monkeypatch.setattr(os, "scandir", refusing)
+    try:
+        ds = load_dataset(str(folder))
+    finally:
+        locked.chmod(0o755)
+    assert len(ds.x) == 3 and ds.label_names == ("a",)
+    assert ds.warnings == [f"skipped locked in {folder}: it cannot be read (Permission denied)"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_hangs_is_skipped_after_the_timeout(tmp_path, monkeypatch, workers):
+    from ganctl import decode
+
+    folder = _three_images(tmp_path / "imgs")
+    os.mkfifo(folder / "a" / "1b.png")  # opening it blocks until a writer comes: forever
+    monkeypatch.setenv("GANCTL_DECODE_TIMEOUT", "1")  # the pool's workers inherit it
+    monkeypatch.setattr(decode, "CHUNK", 2)  # two chunks: the pool decodes them
+    ds = load_dataset(str(folder), workers=workers, use_cache=False)
+    assert len(ds.x) == 3
+    assert ds.warnings == [f"skipped 1 image file(s) in {folder} whose decoding took over 1 s (it "
+                           "hung; GANCTL_DECODE_TIMEOUT sets the limit)"]
+
+
+CRASHING = """
+import os
+
+import ganctl.decode
+
+_decode_file = ganctl.decode.decode_file
+
+
+def decode_file(path, how):
+    if "crash" in os.path.basename(str(path)):
+        os._exit(9)  # as a decoder that segfaults, or is killed at its CPU limit
+    return _decode_file(path, how)
+
+
+ganctl.decode.decode_file = decode_file
+"""
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_its_decoding_process_is_skipped(tmp_path, monkeypatch):
+    from ganctl import decode
+
+    # The pool's spawned workers run this sitecustomize first: their decode_file dies on
+    # *crash*.png, as a decoder would on a file that crashes it.
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(CRASHING)
+    root = Path(decode.__file__).parents[1]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hooks), str(root)]))
+    folder = _three_images(tmp_path / "imgs")
+    Image.new("RGB", (8, 8)).save(folder / "a" / "1crash.png")
+    monkeypatch.setattr(decode, "CHUNK", 2)
+    ds = load_dataset(str(folder), workers=2, use_cache=False, image_size=8, channels=3)
+    assert len(ds.x) == 3
+    assert [int(v) for v in ds.x[:, 0, 0, 0]] == [0, 80, 160]  # the others, in order
+    assert ds.warnings == [f"skipped 1 image file(s) in {folder} whose decoding crashed the "
+                           "decoding process"]
