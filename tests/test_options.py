@@ -53,6 +53,7 @@ def test_every_architecture_default_names_a_setting_that_takes_one():
 
 
 def test_help_reads_the_per_architecture_defaults_from_the_registry(monkeypatch):
+    monkeypatch.delitem(ARCHS, "fastgan")  # the texts of two architectures
     assert default_text("lr") == "2e-4 for mlp, 1e-3 for dcgan"
     assert default_text("batch_size") == "128 for mlp, 64 for dcgan"
     assert default_text("ema") == "on for dcgan, off for mlp"  # what an arch turns on first
@@ -66,7 +67,9 @@ def test_help_reads_the_per_architecture_defaults_from_the_registry(monkeypatch)
     assert option_help("lr").endswith("[default: 2e-4 for mlp, 5e-4 for dcgan]")
 
 
-def test_help_lists_the_registries_entries():
+def test_help_lists_the_registries_entries(monkeypatch):
+    assert "fastgan (light GAN" in option_help("arch")
+    monkeypatch.delitem(ARCHS, "fastgan")  # the texts of two architectures
     assert option_help("arch").startswith("Architecture: mlp (the seed article's) or dcgan "
                                           "(convolutional;")
     assert option_help("width").startswith("dcgan: channels")  # the archs that take it
@@ -106,7 +109,7 @@ def test_checks_come_from_the_fields_and_from_the_registries():
     with pytest.raises(UsageError) as err:
         resolve({"loss": "hinge"})
     assert str(err.value) == ("--loss hinge needs a discriminator that outputs logits, and --arch "
-                              "mlp's ends in a sigmoid; use --arch dcgan or --loss bce")
+                              "mlp's ends in a sigmoid; use --arch dcgan or --arch fastgan or --loss bce")
     with pytest.raises(UsageError, match="^unknown --strategy 'x'; choose one of: auto, one"):
         resolve({"strategy": "x"})
     assert settings_from({"strategy": "x"}).strategy == "x"  # a registry's, not config's
