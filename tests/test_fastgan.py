@@ -13,8 +13,8 @@ from conftest import assert_one_line_error, checkpoint_tensors, train_tiny
 from ganctl.models import ARCHS, build_models, fastgan
 from ganctl.models.fastgan import channels, rec_size
 
-# width 4: channels 64 at 4 px, 32, 16, then the floor of 8; 4 steps per epoch.
-TINY = dict(arch="fastgan", width=4, latent_dim=16, image_size=64, limit=64, batch_size=16)
+# width 4: channels 64 at 4 px, 32, 16, then the floor of 8; 2 steps per epoch.
+TINY = dict(arch="fastgan", width=4, latent_dim=16, image_size=64, limit=32, batch_size=16)
 
 
 def _bn(ch: int) -> int:
@@ -177,13 +177,18 @@ def test_latent_dim_defaults_per_architecture():
     assert resolve({"arch": "fastgan", "latent_dim": 32}).latent_dim == 32
 
 
+# Tracing fastgan's step is most of these tests' time: minutes at load 20 on 2 cores.
+SLOW_TIMEOUT = pytest.mark.timeout(1800)
+
+
 @pytest.fixture(scope="module")
 def fastgan_run(tmp_path_factory) -> Path:
-    """A fastgan run of 2 epochs (4 steps each) at 64 px, augmentation on (shared)."""
+    """A fastgan run of 2 epochs (2 steps each) at 64 px, augmentation on (shared)."""
     return train_tiny(tmp_path_factory.mktemp("fastgan"), "fg", **TINY)
 
 
 @pytest.mark.slow
+@SLOW_TIMEOUT
 def test_resume_equals_straight_run(tmp_path, fastgan_run):
     resumed = train_tiny(tmp_path, "fg", epochs=1, **TINY)
     train_tiny(tmp_path, "fg", epochs=2, **TINY)
@@ -194,6 +199,7 @@ def test_resume_equals_straight_run(tmp_path, fastgan_run):
 
 
 @pytest.mark.slow
+@SLOW_TIMEOUT
 def test_commands_on_a_fastgan_run_ask_nothing_again(cli, fastgan_run, tmp_path):
     cfg = json.loads((fastgan_run / "config.json").read_text())
     assert cfg["arch"] == "fastgan" and cfg["latent_dim"] == 16 and cfg["loss"] == "hinge"

@@ -77,6 +77,7 @@ def test_help_reads_the_per_architecture_defaults_from_the_registry(monkeypatch)
 
 
 def test_help_lists_the_registries_entries(monkeypatch):
+    assert "fastgan (light GAN" in option_help("arch")
     _seed_registry(monkeypatch)
     assert option_help("arch").startswith("Architecture: mlp (the seed article's) or dcgan "
                                           "(convolutional;")
@@ -118,7 +119,7 @@ def test_checks_come_from_the_fields_and_from_the_registries(monkeypatch):
     with pytest.raises(UsageError) as err:
         resolve({"loss": "hinge"})
     assert str(err.value) == ("--loss hinge needs a discriminator that outputs logits, and --arch "
-                              "mlp's ends in a sigmoid; use --arch dcgan or --loss bce")
+                              "mlp's ends in a sigmoid; use --arch dcgan or --arch fastgan or --loss bce")
     with pytest.raises(UsageError, match="^unknown --strategy 'x'; choose one of: auto, one"):
         resolve({"strategy": "x"})
     assert settings_from({"strategy": "x"}).strategy == "x"  # a registry's, not config's
