@@ -110,8 +110,7 @@ def test_every_setting_is_a_toml_key(tmp_path):
     assert settings_from({}, path) == TrainConfig()
 
 
-def test_checks_come_from_the_fields_and_from_the_registries(monkeypatch):
-    _seed_registry(monkeypatch)
+def test_checks_come_from_the_fields_and_from_the_registries():
     with pytest.raises(UsageError, match=r"^--ema-ramp must be 0 \(no ramp\) or positive, got -1"):
         settings_from({"ema_ramp": -1.0})
     with pytest.raises(UsageError, match=r"^--sample-grid must be a positive whole number"):
