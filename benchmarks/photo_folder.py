@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -40,23 +42,34 @@ def key_check(folder: Path, how: Squaring) -> int:
     return len(listing.files)
 
 
-def serial_and_parallel(folder: Path, how: Squaring, n: int) -> None:
-    """Decode the first `n` files on 1 process and on every core, one after the other."""
+def serial_and_parallel(folder: Path, how: Squaring, n: int, rounds: int) -> None:
+    """Decode the first `n` files on 1 process and on every core, alternating over `rounds`
+    (serial first in odd rounds, parallel first in even ones); wall images/s and CPU ms per
+    image (this process's for serial, the pool's children's for parallel)."""
     files = list_folder(folder).paths()[:n]
-    rates = {}
+    cores = default_workers()
+    rates: dict[int, list[float]] = {1: [], cores: []}
     with tempfile.TemporaryDirectory(prefix="ganctl-bench-") as scratch:
-        for workers in (1, default_workers()):
-            pixels = Path(scratch) / f"pixels-{workers}.u8"
-            before = _load()
-            t = time.perf_counter()
-            decode_into(files, how, pixels, workers)
-            seconds = time.perf_counter() - t
-            rates[workers] = len(files) / seconds
-            print(f"first decode of {len(files):,} files, {workers} process(es): {seconds:.1f} s, "
-                  f"{rates[workers]:.0f} images/s ({before} before, {_load()} after)")
-            pixels.unlink()
-    print(f"parallel / serial: {rates[default_workers()] / rates[1]:.2f}x on "
-          f"{default_workers()} cores")
+        for r in range(rounds):
+            for workers in ((1, cores) if r % 2 == 0 else (cores, 1)):
+                pixels = Path(scratch) / f"pixels-{workers}.u8"
+                before = _load()
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t, cpu = time.perf_counter(), time.process_time()
+                decode_into(files, how, pixels, workers)
+                seconds = time.perf_counter() - t
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                used = (time.process_time() - cpu if workers == 1 else
+                        children.ru_utime + children.ru_stime - usage.ru_utime - usage.ru_stime)
+                rates[workers].append(len(files) / seconds)
+                print(f"round {r + 1}, first decode of {len(files):,} files, {workers} "
+                      f"process(es): {seconds:.1f} s, {rates[workers][-1]:.0f} images/s, "
+                      f"{1000 * used / len(files):.1f} ms CPU per image ({before} before, "
+                      f"{_load()} after)", flush=True)
+                pixels.unlink()
+    serial, parallel = statistics.median(rates[1]), statistics.median(rates[cores])
+    print(f"medians: serial {serial:.0f}, parallel {parallel:.0f} images/s; parallel / serial "
+          f"{parallel / serial:.2f}x on {cores} cores")
 
 
 def main() -> None:
@@ -67,6 +80,10 @@ def main() -> None:
     parser.add_argument("--resize", default="crop")
     parser.add_argument("--compare", type=int, default=0, metavar="N",
                         help="compare serial and parallel decoding on the first N files (0: all)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of serial and parallel decoding, alternating")
+    parser.add_argument("--only-compare", action="store_true",
+                        help="the key check and the serial/parallel comparison only")
     parser.add_argument("--cache", type=Path, help="the cache folder (default: a new temporary "
                         "one)")
     args = parser.parse_args()
@@ -75,7 +92,9 @@ def main() -> None:
     how = Squaring(args.size, args.channels, args.resize)
     print(f"{_load()}; cache {cache}")
     n = key_check(args.folder, how)
-    serial_and_parallel(args.folder, how, args.compare or n)
+    serial_and_parallel(args.folder, how, args.compare or n, args.rounds)
+    if args.only_compare:
+        return
     kwargs = dict(image_size=args.size, channels=args.channels, resize=args.resize)
     t, before = time.perf_counter(), _load()
     ds = load_dataset(str(args.folder), **kwargs)

@@ -315,6 +315,34 @@ def test_conditional_multiworker_equals_one_device(tmp_path):
     np.testing.assert_allclose(_losses(run), _losses(one), rtol=RTOL)
 
 
+def _class_folder(root: Path, n: int) -> Path:
+    """The first `n` fixture images as PNGs in one sub-folder per class."""
+    from PIL import Image
+
+    from ganctl.data import load_idx_folder
+
+    ds = load_idx_folder(FIXTURE_DATA)
+    for i in range(n):
+        (root / f"c{ds.y[i]}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(ds.x[i, ..., 0]).save(root / f"c{ds.y[i]}" / f"{i:04d}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_streaming_multiworker_reads_each_workers_shard_and_equals_one_device(tmp_path):
+    # Each worker's blocks hold only its rows of every global batch (and their labels): a
+    # worker reading the wrong rows would train on other images than one device does.
+    folder = _class_folder(tmp_path / "imgs", 128)
+    one = train_tiny(tmp_path, "one", epochs=1, data=str(folder), **COND_DCGAN_TINY)
+    procs = _start_workers(tmp_path, "smw", "--data", str(folder), "--arch", "dcgan", "--width",
+                           "4", "--conditional", "--limit", "128", "--batch-size", "32",
+                           "--epochs", "1", "--max-data-memory", "1K")
+    for rc, stdout, stderr in _finish(procs):
+        assert rc == 0, stdout + stderr
+        assert "images streamed from the data cache" in stdout
+    assert_same_state(tmp_path / "smw", one)
+
+
 @pytest.mark.slow
 def test_a_dead_worker_stops_the_other_and_all_resume(tmp_path):
     args = ("--limit", "1024", "--batch-size", "32", "--steps-per-call", "2", "--epochs", "2")

@@ -195,9 +195,10 @@ class TrainConfig:
         "open it at once; it is decoded again when a file is changed, added or removed.",
         resumable=True)
     max_data_memory: str | None = option(
-        None, "The most memory an image folder's decoded images may take held in memory (2G, "
-        "500M); a folder that needs more trains anyway, streaming its batches from the data "
-        "cache (same batches, same order; the progress header says which and why).",
+        None, "The most memory training may take to hold an image folder's images (2G, 500M; "
+        "twice their decoded size while they are placed); a folder that needs more trains "
+        "anyway, streaming its batches from the data cache (the same batches in the same "
+        "order; the progress header says which and why).",
         check=byte_size, resumable=True, number_as_text=True,
         shown="the memory available when training starts")
     channels: int | None = option(

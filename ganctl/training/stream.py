@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class RowReader:
             base = np.frombuffer(mapped, np.uint8).ctypes.data
             self.offset = start + (x.ctypes.data - base)
             self.fd = os.open(x.filename, os.O_RDONLY)
+            self._closer = weakref.finalize(self, os.close, self.fd)  # with the reader
 
     def read(self, indices: np.ndarray, out: np.ndarray) -> None:
         """Rows `indices` into `out` [len(indices), ...], in file order (kinder to a disk)."""
@@ -59,7 +61,7 @@ class RowReader:
 
     def close(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
+            self._closer()
             self.fd = None
 
 
