@@ -229,3 +229,34 @@ def test_project_has_help(cli):
     result = cli("project", "--help")
     assert result.exit_code == 0 and "--seeds-tried" in result.stdout and "Examples" in result.stdout
 
+
+
+def test_the_python_api_projects_as_the_cli_does(loaded):
+    from ganctl.errors import UsageError
+
+    g, evaluator = loaded
+    images = to_uint8(known_targets(g, [1000, 1001]))
+    found = g.project(images, evaluator.feature_tensor, steps=5, seeds_tried=2, batch=2)
+    assert found.latents.shape == (2, g.latent_dim) and found.labels is None
+    with pytest.raises(UsageError, match="images must be uint8"):
+        g.project(images[:, :20], evaluator.feature_tensor)
+    with pytest.raises(UsageError, match="unconditional"):
+        g.project(images, evaluator.feature_tensor, classes=[1])
+
+
+def test_the_bar_follows_projecting_events_on_a_terminal_only():
+    import io
+
+    from rich.console import Console
+
+    from ganctl.cli.progress import ProjectionBar
+    from ganctl.events import Projecting
+
+    for terminal in (False, True):
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=120)
+        with ProjectionBar(console) as bar:
+            for done in (0, 150, 300):
+                bar(Projecting(done, 300, done // 150, 2))
+        text = out.getvalue()
+        assert ("projecting" in text and "300/300" in text) if terminal else text == ""

@@ -141,17 +141,16 @@ def project_for_cli(g: Generator, images_uint8: np.ndarray, settings: Projection
                     ) -> tuple[Projection, Evaluator]:
     """Project images into `g` with the run's evaluator: a status line while the evaluator
     loads (a bar while a domain evaluator is first trained), then a bar of the steps."""
+    from dataclasses import asdict
+
     from ganctl.cli.progress import EvaluationDisplay, ProjectionBar
-    from ganctl.data import scale_to_signed_unit
     from ganctl.evaluation.perceptual import run_evaluator
-    from ganctl.generation.projection import project as project_images
 
     with EvaluationDisplay(console) as display:
         evaluator = run_evaluator(g.config, display.say, display.warn, display.progress)
     with ProjectionBar(console) as bar:
-        result = project_images(g.keras_model, scale_to_signed_unit(images_uint8),
-                                evaluator.feature_tensor, g.latent_dim, settings,
-                                len(g.class_names), classes, emit=bar)
+        result = g.project(images_uint8, evaluator.feature_tensor, classes, emit=bar,
+                           **asdict(settings))
     return result, evaluator
 
 

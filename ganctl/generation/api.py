@@ -8,11 +8,12 @@ options, call a `Generator`, and write or print what it returns. Failures are `G
     g = ganctl.load("runs/run1")                 # or a run folder, or one checkpoint
     images = g.sample(seeds=range(16))           # uint8 [16, h, w, c]
     z = g.latents(seeds=[1, 2])                  # float32 [2, latent_dim]
+    found = g.project(images, features)          # `ganctl project`: latents, classes, PSNR
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ganctl.classes import model_classes, parse_class, parse_classes
 from ganctl.errors import UsageError
-from ganctl.events import Say, quiet
+from ganctl.events import Emit, Say, quiet
 from ganctl.generation.inference import LoadedGenerator, load_generator
 from ganctl.generation.latents import latents_from_seeds, parse_seeds
 from ganctl.generation.sampling import Samples, class_rows, compiled_generator, generate_samples
@@ -31,6 +32,7 @@ from ganctl.runs import DEFAULT_RUNS
 if TYPE_CHECKING:
     from ganctl.config import TrainConfig
     from ganctl.generation.export import ExportResult
+    from ganctl.generation.projection import Projection
 
 Seeds = Iterable[int] | str
 Classes = str | int | Sequence[str | int] | None
@@ -189,6 +191,25 @@ class Generator:
         outputs = self.generate(latents, None if labels is None else
                                 np.repeat(np.asarray(labels, np.int64), len(latents)))
         return to_uint8(outputs)
+
+    def project(self, images: np.ndarray, features: Callable[[Any], Any],
+                classes: Classes = None, emit: Emit = quiet, **settings: Any) -> Projection:
+        """The latents (and classes) whose images are closest to `images` (uint8 [n, h, w, c]
+        of this run's shape), as `ganctl project` finds them. `features` is the perceptual
+        term's differentiable feature function; the run's own, as the CLI uses it:
+        `ganctl.evaluation.perceptual.run_evaluator(g.config).feature_tensor`. `settings`:
+        `ProjectionSettings` fields (steps, seeds_tried, batch, lr, ...)."""
+        from ganctl.data import scale_to_signed_unit
+        from ganctl.generation.projection import ProjectionSettings, project
+
+        images = np.asarray(images)
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
+            raise UsageError(f"images must be uint8 [n, {', '.join(map(str, self.image_shape))}]"
+                             f", got {list(images.shape)}")
+        chosen = None if classes is None else list(self.classes(classes))
+        return project(self.keras_model, scale_to_signed_unit(images), features,
+                       self.latent_dim, ProjectionSettings(**settings), len(self.class_names),
+                       chosen, emit)
 
     # --- elsewhere ------------------------------------------------------------------------------
 

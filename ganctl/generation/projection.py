@@ -118,6 +118,9 @@ def project(generator: Any, targets: np.ndarray, features: Features, latent_dim:
     """
     check_settings(settings)
     targets = np.asarray(targets, np.float32)
+    if targets.ndim != 4 or not len(targets):
+        raise UsageError(f"nothing to project: expected images [n, h, w, c], got "
+                         f"{list(targets.shape)}")
     conditional = num_classes > 0
     tried = list(range(num_classes)) if conditional and classes is None else list(classes or [])
     if not conditional and tried:
@@ -140,6 +143,7 @@ def project(generator: Any, targets: np.ndarray, features: Features, latent_dim:
         z_end[part] = z_part
         if frames is not None:
             frames.append(moments)
+    emit(Projecting(total, total, len(rows), len(rows)))
     images = loop.generate(z_end, row_labels)
     perc, pix = loop.distances(images, targets[rows], target_feats[rows])
     score = loop.score(perc, pix)
