@@ -181,7 +181,8 @@ def test_evaluate_nearest_keeps_the_picture_for_the_report(cli, tmp_path, tiny_r
     import shutil
 
     run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
+    # Other tests' evaluations of the shared run are left behind.
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("evaluations"))
     result = cli("evaluate", "--ckpt", run, "--n", "64", "--real", FIXTURE_DATA, "--metrics",
                  "fd", "--nearest", "3", "--nn-grid", tmp_path / "nn.png")
     assert result.exit_code == 0, result.output
