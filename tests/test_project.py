@@ -96,6 +96,7 @@ def test_project_cli_writes_pictures_arrays_and_json(cli, tmp_path, tiny_run, lo
     assert "t0" in result.stdout and "PSNR" in result.stdout
 
 
+@pytest.mark.slow  # 23 s at load 12: interpolate projects at the defaults (300 steps)
 def test_between_images_walks_from_one_target_to_the_other(cli, tmp_path, tiny_run,
                                                            loaded):
     """Keyframe 0 of the walk (frame 0) is the projection of a.png and keyframe 1 (frame
