@@ -261,3 +261,30 @@ def test_the_bar_follows_projecting_events_on_a_terminal_only():
                 bar(Projecting(done, 300, done // 150, 2))
         text = out.getvalue()
         assert ("projecting" in text and "300/300" in text) if terminal else text == ""
+
+
+def test_a_keyframe_walk_passes_through_its_keyframes_and_moves_class_codes():
+    """Frame k*F is keyframe k exactly; between classes the codes walk with the latents."""
+    from ganctl.generation.walks import render_keyframe_walk
+
+    keys = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    codes = np.eye(3, 4, dtype=np.float32)
+    seen = {}
+
+    def body(z, c):  # an "image" whose pixels are the latent's first values and the code
+        seen["z"], seen["c"] = z, c
+        return np.tanh(np.concatenate([z[:, :4], c], axis=1)).reshape(-1, 2, 4, 1)
+
+    frames = render_keyframe_walk(keys, 5, "slerp", None, body=body, codes=codes)
+    assert len(frames) == 15
+    for k in range(3):
+        np.testing.assert_allclose(seen["z"][5 * k], keys[k], atol=1e-6)
+        np.testing.assert_allclose(seen["c"][5 * k], codes[k], atol=1e-6)
+    labels_seen = {}
+
+    def generate(z, labels):
+        labels_seen["labels"] = labels
+        return np.zeros((len(z), 2, 2, 1), np.float32)
+
+    render_keyframe_walk(keys, 4, "linear", generate, labels=[7, 7, 7])
+    assert labels_seen["labels"].tolist() == [7] * 12
