@@ -96,6 +96,7 @@ def test_project_cli_writes_pictures_arrays_and_json(cli, tmp_path, tiny_run, lo
     assert "t0" in result.stdout and "PSNR" in result.stdout
 
 
+@pytest.mark.slow  # 23 s at load 12: interpolate projects at the defaults (300 steps)
 def test_between_images_walks_from_one_target_to_the_other(cli, tmp_path, tiny_run,
                                                            loaded):
     """Keyframe 0 of the walk (frame 0) is the projection of a.png and keyframe 1 (frame
@@ -181,7 +182,7 @@ def test_evaluate_nearest_keeps_the_picture_for_the_report(cli, tmp_path, tiny_r
     import shutil
 
     run = tmp_path / "run"
-    # without the evaluations that other tests' evaluate calls keep in the shared tiny run
+    # Other tests' evaluations of the shared run are left behind.
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("evaluations"))
     result = cli("evaluate", "--ckpt", run, "--n", "64", "--real", FIXTURE_DATA, "--metrics",
                  "fd", "--nearest", "3", "--nn-grid", tmp_path / "nn.png")
@@ -260,3 +261,30 @@ def test_the_bar_follows_projecting_events_on_a_terminal_only():
                 bar(Projecting(done, 300, done // 150, 2))
         text = out.getvalue()
         assert ("projecting" in text and "300/300" in text) if terminal else text == ""
+
+
+def test_a_keyframe_walk_passes_through_its_keyframes_and_moves_class_codes():
+    """Frame k*F is keyframe k exactly; between classes the codes walk with the latents."""
+    from ganctl.generation.walks import render_keyframe_walk
+
+    keys = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    codes = np.eye(3, 4, dtype=np.float32)
+    seen = {}
+
+    def body(z, c):  # an "image" whose pixels are the latent's first values and the code
+        seen["z"], seen["c"] = z, c
+        return np.tanh(np.concatenate([z[:, :4], c], axis=1)).reshape(-1, 2, 4, 1)
+
+    frames = render_keyframe_walk(keys, 5, "slerp", None, body=body, codes=codes)
+    assert len(frames) == 15
+    for k in range(3):
+        np.testing.assert_allclose(seen["z"][5 * k], keys[k], atol=1e-6)
+        np.testing.assert_allclose(seen["c"][5 * k], codes[k], atol=1e-6)
+    labels_seen = {}
+
+    def generate(z, labels):
+        labels_seen["labels"] = labels
+        return np.zeros((len(z), 2, 2, 1), np.float32)
+
+    render_keyframe_walk(keys, 4, "linear", generate, labels=[7, 7, 7])
+    assert labels_seen["labels"].tolist() == [7] * 12

@@ -99,21 +99,24 @@ def project(
     Can it make my photo? Compare the two halves of NAME.png, and the PSNR and perceptual
     distance printed beside the start's (the best random seed's).
     """
+    from dataclasses import asdict
+
+    from ganctl.errors import UsageError
     from ganctl.generation.projection import ProjectionSettings, check_settings
     from ganctl.generation.projection_files import load_targets, write_projection
     from ganctl.generation.sampling import check_writable
     from ganctl.runs import find_run
 
-    settings = ProjectionSettings(steps, seeds_tried, batch, lr, perceptual_weight, pixel_weight,
-                                  noise_weight, classes_tried, restarts, frames=gif)
+    settings = ProjectionSettings(
+        steps=steps, seeds_tried=seeds_tried, batch=batch, lr=lr,
+        perceptual_weight=perceptual_weight, pixel_weight=pixel_weight,
+        noise_weight=noise_weight, classes_tried=classes_tried, restarts=restarts, frames=gif)
     check_settings(settings)
     run, _ = find_run(ckpt, runs)
     cfg = run.read_config()
     chosen = classes_to_try(class_, cfg)
     targets = load_targets(images, cfg)
     if out.exists() and not out.is_dir():
-        from ganctl.errors import UsageError
-
         raise UsageError(f"--out {out} is a file; pass a folder")
     check_writable(out.expanduser() if out.exists() else out.expanduser().parent, "projections to")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -121,11 +124,7 @@ def project(
     result, evaluator = project_for_cli(g, targets.images, settings, chosen, console)
     summary = {"run": str(run.root), "checkpoint": str(g.checkpoint), "ema": g.ema,
                "evaluator": evaluator.describe(),
-               "settings": {"steps": steps, "seeds_tried": seeds_tried, "batch": batch,
-                            "lr": lr, "perceptual_weight": perceptual_weight,
-                            "pixel_weight": pixel_weight, "noise_weight": noise_weight,
-                            "classes_tried": classes_tried, "restarts": restarts,
-                            "class": class_},
+               "settings": {**asdict(settings), "class": class_},
                "units": {"psnr": "dB on [-1, 1] (peak-to-peak 2)",
                          "perceptual": "Euclidean distance of evaluator features",
                          "z_norm": "||z|| / sqrt(latent_dim); about 1 for the prior"}}
