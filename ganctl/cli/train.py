@@ -79,6 +79,8 @@ def train(
             extra["precision_auto"] = plan.precision_auto
         if plan.width_auto:
             extra["width_auto"] = plan.width_auto
+        if plan.augment_auto:
+            extra["augment_auto"] = plan.augment_auto
         typer.echo(config_json_text(plan.cfg, extra))
         # On stderr, so that stdout stays the JSON; training says them above its header.
         for text in plan.data.warnings:
