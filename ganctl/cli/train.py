@@ -40,6 +40,10 @@ EXAMPLES = """
 
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
+  ganctl train --arch dcgan --data ./300_shoes --init-from base --minutes 3   [dim]# fine-tune 'base'[/]
+
+  ganctl train --arch dcgan --data ./small --augment ada --minutes 60
+
   ganctl train --config examples/quick.toml --dry-run
 
   ganctl train --strategy mirrored --batch-size 256  [dim]# all GPUs of this machine[/]

@@ -141,7 +141,8 @@ class TrainConfig:
         check=must_be(lambda v: 0.0 <= v < 1.0, "in [0, 1)"))
     ada_speed: float = option(
         ADA_SPEED, "--augment ada: how fast p adapts, as the images over which it may go from 0 "
-        "to 1 (the paper's 500,000 suits runs of days, not minutes).", check=positive)
+        "to 1 (the paper's is 500,000; a CPU run of minutes sees 10^5-10^6 images).",
+        check=positive)
     # Fine-tuning
     init_from: str | None = option(
         None, "Fine-tune: start G, D and the EMA from this run's newest checkpoint (a run name "
