@@ -198,6 +198,29 @@ def test_auto_follows_the_dataset_size_and_the_architecture():
     assert TrainConfig().augment == "off"  # the seed MLP as it always was
 
 
+def test_auto_resolves_to_the_measured_choice_for_a_new_run_and_says_why(cli, tmp_path):
+    import json
+
+    from conftest import FIXTURE_DATA
+    from ganctl.config import auto_augment
+    from ganctl.training.loop import training_notes
+
+    assert auto_augment(300)[0] == auto_augment(60_000)[0] == "off"
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",
+            "--dry-run")
+    cfg = json.loads(r.stdout)
+    assert cfg["augment"] == "off" and cfg["augment_auto"] == auto_augment(300)[1]
+    notes = training_notes(TrainConfig(arch="dcgan", augment="off", num_images=300),
+                           augment_auto=auto_augment(300)[1])
+    assert f"augmentation off (auto: {auto_augment(300)[1]})" in notes
+    # An explicit choice is kept and not explained.
+    r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",
+            "--augment", "on", "--dry-run")
+    assert json.loads(r.stdout)["augment"] == "on" and "augment_auto" not in r.stdout
+
+
+# A config.json from before issue 25 may say `auto`: it keeps its meaning then, so the run resumes
+# unchanged.
 @pytest.mark.parametrize("num_images,said", [(256, True), (60_000, False)])
 def test_the_progress_header_says_when_auto_turned_it_on(num_images, said):
     from ganctl.training.loop import training_notes

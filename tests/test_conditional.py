@@ -335,7 +335,7 @@ def sneaker_of_seed(cli, run, tmp_path, seed) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", [{}, {"arch": "dcgan", "width": 8}])  # dcgan: EMA, augmentation
+@pytest.mark.parametrize("arch", [{}, {"arch": "dcgan", "width": 8, "augment": "on"}])  # EMA, augm.
 def test_conditional_resume_mid_epoch_equals_straight(tmp_path, arch):
     from conftest import FIXTURE_DATA
     from ganctl.training.loop import plan_training, run_training

@@ -40,6 +40,10 @@ EXAMPLES = """
 
   ganctl train --arch dcgan --loss wgan-gp --d-steps 5 --no-ema
 
+  ganctl train --arch dcgan --data ./300_shoes --init-from base --minutes 3   [dim]# fine-tune 'base'[/]
+
+  ganctl train --arch dcgan --data ./small --augment ada --minutes 60
+
   ganctl train --config examples/quick.toml --dry-run
 
   ganctl train --strategy mirrored --batch-size 256  [dim]# all GPUs of this machine[/]
@@ -79,6 +83,8 @@ def train(
             extra["precision_auto"] = plan.precision_auto
         if plan.width_auto:
             extra["width_auto"] = plan.width_auto
+        if plan.augment_auto:
+            extra["augment_auto"] = plan.augment_auto
         typer.echo(config_json_text(plan.cfg, extra))
         # On stderr, so that stdout stays the JSON; training says them above its header.
         for text in plan.data.warnings:

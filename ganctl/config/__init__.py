@@ -16,6 +16,7 @@ from ganctl.config.settings import (
     PRECISIONS,
     USER_FIELDS,
     TrainConfig,
+    auto_augment,
     auto_precision,
     auto_width,
     resumed,
@@ -25,6 +26,7 @@ from ganctl.config.settings import (
 from ganctl.config.sources import config_json_text, load_toml, settings_from
 
 __all__ = ["AUGMENT_AUTO_BELOW", "AUGMENTS", "AUTO_BF16_FLAGS", "FIELD_NAMES", "NAME_PATTERN",
-           "OPTIONS", "PRECISIONS", "USER_FIELDS", "Option", "TrainConfig", "auto_precision", "auto_width",
+           "OPTIONS", "PRECISIONS", "USER_FIELDS", "Option", "TrainConfig", "auto_augment",
+           "auto_precision", "auto_width",
            "config_json_text", "flag", "help_text", "load_toml", "resumed", "settings_from",
            "validate", "value_type"]

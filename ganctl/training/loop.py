@@ -89,13 +89,14 @@ class Trainer:
                  callbacks: list[Callback] | None = None,
                  should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
                  width_auto: str = "", source: Source | None = None, init_note: str = "",
-                 holding: str = ""):
+                 holding: str = "", augment_auto: str = ""):
         self.gan = gan
         self.source = source  # --init-from: the run a new run starts from
         self.init_note = init_note  # what the header says of it
         self.precision_auto = precision_auto  # why auto picked the precision, for the header
         self.holding = holding  # where the images are held and why, for the header
         self.width_auto = width_auto  # and the width
+        self.augment_auto = augment_auto  # and the augmentation
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -205,7 +206,8 @@ class Trainer:
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
                                (*training_notes(cfg, self.precision_auto, self.width_auto,
-                                                self.init_note if resumed is None else ""),
+                                                self.init_note if resumed is None else "",
+                                                self.augment_auto),
                                 *((self.holding,) if self.holding else ())),
                                self.dist.describe()))
         for cb in self.callbacks:
@@ -327,7 +329,7 @@ class Trainer:
 # --- preparing a run -----------------------------------------------------------------------------
 
 def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = "",
-                   init_note: str = "") -> tuple[str, ...]:
+                   init_note: str = "", augment_auto: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, width (and
     why, when `--width auto` picked it), loss, EMA, augmentation (and why), precision (and why,
     when `--precision auto` picked it)."""
@@ -346,7 +348,9 @@ def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str =
         notes.append(f"lr G {cfg.lr:g}, D {cfg.d_lr:g}")
     if cfg.ema:
         notes.append(f"EMA half-life {cfg.ema_half_life:,.0f} images")
-    if cfg.augment_on:
+    if augment_auto:
+        notes.append(f"augmentation {cfg.augment} (auto: {augment_auto})")
+    elif cfg.augment_on:
         why = (f" (auto: under {AUGMENT_AUTO_BELOW:,} images)" if cfg.augment == "auto" else "")
         if cfg.augment_adaptive:
             why = (f" (each with a probability p from 0, towards r = {cfg.ada_target:g}; "
@@ -388,6 +392,7 @@ class Plan:
     width_auto: str = ""  # why `--width auto` picked cfg.width; "" if not asked
     source: Source | None = None  # --init-from's run, for a new run
     init_note: str = ""  # what the header says of it
+    augment_auto: str = ""  # why `--augment auto` picked cfg.augment (a new run); "" if not
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -399,7 +404,7 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     is told to `emit`: a Message saying why it decodes, then Decoding events.
     """
     from ganctl.classes import conditional_classes
-    from ganctl.config import auto_precision, auto_width, load_toml, resumed
+    from ganctl.config import auto_augment, auto_precision, auto_width, load_toml, resumed
     from ganctl.data import BUILTIN, load_dataset
     from ganctl.runs import run_for_training
     from ganctl.tfsetup import cpu_flags, gpu_count
@@ -471,12 +476,16 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
     check_training_evaluation(cfg)  # before any epoch: a model the evaluator cannot score
     why = auto_precision(cfg.arch, cpu_flags())[1] if precision_auto else ""
     why_width = auto_width(gpu_count())[1] if width_auto else ""
+    augment_auto = ""
+    if cfg.augment == "auto" and not resuming:  # resolved for a new run, and recorded
+        choice, augment_auto = auto_augment(cfg.num_images)
+        cfg = cfg.replace(augment=choice)
     init_note = ""
     if source is not None and not resuming:
         init_note = check_source(cfg, source)
         cfg = cfg.replace(init_from_config_sha256=source.config_sha256)
     return Plan(cfg, run, data, resuming, fresh, why, choose_holding(data.x, cfg.max_data_memory),
-                why_width, source, init_note)
+                why_width, source, init_note, augment_auto)
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -507,7 +516,8 @@ def run_training(plan: Plan, emit: Emit | None = None,
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None,
                          stream=plan.holding.stream)
             trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
-                              plan.width_auto, plan.source, plan.init_note, plan.holding.why)
+                              plan.width_auto, plan.source, plan.init_note, plan.holding.why,
+                              plan.augment_auto)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:
