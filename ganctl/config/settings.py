@@ -87,8 +87,9 @@ class TrainConfig:
         "one sub-folder per class), so `sample --class` can ask for a class.",
         flags="--conditional/--unconditional", shown="unconditional")
     width: int | None = option(
-        None, "channels of the largest feature maps (G and D double them as the grid halves, up "
-        "to 8x).", check=positive_whole, arch_default=True, arch_only=True)
+        None, "channels of the largest feature maps, which smaller grids multiply (dcgan doubles "
+        "them as the grid halves, up to 8x; architectures without a default here pick one by "
+        "image size).", check=positive_whole, arch_default=True, arch_only=True)
     spectral_norm: bool = option(False, "spectral normalisation in D (it then has no BatchNorm).",
                                  arch_only=True)
     loss: str | None = option(None, "{choices}.", arch_default=True)  # D and G's losses
