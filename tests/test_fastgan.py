@@ -177,8 +177,8 @@ def test_latent_dim_defaults_per_architecture():
     assert resolve({"arch": "fastgan", "latent_dim": 32}).latent_dim == 32
 
 
-# Tracing fastgan's step is most of these tests' time: minutes at load 20 on 2 cores.
-SLOW_TIMEOUT = pytest.mark.timeout(1800)
+# Tracing fastgan's step is most of these tests' time: 10-15 minutes each at load 20 on 2 cores.
+SLOW_TIMEOUT = pytest.mark.timeout(3600)
 
 
 @pytest.fixture(scope="module")

@@ -115,8 +115,9 @@ class TrainConfig:
         flags="--conditional/--unconditional", shown="unconditional")
     # str first: the command line's "auto" or a number; __post_init__ makes it a number.
     width: str | int | None = option(
-        None, "channels of the largest feature maps (G and D double them as the grid halves, up "
-        f"to 8x); auto = {AUTO_WIDTH_CPU} on a CPU, {AUTO_WIDTH_GPU} with a GPU.",
+        None, "channels of the largest feature maps, which smaller grids multiply (dcgan doubles "
+        "them as the grid halves, up to 8x; an architecture without a default here picks one by "
+        f"image size); auto = {AUTO_WIDTH_CPU} on a CPU, {AUTO_WIDTH_GPU} with a GPU.",
         check=whole_width, arch_default=True, arch_only=True, number_as_text=True)
     spectral_norm: bool = option(False, "spectral normalisation in D (it then has no BatchNorm).",
                                  arch_only=True)
