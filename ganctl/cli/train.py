@@ -118,7 +118,8 @@ def train(
         console.print(f"stopped {_where(result)}; saved "
                       f"{ckpt}. Run the same command to continue.", highlight=False)
         raise typer.Exit(130)
-    console.print(f"done: {result.epochs_done} epochs in {plan.run.root} "
+    epochs = f"{result.epochs_done} epoch" + ("" if result.epochs_done == 1 else "s")
+    console.print(f"done: {epochs} in {plan.run.root} "
                   f"(samples/, progress.gif, checkpoints/)", highlight=False)
     console.print(f"see it: ganctl report --ckpt {plan.run.root}", highlight=False)
 
