@@ -390,9 +390,9 @@ def auto_augment(num_images: int) -> tuple[str, str]:
     30,000 images it was off already.
     """
     if num_images < AUGMENT_AUTO_BELOW:
-        return "off", ("in runs of minutes on folders of 500-3,000 images augmentation off beat "
-                       "ada and the fixed policy; --augment ada for long runs")
-    return "off", f"{num_images:,} images: D does not memorise them"
+        return "off", ("the best measured in runs of 5-15 minutes on folders of 500-3,000 "
+                       "images, against ada and the fixed policy (benchmarks/README.md)")
+    return "off", f"{AUGMENT_AUTO_BELOW:,} images or more, as before"
 
 
 def auto_width(gpus: int) -> tuple[int, str]:
