@@ -59,6 +59,17 @@ def main() -> None:
     gans["in memory"].set_data(x)
     print(f"placed in memory in {time.perf_counter() - t:.1f} s; peak RSS {rss_mib():,.0f} MiB")
     gans["streamed"].set_data(x, stream=True)
+    stream = gans["streamed"].feed._stream
+    waits: list[float] = []  # seconds each call waited for its block (reading, or the pipeline)
+    block = stream.block
+
+    def timed_block(*args):
+        t = time.perf_counter()
+        out = block(*args)
+        waits.append(time.perf_counter() - t)
+        return out
+
+    stream.block = timed_block
     images = cfg.steps_per_call * cfg.batch_size
     for name, gan in gans.items():  # warm-up: trace and compile
         t = time.perf_counter()
@@ -80,8 +91,11 @@ def main() -> None:
             rates[name].append(args.calls * images / sum(seconds))
             if args.calls > 1:
                 steady[name].append((args.calls - 1) * images / sum(seconds[1:]))
+            waited = (f"; waited for blocks {', '.join(f'{w:.2f}' for w in waits[-args.calls:])}"
+                      f" s" if name == "streamed" else "")
             print(f"round {r + 1} {name}: {rates[name][-1]:.1f} images/s; calls "
-                  f"{', '.join(f'{s:.2f}' for s in seconds)} s (load {load:.1f})", flush=True)
+                  f"{', '.join(f'{s:.2f}' for s in seconds)} s{waited}; traces "
+                  f"{gan.trace_count} (load {load:.1f})", flush=True)
     for label, table in (("every call", rates), ("after each epoch's first call", steady)):
         if not table["streamed"]:
             continue
