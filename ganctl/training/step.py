@@ -4,7 +4,9 @@ its labels, G's noise and fake labels, and the step's stateless seeds (`StepInpu
 The feeder (`ganctl.training.feed`) draws and gathers the inputs for the global batch; the
 update draws nothing from the random generator, so a device that computes a slice of the batch
 runs exactly this code on its rows. The loss (`ganctl.training.losses`) gives the terms and its
-regulariser; this module runs the forward passes and applies the gradients.
+regulariser, and D's architecture may add a loss of its own on the real images (a D that
+also reconstructs them; `ganctl.models.judge_real`); this module runs the forward passes and applies
+the gradients.
 """
 
 from __future__ import annotations
