@@ -188,7 +188,7 @@ def test_train_through_cli_then_resume(cli, tmp_path):
             "--name", "c1", "--no-xla", "--seed", 3]
     r = cli(*args, "--epochs", 1)
     assert r.exit_code == 0, r.output
-    assert "run c1 on CPU" in r.stdout and "epoch 1 done" in r.stdout and "done: 1 epochs" in r.stdout
+    assert "run c1 on CPU" in r.stdout and "epoch 1 done" in r.stdout and "done: 1 epoch in" in r.stdout
     r = cli(*args, "--epochs", 2)
     assert r.exit_code == 0, r.output
     assert "resuming from ckpt-e0001-s00000004 at epoch 2/2" in r.stdout
