@@ -256,7 +256,9 @@ def _start_workers(tmp_path: Path, name: str, *args: str, timeout_s: float = 20,
                "TMPDIR": str(scratch), "COLUMNS": "200"}
         cmd = [sys.executable, "-m", "ganctl", "train", "--data", str(FIXTURE_DATA), "--seed", "1",
                "--no-xla", "--out", str(tmp_path), "--name", name, "--strategy", "multiworker",
-               "--snapshot-every", "1ep", *args]
+               # float32 as the one-device runs: conftest's CPU without bf16 (for dcgan's
+               # `--precision auto`) does not reach these processes
+               "--snapshot-every", "1ep", "--precision", "float32", *args]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     return procs
@@ -305,7 +307,8 @@ def test_conditional_multiworker_equals_one_device(tmp_path):
     # Every worker draws the same global fake labels from its copy of the generator and takes
     # its rows of them, as of the noise, the images and their labels.
     one = train_tiny(tmp_path, "one", epochs=1, **COND_DCGAN_TINY)
-    procs = _start_workers(tmp_path, "cmw", "--arch", "dcgan", "--width", "4", "--conditional",
+    procs = _start_workers(tmp_path, "cmw", "--arch", "dcgan", "--width", "4", "--augment", "on",
+                           "--conditional",
                            "--limit", "128", "--batch-size", "32", "--epochs", "1")
     for rc, stdout, stderr in _finish(procs):
         assert rc == 0, stdout + stderr
@@ -334,7 +337,8 @@ def test_streaming_multiworker_reads_each_workers_shard_and_equals_one_device(tm
     # worker reading the wrong rows would train on other images than one device does.
     folder = _class_folder(tmp_path / "imgs", 128)
     one = train_tiny(tmp_path, "one", epochs=1, data=str(folder), **COND_DCGAN_TINY)
-    procs = _start_workers(tmp_path, "smw", "--data", str(folder), "--arch", "dcgan", "--width",
+    procs = _start_workers(tmp_path, "smw", "--data", str(folder), "--augment", "on", "--arch",
+                           "dcgan", "--width",
                            "4", "--conditional", "--limit", "128", "--batch-size", "32",
                            "--epochs", "1", "--max-data-memory", "1K")
     for rc, stdout, stderr in _finish(procs):
