@@ -303,3 +303,19 @@ def test_eval_every_scores_reach_the_page_with_the_best_marked(tmp_path):
         assert svg.count("<circle") == 3  # one dot per evaluated epoch
         assert f">best checkpoint (epoch {best})<" in svg
     assert f"FD {min(r['fd'] for r in records):.3f})" in html  # the summary's best checkpoint
+
+
+def test_of_two_evaluations_saved_in_one_millisecond_the_later_is_the_newest(run_copy,
+                                                                             monkeypatch):
+    # save_evaluation names the second of one second STAMP-2.json, which sorts before
+    # STAMP.json by name: the order must come from the number, not the name's characters
+    import time
+
+    from ganctl.evaluation.report.gather import gather
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20270115-080000")
+    first = fake_evaluation(run_copy, fd=50.0)
+    second = fake_evaluation(run_copy, fd=7.0)
+    assert (first.name, second.name) == ("20270115-080000.json", "20270115-080000-2.json")
+    assert gather(run_copy).evaluation_path == second

@@ -109,8 +109,16 @@ def _evaluations(run: RunFolder) -> list[tuple[Path, dict[str, Any]]]:
         except (OSError, ValueError):
             continue
         if isinstance(obj, dict) and obj.get("checkpoints"):
-            found.append((float(obj.get("time") or 0), path.name, path, obj))
-    return [(path, obj) for *_, path, obj in sorted(found, key=lambda f: f[:2])]
+            found.append((float(obj.get("time") or 0), *_name_order(path.name), path, obj))
+    return [(path, obj) for *_, path, obj in sorted(found, key=lambda f: f[:3])]
+
+
+def _name_order(name: str) -> tuple[str, int]:
+    """STAMP.json before STAMP-2.json before STAMP-10.json (two evaluations in one second, and
+    maybe in one millisecond of their saved time): the stamp, then the number save_evaluation
+    added."""
+    m = re.fullmatch(r"(\d{8}-\d{6})(?:-(\d+))?\.json", name)
+    return (m.group(1), int(m.group(2) or 1)) if m else (name, 0)
 
 
 def evenly_spaced(items: list[Any], count: int = 8) -> list[Any]:
