@@ -202,16 +202,14 @@ def test_copy_of_run_is_independent(tiny_run, tmp_path):
     assert after == before
 
 
-@pytest.mark.slow
-def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
+def _trainer_clock(monkeypatch, step: float) -> None:
+    """Give every Trainer a clock that advances `step` seconds each time it is read."""
     from ganctl.training.loop import Trainer
 
-    # A clock that advances one minute each time it is read: the deadline is read once at the
-    # start, then before every compiled call; 2.5 minutes allow two calls of one step.
     now = {"t": 0.0}
 
     def clock():
-        now["t"] += 60.0
+        now["t"] += step
         return now["t"]
 
     real_init = Trainer.__init__
@@ -221,6 +219,13 @@ def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path,
         self.clock = clock
 
     monkeypatch.setattr(Trainer, "__init__", init)
+
+
+@pytest.mark.slow
+def test_minutes_stop_with_a_checkpoint_and_a_rerun_gives_as_many_more(tmp_path, monkeypatch):
+    # A clock that advances one minute each time it is read: the deadline is read once at the
+    # start, then before every compiled call; 2.5 minutes allow two calls of one step.
+    _trainer_clock(monkeypatch, 60.0)
     opts = _opts(tmp_path, "timed", epochs=2, steps_per_call=1, minutes=2.5)
     first = run_training(plan_training(opts))
     assert first.out_of_time and not first.interrupted and first.step == 2
@@ -318,21 +323,7 @@ def test_minutes_without_epochs_means_no_epoch_limit():
 
 @pytest.mark.slow
 def test_minutes_without_epochs_trains_until_the_time_is_up(tmp_path, monkeypatch):
-    from ganctl.training.loop import Trainer
-
-    now = {"t": 0.0}  # a clock that advances one second each time it is read
-
-    def clock():
-        now["t"] += 1.0
-        return now["t"]
-
-    real_init = Trainer.__init__
-
-    def init(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        self.clock = clock
-
-    monkeypatch.setattr(Trainer, "__init__", init)
+    _trainer_clock(monkeypatch, 1.0)  # a clock that advances one second each time it is read
     opts = _opts(tmp_path, "timed", limit=128, steps_per_call=2, minutes=0.5,
                  snapshot_every="1000ep")
     result = run_training(plan_training(opts))

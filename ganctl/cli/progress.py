@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.progress import (
@@ -179,7 +179,22 @@ class EvaluationDisplay:
             self.bar = None
 
 
-class DecodeDisplay:
+class _BarDisplay:
+    """A display that may hold a live Rich bar: as a context manager it stops the bar on the
+    way out, however the command ends."""
+
+    progress: Progress | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class DecodeDisplay(_BarDisplay):
     """An image folder's decoding (Decoding events) as a bar with images/s and ETA on a
     terminal. Elsewhere (logs, CI) the line saying why it decodes and one with its speed come
     at its end, and only when it took a second or more: a small folder decodes without a word,
@@ -191,14 +206,6 @@ class DecodeDisplay:
         self.task = None
         self._start = 0.0
         self._held: list[str] = []
-
-    def __enter__(self) -> DecodeDisplay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Message):
@@ -241,7 +248,7 @@ class DecodeDisplay:
             self.task = None
 
 
-class ProjectionBar:
+class ProjectionBar(_BarDisplay):
     """`ganctl project`'s Projecting events as a bar of optimisation steps (all images x
     steps) with the images finished and the ETA; quiet when not a terminal."""
 
@@ -249,14 +256,6 @@ class ProjectionBar:
         self.console = console
         self.progress: Progress | None = None
         self.task: Any = None
-
-    def __enter__(self) -> ProjectionBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
     def __call__(self, event: Event) -> None:
         if not isinstance(event, Projecting) or not self.console.is_terminal:
