@@ -15,7 +15,14 @@ import pytest
 from conftest import assert_one_line_error
 from ganctl.errors import UsageError
 from ganctl.generation.latents import latents_from_seeds
-from ganctl.generation.sampling import describe_seeds, plan_sample_outputs, resolve_seeds, seed_filename
+from ganctl.generation.sampling import (
+    BATCH_SIZE,
+    describe_seeds,
+    generation_batch,
+    plan_sample_outputs,
+    resolve_seeds,
+    seed_filename,
+)
 from ganctl.images import read_image, to_uint8
 
 
@@ -45,6 +52,17 @@ def test_describe_seeds():
     assert describe_seeds([1, 3, 5, 7, 9, 11]) == "1,3,5,7,..."
     assert seed_filename(7) == "seed0007.png"
     assert seed_filename(123456) == "seed123456.png"
+
+
+def test_generation_batch_shrinks_for_large_images():
+    """1,000 latents at once up to 32x32x3; larger images take fewer (one 64-image grid of
+    256x256x3 fastgan images at 1,000 latents a batch took 14.8 GB), never fewer than one."""
+    assert generation_batch((28, 28, 1)) == BATCH_SIZE == generation_batch((32, 32, 3))
+    assert generation_batch((64, 64, 3)) == 250
+    assert generation_batch((128, 128, 3)) == 62
+    assert generation_batch((256, 256, 3)) == 15
+    assert generation_batch((1024, 1024, 3)) == 1
+    assert generation_batch((4096, 4096, 3)) == 1
 
 
 def test_output_kinds(tmp_path):

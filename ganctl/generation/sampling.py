@@ -22,11 +22,15 @@ from ganctl.fsutil import atomic_path
 from ganctl.generation.latents import latents_from_seeds, parse_seeds
 from ganctl.images import make_grid, to_uint8, write_png
 
-# The generator always sees batches of exactly this many latents (the last one padded).
+# The generator always sees batches of one size for its image shape (the last one padded).
 # Matrix kernels pick different code paths, and so round differently, for different batch
 # sizes (a batch of 1 differs from a batch of 10 in the last bits), which could flip a pixel;
 # one shape keeps every row bit-identical wherever it sits. It also means one trace.
+# The size is BATCH_SIZE for images of up to BATCH_VALUES values (32×32×3), and smaller for
+# larger images, so that a batch's activations stay bounded: 1,000 latents through fastgan at
+# 256×256×3 took 14.8 GB for one 64-image snapshot grid (benchmarks/README.md, fastgan).
 BATCH_SIZE = 1000
+BATCH_VALUES = 1000 * 32 * 32 * 3
 DEFAULT_N = 64
 DEFAULT_PER_CLASS = 10  # images per class when sampling several classes (a row each)
 GRID_SUFFIXES = (".png",)
@@ -80,9 +84,17 @@ def describe_seeds(seeds: Sequence[int], max_parts: int = 4) -> str:
     return ",".join(parts)
 
 
-def compiled_generator(generator: Any, batch_size: int = BATCH_SIZE
+def generation_batch(image_shape: Sequence[int]) -> int:
+    """How many latents the generator of `image_shape` (h, w, c) images runs at once: 1,000
+    up to 32×32×3, then fewer as images grow (250 at 64×64×3, 15 at 256×256×3), at least 1."""
+    values = int(np.prod([int(v) for v in image_shape]))
+    return max(1, min(BATCH_SIZE, BATCH_VALUES // values))
+
+
+def compiled_generator(generator: Any, batch_size: int | None = None
                        ) -> Callable[..., np.ndarray]:
-    """A function latents [n, d] -> float32 images that runs `generator` in inference mode.
+    """A function latents [n, d] -> float32 images that runs `generator` in inference mode,
+    on batches of `batch_size` latents (default `generation_batch` of its image shape).
 
     A conditional generator takes its second input too: `run(latents, labels)` with int labels
     [n] (or, for a generator body, class codes [n, e]).
@@ -92,6 +104,8 @@ def compiled_generator(generator: Any, batch_size: int = BATCH_SIZE
     """
     import tensorflow as tf
 
+    if batch_size is None:
+        batch_size = generation_batch(generator.output_shape[1:])
     specs = [tf.TensorSpec([batch_size, *inp.shape[1:]], inp.dtype) for inp in generator.inputs]
     if len(specs) == 1:
         forward = tf.function(lambda z: generator(z, training=False), input_signature=specs)

@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 # end of one step (G's backward pass) with the start of the next (D on the real batch, which
 # only waits for D's update): about 6% more images/s on a 2-core CPU (benchmarks/README.md).
 # Weights and optimizer state do not depend on how steps fall into calls; with XLA, BatchNorm's
-# moving averages may differ in the last bit. The distributed loop, which XLA does not
-# compile, runs one step per iteration.
+# moving averages may differ in the last bit. Only an XLA-compiled loop unrolls: XLA overlaps
+# one step's G backward pass with the next step's D pass (+6% for the MLP), while in graph mode
+# the second copy gains nothing measurable and every copy is traced again (the loop traces the
+# step `UNROLL + 1` times, with the remainder's loop): fastgan at 64 px took 40 s to its first
+# step unrolled and 14 s not, dcgan 9.4 s and 6.0 s, at the same images/s (benchmarks/README.md).
+# The distributed loop, which XLA does not compile, runs one step per iteration.
 UNROLL = 2
 
 # One step on the device(s): (batch indices [batch], G's inputs for the global batch) -> stats.
@@ -152,7 +156,8 @@ class Feeder:
                 # (21.5 vs 23.5 ms per step, within this machine's noise).
                 self._function = self._compile(self._distributed_step(dist.strategy), 1, False)
             else:
-                self._function = self._compile(self._one_device_step, UNROLL, self.cfg.xla)
+                xla = bool(self.cfg.xla)
+                self._function = self._compile(self._one_device_step, UNROLL if xla else 1, xla)
         return self._function
 
     def train_steps(self, order: Any, start: int, count: int) -> np.ndarray:
