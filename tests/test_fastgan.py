@@ -177,6 +177,41 @@ def test_latent_dim_defaults_per_architecture():
     assert resolve({"arch": "fastgan", "latent_dim": 32}).latent_dim == 32
 
 
+def test_width_default_is_recorded_for_the_image_size():
+    """--width left out: the config holds the number the builder uses (config.json then
+    records it), fastgan.DEFAULT_WIDTHS per image size; a given width stays."""
+    from ganctl.config import TrainConfig
+
+    assert TrainConfig(arch="fastgan").width is None  # no image shape yet: nothing to pick
+    for size, width in fastgan.DEFAULT_WIDTHS.items():
+        assert TrainConfig(arch="fastgan", image_shape=(size, size, 3)).width == width
+    assert TrainConfig(arch="fastgan", image_shape=(64, 64, 3), width=4).width == 4
+    d_none = build_models("fastgan", 16, (64, 64, 1))[1]
+    d_16 = build_models("fastgan", 16, (64, 64, 1), width=fastgan.DEFAULT_WIDTHS[64])[1]
+    assert d_none.count_params() == d_16.count_params()
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_d_blocks_for_freeze_d(size):
+    """--freeze-d K fixes D's input convolution, then its down blocks to 8x8 (each both
+    branches' convolutions and BatchNorms): every such weight in exactly one block, none of the
+    logit head's or the decoders'."""
+    _, d = build_models("fastgan", 16, (size, size, 3), width=4)
+    blocks = ARCHS["fastgan"].d_blocks(d)
+    downs = {64: 2, 128: 3}[size]  # 32 -> 16 -> 8 at 64 px
+    assert len(blocks) == 1 + downs
+    assert [layer.name for layer in blocks[0]] == ["sn_d_in"]
+    for block in blocks[1:]:
+        names = sorted(layer.name for layer in block)
+        r = names[0].split("_")[0][1:]
+        assert names == sorted([f"d{r}_direct_bn", f"d{r}_main1_bn", f"d{r}_main2_bn",
+                                f"sn_d{r}_direct", f"sn_d{r}_main1", f"sn_d{r}_main2"])
+    ids = [id(v) for block in blocks for layer in block for v in layer.trainable_variables]
+    assert len(ids) == len(set(ids))
+    named = {v.path for block in blocks for layer in block for v in layer.trainable_variables}
+    assert not any("logit" in p or "dec_" in p for p in named)
+
+
 # Tracing fastgan's step is most of these tests' time: 10-15 minutes each at load 20 on 2 cores.
 SLOW_TIMEOUT = pytest.mark.timeout(3600)
 

@@ -255,6 +255,10 @@ class TrainConfig:
             if meta.arch_default and getattr(self, name) is None and spec is not None \
                     and name in spec.defaults:
                 object.__setattr__(self, name, spec.defaults[name])
+        if spec is not None and self.image_shape is not None:
+            for name, value in spec.shape_defaults(tuple(self.image_shape)).items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
         if self.d_lr is None:
             object.__setattr__(self, "d_lr", self.lr)
         if self.epochs is None and self.minutes is None:

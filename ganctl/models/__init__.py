@@ -30,6 +30,9 @@ class Arch:
     options: tuple[str, ...] = ()  # TrainConfig fields the builder takes as keyword arguments
     # D's blocks, input first, each a list of its layers with weights: what --freeze-d K fixes.
     d_blocks: Callable[[Any], list[list[Any]]] = lambda discriminator: []
+    # Defaults that depend on the image shape (h, w, c), filled in once the data gives it, so
+    # that config.json records the number the builder used.
+    shape_defaults: Callable[[tuple[int, int, int]], dict[str, Any]] = lambda shape: {}
     # Every builder also takes `num_classes` (conditional models) and `d_batch_statistics`
     # (False: D must not normalise over the batch, as a loss that penalises each image's
     # gradient asks).
@@ -53,7 +56,8 @@ ARCHS: dict[str, Arch] = {
                   summary="dcgan (convolutional; square images of 28, 32, 48, 64, 96 or 128 "
                           "pixels)"),
     "fastgan": Arch(fastgan.build_fastgan, check_shape=fastgan.check_shape, options=("width",),
-                    # --width None: the builder's default for the image size.
+                    d_blocks=fastgan.d_blocks, shape_defaults=fastgan.shape_defaults,
+                    # --width None: fastgan.DEFAULT_WIDTHS for the image size (shape_defaults).
                     defaults={"latent_dim": fastgan.LATENT_DIM, "loss": "hinge", "ema": True,
                               "augment": "auto", "xla": False, "precision": "auto", "lr": 2e-4,
                               "batch_size": 16},

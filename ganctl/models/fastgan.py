@@ -58,6 +58,26 @@ def channels(resolution: int, width: int) -> int:
     return max(8, int(width * _FACTORS[resolution]))
 
 
+def shape_defaults(image_shape: tuple[int, int, int]) -> dict[str, int]:
+    """Settings whose default depends on the image shape: `width` (`DEFAULT_WIDTHS`)."""
+    size = image_shape[0]
+    return {"width": DEFAULT_WIDTHS[size]} if size in DEFAULT_WIDTHS else {}
+
+
+def d_blocks(discriminator: Any) -> list[list[Any]]:
+    """D's blocks, input first, for --freeze-d: the input convolution, then each down block's
+    layers with weights (both branches' convolutions and BatchNorms), down to 8×8. The logit
+    head and the decoders are not blocks."""
+    layers = discriminator.body.layers
+    blocks = [[layer for layer in layers if layer.name == "sn_d_in"]]
+    r = int(discriminator.body.inputs[0].shape[1]) // 2
+    while r > 8:
+        r //= 2
+        blocks.append([layer for layer in layers if layer.name.startswith((f"sn_d{r}_", f"d{r}_"))
+                       and layer.weights])
+    return blocks
+
+
 def rec_size(size: int) -> int:
     """The size of the decoders' reconstructions for images of `size` pixels."""
     return min(REC_MAX, size // 2)
