@@ -203,7 +203,7 @@ def test_auto_resolves_to_the_measured_choice_for_a_new_run_and_says_why(cli, tm
 
     from conftest import FIXTURE_DATA
     from ganctl.config import auto_augment
-    from ganctl.training.loop import training_notes
+    from ganctl.training.loop import AutoReasons, training_notes
 
     assert auto_augment(300)[0] == auto_augment(60_000)[0] == "off"
     r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",
@@ -211,7 +211,7 @@ def test_auto_resolves_to_the_measured_choice_for_a_new_run_and_says_why(cli, tm
     cfg = json.loads(r.stdout)
     assert cfg["augment"] == "off" and cfg["augment_auto"] == auto_augment(300)[1]
     notes = training_notes(TrainConfig(arch="dcgan", augment="off", num_images=300),
-                           augment_auto=auto_augment(300)[1])
+                           AutoReasons(augment=auto_augment(300)[1]))
     assert f"augmentation off (auto: {auto_augment(300)[1]})" in notes
     # An explicit choice is kept and not explained.
     r = cli("train", "--data", FIXTURE_DATA, "--limit", 300, "--out", tmp_path, "--arch", "dcgan",

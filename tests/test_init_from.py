@@ -173,3 +173,24 @@ def test_other_classes_load_all_but_the_class_embedding(tmp_path):
     theirs = generator_body(load_generator(str(source), ema=False).generator)
     np.testing.assert_array_equal(fc[:100], theirs.get_layer("fc").kernel.numpy()[:100])
     assert fc.shape[0] == 102
+
+
+def test_a_run_stopped_before_its_first_checkpoint_still_starts_from_its_source(
+        tiny_dcgan_run, tmp_path):
+    """A fine-tuning run killed before it saved a checkpoint has its config.json but no
+    weights: run again (without --init-from), it starts from the source, not from noise; once it
+    has a checkpoint, it resumes from that."""
+    from ganctl.checkpoints import CheckpointStore
+
+    first = _plan(tmp_path, init_from=str(tiny_dcgan_run))
+    first.run.write_config(first.cfg, {})  # what `fit` writes before the first step
+    again = _plan(tmp_path)
+    assert again.resuming and again.source is not None
+    assert again.source.run.root == tiny_dcgan_run.resolve()
+    assert again.init_note == f"fine-tuning from {tiny_dcgan_run.resolve()}"
+    assert any(n == again.init_note for n in again.notes)
+    gan = _gan(again)
+    CheckpointStore(again.run.checkpoints).save(gan.checkpoint_objects(), 0, 0, complete=False)
+    resumed = _plan(tmp_path)
+    assert resumed.source is None and resumed.init_note == ""
+    assert f"fine-tuned from {tiny_dcgan_run.resolve()}" in resumed.notes

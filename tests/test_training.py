@@ -291,12 +291,12 @@ def test_precision_auto_is_resolved_saved_and_explained(tmp_path, fake_cpu):
         plan_training(_opts(tmp_path, "auto", epochs=3, precision="auto", **DCGAN_TINY))
     # Without --precision auto the header says nothing of it.
     plan = plan_training(_opts(tmp_path, "auto", epochs=3, **DCGAN_TINY))
-    assert plan.cfg.precision == "bf16" and plan.precision_auto == ""
+    assert plan.cfg.precision == "bf16" and plan.auto.precision == ""
 
 
 def test_the_progress_header_names_the_image_size_and_colour():
     from ganctl.config import TrainConfig
-    from ganctl.training.loop import training_notes
+    from ganctl.training.loop import AutoReasons, training_notes
 
     emoji = TrainConfig(arch="dcgan", width=32, image_shape=(64, 64, 3), num_images=3781)
     assert training_notes(emoji)[0] == "dcgan width 32 on 64×64 colour images"
@@ -305,7 +305,7 @@ def test_the_progress_header_names_the_image_size_and_colour():
                        labels=tuple("abc"), class_counts=(1, 1, 1))
     assert training_notes(cond)[0] == "dcgan width 32 on 28×28 grayscale images, conditional on 3 classes"
     why = "on a CPU, width 32 drew better images per minute than 64 in the quality race"
-    assert training_notes(cond, width_auto=why)[0].startswith(f"dcgan width 32 (auto: {why}) on")
+    assert training_notes(cond, AutoReasons(width=why))[0].startswith(f"dcgan width 32 (auto: {why}) on")
 
 
 def test_minutes_without_epochs_means_no_epoch_limit():

@@ -78,13 +78,8 @@ def train(
     with DecodeDisplay(Console(stderr=True, soft_wrap=True) if dry_run else console) as shown:
         plan = plan_training(options, str(config) if config else None, fresh=fresh, emit=shown)
     if dry_run:
-        extra = {"run_folder": str(plan.run.root), "resume": plan.resuming}
-        if plan.precision_auto:
-            extra["precision_auto"] = plan.precision_auto
-        if plan.width_auto:
-            extra["width_auto"] = plan.width_auto
-        if plan.augment_auto:
-            extra["augment_auto"] = plan.augment_auto
+        extra = {"run_folder": str(plan.run.root), "resume": plan.resuming,
+                 **plan.auto.to_json()}
         typer.echo(config_json_text(plan.cfg, extra))
         # On stderr, so that stdout stays the JSON; training says them above its header.
         for text in plan.data.warnings:

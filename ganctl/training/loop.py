@@ -4,6 +4,7 @@ interruption."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -87,16 +88,12 @@ class Trainer:
 
     def __init__(self, gan: GAN, run: RunFolder, emit: Emit | None = None,
                  callbacks: list[Callback] | None = None,
-                 should_stop: Callable[[], bool] | None = None, precision_auto: str = "",
-                 width_auto: str = "", source: Source | None = None, init_note: str = "",
-                 holding: str = "", augment_auto: str = ""):
+                 should_stop: Callable[[], bool] | None = None,
+                 notes: tuple[str, ...] | None = None, source: Source | None = None):
         self.gan = gan
         self.source = source  # --init-from: the run a new run starts from
-        self.init_note = init_note  # what the header says of it
-        self.precision_auto = precision_auto  # why auto picked the precision, for the header
-        self.holding = holding  # where the images are held and why, for the header
-        self.width_auto = width_auto  # and the width
-        self.augment_auto = augment_auto  # and the augmentation
+        # What the progress header says of the run (`Plan.notes`; default: its settings alone).
+        self.notes = training_notes(gan.cfg) if notes is None else notes
         self.cfg = gan.cfg
         self.run = run
         self.dist = gan.distribution or Distribution("one", None, 1, self.cfg.batch_size)
@@ -205,11 +202,7 @@ class Trainer:
         self.emit(TrainStarted(self.run.name, device_description(), cfg.epochs, done_epochs,
                                step_in_epoch, steps, steps * cfg.batch_size,
                                resumed.name if resumed else None, self.schedule.describe(),
-                               (*training_notes(cfg, self.precision_auto, self.width_auto,
-                                                self.init_note if resumed is None else "",
-                                                self.augment_auto),
-                                *((self.holding,) if self.holding else ())),
-                               self.dist.describe()))
+                               self.notes, self.dist.describe()))
         for cb in self.callbacks:
             cb.on_train_start(gan, self.run)
         self.schedule.taken()  # the first snapshot's time counts from here, after the setup
@@ -328,13 +321,30 @@ class Trainer:
 
 # --- preparing a run -----------------------------------------------------------------------------
 
-def training_notes(cfg: TrainConfig, precision_auto: str = "", width_auto: str = "",
-                   init_note: str = "", augment_auto: str = "") -> tuple[str, ...]:
+@dataclass(frozen=True)
+class AutoReasons:
+    """Why `auto` picked a new run's precision, width and augmentation, each '' where that
+    setting was not `auto`: for the progress header and `--dry-run`."""
+
+    precision: str = ""
+    width: str = ""
+    augment: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """{'precision_auto': why, ...} for the settings `auto` picked."""
+        return {f"{name}_auto": why for name, why in dataclasses.asdict(self).items() if why}
+
+
+def training_notes(cfg: TrainConfig, auto: AutoReasons = AutoReasons(),
+                   init_note: str = "") -> tuple[str, ...]:
     """What the progress header says about the model beyond its size: architecture, width (and
     why, when `--width auto` picked it), loss, EMA, augmentation (and why), precision (and why,
-    when `--precision auto` picked it)."""
+    when `--precision auto` picked it), the run it is fine-tuned from (`init_note`, for a new
+    run), FreezeD and the time limit."""
     from ganctl.config import AUGMENT_AUTO_BELOW
     from ganctl.training.augment import parse_policy
+
+    width_auto, augment_auto, precision_auto = auto.width, auto.augment, auto.precision
 
     model = f"{cfg.arch}" + (f" width {cfg.width}" if cfg.width else "") + (
         f" (auto: {width_auto})" if width_auto else "")
@@ -387,12 +397,17 @@ class Plan:
     data: Any  # ganctl.data.Dataset
     resuming: bool
     fresh: bool
-    precision_auto: str = ""  # why `--precision auto` picked cfg.precision; "" if not asked
+    auto: AutoReasons = AutoReasons()  # why `auto` picked what it did
     holding: Holding = Holding(False, "")  # in memory, or streamed from the data cache, and why
-    width_auto: str = ""  # why `--width auto` picked cfg.width; "" if not asked
-    source: Source | None = None  # --init-from's run, for a new run
+    source: Source | None = None  # --init-from's run, for a run with no checkpoint yet
     init_note: str = ""  # what the header says of it
-    augment_auto: str = ""  # why `--augment auto` picked cfg.augment (a new run); "" if not
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the progress header says of the run: its settings (`training_notes`) and
+        where its images are held."""
+        held = (self.holding.why,) if self.holding.why else ()
+        return (*training_notes(self.cfg, self.auto, self.init_note), *held)
 
 
 def plan_training(options: dict[str, Any], config_file: str | None = None,
@@ -423,6 +438,9 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         given["data"] = cfg.data
     run = run_for_training(cfg.out, cfg.name)
     resuming = run.exists() and not fresh
+    # A fine-tuning run starts from its source until its first checkpoint: a new one, or one
+    # stopped (a crash, a kill) before it saved any.
+    started = resuming and bool(CheckpointStore(run.checkpoints).list())
     source = None
     if cfg.init_from and not resuming:
         source = find_source(cfg.init_from, cfg.out)
@@ -442,6 +460,8 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         elif isinstance(given.get("width"), str) and given["width"].strip().isdigit():
             given["width"] = int(given["width"])
         cfg = check_for_training(resumed(saved, given, run.name))
+        if cfg.init_from and not started:
+            source = find_source(cfg.init_from, cfg.out)
     cfg = cfg.replace(name=run.name)
     emit = emit or quiet
     data = load_dataset(cfg.data, cfg.limit, cfg.image_size, cfg.channels, cfg.resize,
@@ -481,11 +501,11 @@ def plan_training(options: dict[str, Any], config_file: str | None = None,
         choice, augment_auto = auto_augment(cfg.num_images)
         cfg = cfg.replace(augment=choice)
     init_note = ""
-    if source is not None and not resuming:
+    if source is not None:
         init_note = check_source(cfg, source)
         cfg = cfg.replace(init_from_config_sha256=source.config_sha256)
-    return Plan(cfg, run, data, resuming, fresh, why, choose_holding(data.x, cfg.max_data_memory),
-                why_width, source, init_note, augment_auto)
+    return Plan(cfg, run, data, resuming, fresh, AutoReasons(why, why_width, augment_auto),
+                choose_holding(data.x, cfg.max_data_memory), source, init_note)
 
 
 def run_training(plan: Plan, emit: Emit | None = None,
@@ -515,9 +535,8 @@ def run_training(plan: Plan, emit: Emit | None = None,
             gan = GAN(plan.cfg, dist)
             gan.set_data(plan.data.x, plan.data.y if plan.cfg.conditional else None,
                          stream=plan.holding.stream)
-            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.precision_auto,
-                              plan.width_auto, plan.source, plan.init_note, plan.holding.why,
-                              plan.augment_auto)
+            trainer = Trainer(gan, plan.run, emit, callbacks, should_stop, plan.notes,
+                              plan.source)
             return trainer.fit(plan.fresh)
     except Exception as exc:
         if (failure := collective_failure(exc, dist)) is not None:
