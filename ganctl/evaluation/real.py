@@ -160,10 +160,12 @@ class RealData:
         where = self.sample(split, n)[np.asarray(positions, np.int64)]
         return x.take(where) if isinstance(x, Split) else x[where]
 
-    def image_chunks(self, split: str, n: int | None = None, size: int = CHUNK_ROWS
+    def image_chunks(self, split: str, n: int | None = None, size: int | None = None
                      ) -> Iterator[np.ndarray]:
-        """`images(split, n)`, `size` rows at a time, in order, without holding them all."""
+        """`images(split, n)`, `size` (default `CHUNK_ROWS`) rows at a time, in order, without
+        holding them all."""
         x, rows = self._split(split), self.sample(split, n)
+        size = size or CHUNK_ROWS
         whole = len(rows) == len(x)
         for start in range(0, len(rows), size):
             if whole and not isinstance(x, Split):
