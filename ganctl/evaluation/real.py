@@ -129,6 +129,7 @@ class RealData:
     heldout: str = "the test split"
     sample_seed: int = SAMPLE_SEED
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
+    _samples: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -136,8 +137,14 @@ class RealData:
 
     def sample(self, split: str, n: int | None = None) -> np.ndarray:
         """Indices of the `n` images (default all) that evaluation takes from 'train' or 'test':
-        a seeded random sample (`sample_indices`), the same on every call."""
-        return sample_indices(self.count(split), n, self.sample_seed)
+        a seeded random sample (`sample_indices`), the same on every call (kept, read-only:
+        the domain evaluator's training asks for it every batch)."""
+        key = (split, n, self.count(split), self.sample_seed)
+        if key not in self._samples:
+            rows = sample_indices(self.count(split), n, self.sample_seed)
+            rows.flags.writeable = False
+            self._samples[key] = rows
+        return self._samples[key]
 
     def _split(self, split: str) -> np.ndarray | Split:
         x = self.train if split == "train" else self.test
