@@ -55,7 +55,8 @@ def sample_indices(total: int, n: int | None, seed: int = SAMPLE_SEED) -> np.nda
 
 class Split:
     """Rows `index` (ascending) of `x` (all of it when None), read only when asked: a split of
-    an image folder's memory-mapped data cache that is never copied whole.
+    data without a test split (an image folder's memory-mapped data cache, or an array in
+    memory), never copied whole.
 
     `take` reads the rows it is given (with pread from a memory map, so the pages never become
     this process's memory: `datacache.RowReader`); the array interface (`len`, `shape`,
@@ -263,12 +264,9 @@ def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | No
     heldout = (f"a seeded {HOLDOUT_SHARE:.0%} of the data held out ({k} of {n} images; training "
                "saw them)")
     train, test = np.flatnonzero(~held), np.flatnonzero(held)
-    if isinstance(ds.x, np.memmap):  # an image folder's data cache: rows read when asked
-        x_train: np.ndarray | Split = Split(ds.x, train)
-        x_test: np.ndarray | Split = Split(ds.x, test)
-    else:
-        x_train, x_test = ds.x[train], ds.x[test]
-    return RealData(source, x_train, x_test, None if y is None else y[train],
+    # Index sets, not copies: an image folder's data cache is read a row at a time when asked,
+    # and data already in memory is not held twice.
+    return RealData(source, Split(ds.x, train), Split(ds.x, test), None if y is None else y[train],
                     None if y is None else y[test], ds.label_names, heldout)
 
 
