@@ -1,5 +1,6 @@
 """The decoded-data cache: an image folder decoded once, kept as a memory-mappable file set under
-`cache_dir()/data/KEY/`, and opened in well under a second by every later load.
+`cache_dir()/data/KEY/`, and opened by every later load in the time its key check takes (one
+`stat` per image file: 0.6 s for 100,000 files on a 2-core VM).
 
 A set holds `pixels.u8` (the uint8 images, row after row), `labels.npy` (when the folder has one
 sub-folder per class), `files.json` (the listing the key was made from, to say why a later load
@@ -317,7 +318,8 @@ class RowReader:
     """Rows of a uint8 array [n, ...] by index. A memory map's rows are read from its file with
     pread, so that its pages never become this process's memory (reading them through the map
     would leave every page touched in the process's resident set, the whole file by an epoch's
-    end); another array's rows by indexing."""
+    end); another array's rows by indexing. Training's stream and evaluation's splits
+    (`evaluation.real.Split`) read rows with it."""
 
     def __init__(self, x: np.ndarray):
         self.x = x
