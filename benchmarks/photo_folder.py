@@ -84,6 +84,9 @@ def main() -> None:
                         help="rounds of serial and parallel decoding, alternating")
     parser.add_argument("--only-compare", action="store_true",
                         help="the key check and the serial/parallel comparison only")
+    parser.add_argument("--reload", action="store_true",
+                        help="the key check and cached reloads only (of a folder already in "
+                        "--cache)")
     parser.add_argument("--cache", type=Path, help="the cache folder (default: a new temporary "
                         "one)")
     args = parser.parse_args()
@@ -92,16 +95,18 @@ def main() -> None:
     how = Squaring(args.size, args.channels, args.resize)
     print(f"{_load()}; cache {cache}")
     n = key_check(args.folder, how)
-    serial_and_parallel(args.folder, how, args.compare or n, args.rounds)
+    if not args.reload:
+        serial_and_parallel(args.folder, how, args.compare or n, args.rounds)
     if args.only_compare:
         return
     kwargs = dict(image_size=args.size, channels=args.channels, resize=args.resize)
-    t, before = time.perf_counter(), _load()
-    ds = load_dataset(str(args.folder), **kwargs)
-    seconds = time.perf_counter() - t
-    print(f"train's first load of all {n:,} files ({ds.note}): {seconds:.1f} s, "
-          f"{n / seconds:.0f} images/s ({before} before, {_load()} after)")
-    for attempt in ("first", "again"):
+    if not args.reload:
+        t, before = time.perf_counter(), _load()
+        ds = load_dataset(str(args.folder), **kwargs)
+        seconds = time.perf_counter() - t
+        print(f"train's first load of all {n:,} files ({ds.note}): {seconds:.1f} s, "
+              f"{n / seconds:.0f} images/s ({before} before, {_load()} after)")
+    for attempt in ("first", "again", "third"):
         t = time.perf_counter()
         ds = load_dataset(str(args.folder), **kwargs)
         print(f"cached reload, {attempt}: {time.perf_counter() - t:.3f} s ({ds.note}, "

@@ -128,3 +128,29 @@ def test_cache_list_and_clear(cli, tmp_path, cache):
     assert r.exit_code == 0 and "deleted 1 decoded folder(s)" in r.stdout
     assert "no decoded folders" in cli("cache", "list").stdout
     assert cli("cache", "wipe").exit_code == 2
+
+
+def test_the_listing_is_sorted_part_by_part_and_skips_what_it_cannot_read(tmp_path):
+    # list_folder sorts each folder's entries and lists sub-folders in place (no sort of the
+    # whole list, no relpath: the key check of 100,000 files): the order must still be the
+    # paths sorted part by part, which the cache key was always made of.
+    from ganctl.datacache import list_folder
+
+    root = tmp_path / "f"
+    names = ["a.jpg", "a/x.jpg", "a-b/y.png", "a b/z.gif", "a/a/b.jpg", "a/a.jpg", "A.JPG",
+             "c/d/e/f.bmp", "c/d.jpeg", "é.png", "a0.jpg", "a/.hidden.png", ".jpg", "..png"]
+    for rel in [*names, "notes.txt"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rel.encode())
+    (root / "d-link").symlink_to(root / "c")  # the folder c again: listed once, as c
+    (root / "c" / "d" / "loop").symlink_to(root)  # back to the top
+    (root / "dangling.jpg").symlink_to("nowhere")
+    (root / "z.jpg").symlink_to(root / "a.jpg")
+    listing = list_folder(root)
+    images = [n for n in [*names, "z.jpg"] if not n.startswith(".")]  # ".jpg" has no suffix
+    want = sorted(images, key=lambda rel: rel.split("/"))
+    assert [rel for rel, _, _ in listing.files] == want
+    assert all(size == os.stat(root / rel).st_size for rel, size, _ in listing.files)
+    assert listing.others == 3  # notes.txt, .jpg, ..png
+    assert listing.problems == [("c/d/loop", "leads back to the folder itself (a symlink loop)"),
+                                ("d-link", "is the folder c again (listed once)")]

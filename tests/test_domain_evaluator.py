@@ -226,15 +226,15 @@ def test_beyond_max_images_it_learns_from_a_sample_of_every_class(monkeypatch):
     small = de.TrainingBudget(batch_size=30, min_steps=2, epochs=1, max_images=60)
     assert set(data.train_labels[:small.max_images]) == {0}
     seen = []
-    original = de._epoch_batch
-    monkeypatch.setattr(de, "_epoch_batch",
-                        lambda x, y, rng: seen.append((x, y)) or original(x, y, rng))
+    original = de.training_set
+    monkeypatch.setattr(de, "training_set", lambda *args: seen.append(original(*args)) or seen[-1])
     de.train_network(data, ("T", "L", "triangle"), small)
-    images, labels = seen[0]
-    assert len(images) == small.max_images and set(labels) == {0, 1, 2}
+    images = seen[0]
+    assert images.count == small.max_images and set(images.labels) == {0, 1, 2}
     # Each image with its own label: the sample that evaluation draws, images and labels alike.
     rows = data.sample("train", small.max_images)
-    assert np.array_equal(images, data.train[rows]) and np.array_equal(labels, data.train_labels[rows])
+    assert np.array_equal(images.read(np.arange(images.count)), data.train[rows])
+    assert np.array_equal(images.labels, data.train_labels[rows])
 
 
 # --- choosing the evaluator ---------------------------------------------------------------------

@@ -144,3 +144,115 @@ def test_data_that_is_gone_and_builtins_that_cannot_load(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(UsageError, match=r"cannot load mnist.*or pass --real PATH"):
         real_data_for_run(run_config(data="mnist"))
+
+
+# --- an image folder's splits over its memory-mapped data cache (issue 23) ----------------------
+
+def _photo_folder(root, n=40):
+    rng = np.random.default_rng(5)
+    root.mkdir()
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (10, 14, 3), np.uint8)).save(root / f"{i:03d}.png")
+    return root
+
+
+def _old_splits(x):
+    """The splits as older versions made them: copies, by a boolean mask."""
+    n = len(x)
+    k = min(HOLDOUT_MAX, max(1, round(0.1 * n)))
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(0).permutation(n)[:k]] = True
+    return x[~held], x[held]
+
+
+def test_a_folders_splits_are_read_from_its_cache_not_copied(tmp_path, monkeypatch):
+    """Evaluating a folder of 100,000 photos copied both splits out of the memory map (1.1 GiB)
+    and more; now a split is an index set over the map and only the rows asked for are read,
+    the same rows and digests as before."""
+    from ganctl import datacache
+    from ganctl.evaluation import real
+    from ganctl.fsutil import sha256_hex
+
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    folder = _photo_folder(tmp_path / "photos")
+    data = load_real_data(str(folder), (8, 8, 3), resize="crop")
+    x = load_dataset(str(folder), None, 8, 3, "crop").x
+    assert isinstance(x, np.memmap)
+    assert isinstance(data.train, real.Split) and isinstance(data.train.x, np.memmap)
+    old_train, old_test = _old_splits(np.asarray(x))
+    reads = []
+    original = datacache.RowReader.read
+    monkeypatch.setattr(datacache.RowReader, "read",
+                        lambda self, rows, out: reads.append(len(rows)) or original(self, rows, out))
+    assert np.array_equal(data.images("train", 5), old_train[sample_indices(len(old_train), 5)])
+    assert reads == [5]  # those five rows, nothing else
+    assert np.array_equal(data.rows("train", 5, [3, 1]),
+                          old_train[sample_indices(len(old_train), 5)[[3, 1]]])
+    # Whole splits go a chunk at a time: the digest (cache keys depend on it) is unchanged.
+    reads.clear()
+    monkeypatch.setattr(real, "CHUNK_ROWS", 7)
+    for split, old in (("train", old_train), ("test", old_test)):
+        assert data.sha256(split) == sha256_hex(str(old.shape), old.tobytes())
+        assert np.array_equal(np.concatenate(list(data.image_chunks(split))), old)
+    assert max(reads) <= 7 and sum(reads) == 2 * len(x)
+    assert np.array_equal(np.asarray(data.train), old_train) and len(data.test) == len(old_test)
+
+
+def test_features_of_a_whole_split_are_computed_a_chunk_at_a_time(tmp_path, monkeypatch):
+    from ganctl.evaluation import features, real
+
+    class Fake:  # features of each image alone: chunking cannot change them
+        short_sha = sha256 = "f" * 64
+        feature_dim = 3
+
+        def __init__(self):
+            self.calls = []
+
+        def prepare(self, images):
+            return images.astype(np.float32) / 255
+
+        def features(self, images):
+            self.calls.append(len(images))
+            return images.mean(axis=(1, 2)).astype(np.float64), None
+
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    data = load_real_data(str(_photo_folder(tmp_path / "photos")), (8, 8, 3), resize="crop")
+    monkeypatch.setattr(real, "CHUNK_ROWS", 10)
+    fake = Fake()
+    got = features.real_features(fake, data, "train", 36)
+    assert fake.calls == [10, 10, 10, 6]
+    whole = np.asarray(data.train).astype(np.float32) / 255
+    assert np.array_equal(got.features, whole.mean(axis=(1, 2)).astype(np.float64))
+
+
+def test_the_nearest_picture_reads_only_the_training_images_it_shows(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ganctl import datacache
+    from ganctl.evaluation.nearest import nearest_picture, nearest_rows
+    from ganctl.evaluation.real import Split
+    from ganctl.evaluation.scoring import nearest_training_grid
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (50, 8, 8, 3), np.uint8)
+    mapped = np.memmap(tmp_path / "pixels.u8", np.uint8, "w+", shape=x.shape)
+    mapped[:] = x
+    mapped.flush()
+    mapped = np.memmap(tmp_path / "pixels.u8", np.uint8, "r", shape=x.shape)
+    train = np.arange(5, 50)
+    data = RealData("d", Split(mapped, train), Split(mapped, np.arange(5)))
+    feats = rng.normal(size=(45, 4))
+    gen = SimpleNamespace(inputs=SimpleNamespace(gen_features=rng.normal(size=(20, 4))),
+                          samples=SimpleNamespace(seeds=np.arange(20),
+                                                  images=rng.integers(0, 256, (20, 8, 8, 3),
+                                                                      np.uint8)))
+    real = SimpleNamespace(data=data, all_train=SimpleNamespace(features=feats, n=45))
+    reads = []
+    original = datacache.RowReader.read
+    monkeypatch.setattr(datacache.RowReader, "read",
+                        lambda self, rows, out: reads.append(len(rows)) or original(self, rows, out))
+    picture = nearest_training_grid(gen, real, 2)
+    found = nearest_rows(gen.inputs.gen_features, feats, gen.samples.seeds, 2)
+    # What older versions drew: the same picture from a copy of the whole training split.
+    assert np.array_equal(picture, nearest_picture(gen.samples.images, x[train], found))
+    assert reads == [len(np.unique(found.train))] and reads[0] <= 16 * 2 < 45

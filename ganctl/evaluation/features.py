@@ -83,12 +83,32 @@ def real_features(evaluator: Evaluator, data: RealData, split: str, n: int,
     if path.exists():
         warn(f"cached real features {path} are damaged; recomputing them")
     say(f"computing features of {count} real {split} images (cached for next time)")
-    feats, probs = compute_features(evaluator, data.images(split, count))
+    feats, probs = chunked_features(evaluator, data, split, count)
     try:
         _write_cache(path, meta, feats, probs)
     except OSError as exc:
         warn(f"cannot cache real features in {path.parent}: {exc.strerror or exc}")
     return RealFeatures(feats, probs, data.source, split, available, False, key, seed)
+
+
+def chunked_features(evaluator: Evaluator, data: RealData, split: str, count: int
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """`compute_features` of `data.images(split, count)`, computed a chunk of images at a time
+    (`RealData.image_chunks`): the same values (the chunks are whole batches of the network),
+    without the whole sample in memory, nor the four times larger float32 copy of it that
+    the evaluator takes."""
+    feats = np.empty((count, evaluator.feature_dim), np.float64)
+    probs: np.ndarray | None = None
+    start = 0
+    for chunk in data.image_chunks(split, count):
+        f, p = compute_features(evaluator, chunk)
+        feats[start:start + len(f)] = f
+        if p is not None:
+            if probs is None:
+                probs = np.empty((count, p.shape[1]), np.float64)
+            probs[start:start + len(p)] = p
+        start += len(f)
+    return feats, probs
 
 
 def _read_cache(path: Path, meta: dict[str, str], count: int, dim: int

@@ -5,10 +5,17 @@ split, or a fixed seeded 10% (at most 10,000) of the images. Every subset of a s
 evaluation takes is a seeded random sample of it (`sample_indices`), never its first images:
 an image folder is read class sub-folder after class sub-folder, so its first 1,000 images may
 be one or two classes.
+
+An image folder's splits are index sets over its memory-mapped data cache (`Split`), never
+copied out of it whole: evaluation reads the rows it samples, and goes through a whole split
+(its digest, the memorisation check's features) a few thousand rows at a time
+(`RealData.image_chunks`), so that its memory does not grow with the folder.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganctl.data import BUILTIN, load_dataset, load_test_split
+from ganctl.datacache import RowReader
 from ganctl.errors import UsageError
-from ganctl.fsutil import sha256_hex
 
 if TYPE_CHECKING:
     from ganctl.config import TrainConfig
@@ -28,6 +35,10 @@ HOLDOUT_MAX = 10_000
 HOLDOUT_SEED = 0
 # The seed of the samples evaluation takes from a split (`sample_indices`).
 SAMPLE_SEED = 0
+# Rows read at a time when going through a whole split: 2,000 64x64 colour images are 25 MB
+# (98 MB as float32); a multiple of the evaluators' batches (500, Inception's 100), so features
+# computed chunk by chunk meet the network in the same batches as all at once.
+CHUNK_ROWS = 2_000
 
 
 def sample_indices(total: int, n: int | None, seed: int = SAMPLE_SEED) -> np.ndarray:
@@ -42,24 +53,84 @@ def sample_indices(total: int, n: int | None, seed: int = SAMPLE_SEED) -> np.nda
     return np.sort(np.random.default_rng(seed).permutation(total)[:n])
 
 
+class Split:
+    """Rows `index` (ascending) of `x` (all of it when None), read only when asked: a split of
+    data without a test split (an image folder's memory-mapped data cache, or an array in
+    memory), never copied whole.
+
+    `take` reads the rows it is given (with pread from a memory map, so the pages never become
+    this process's memory: `datacache.RowReader`); the array interface (`len`, `shape`,
+    indexing, `np.asarray`) is there for callers that want plain arrays and accept the copy.
+    """
+
+    def __init__(self, x: np.ndarray, index: np.ndarray | None = None):
+        self.x = x
+        self.index = None if index is None else np.asarray(index, np.int64)
+        self._reader: RowReader | None = None
+
+    def __len__(self) -> int:
+        return len(self.x) if self.index is None else len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.x.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.x.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.x.ndim
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A new array of the split's rows `rows` (positions in the split), in that order."""
+        rows = np.asarray(rows, np.int64)
+        where = rows if self.index is None else self.index[rows]
+        if self._reader is None:
+            self._reader = RowReader(self.x)
+        out = np.empty((len(where), *self.x.shape[1:]), self.x.dtype)
+        if len(where):
+            self._reader.read(where, out)
+        return out
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, int | np.integer):
+            return self.take(np.arange(len(self))[[key]])[0]
+        if isinstance(key, slice) or (isinstance(key, np.ndarray | list) and
+                                      np.asarray(key).dtype.kind in "iu"):
+            return self.take(np.arange(len(self))[key])
+        return np.asarray(self)[key]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self), CHUNK_ROWS):
+            yield from self.take(np.arange(start, min(start + CHUNK_ROWS, len(self))))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        x = self.take(np.arange(len(self)))
+        return x if dtype is None else x.astype(dtype)
+
+
 @dataclass
 class RealData:
     """Real images to compare with: the split a model learned from and a held-out split.
 
-    Images are uint8 [n, h, w, c] as training reads them; `source` names where they came from
-    and `heldout` how the held-out split was made. Evaluation takes `n` images of a split as a
-    random sample drawn with `sample_seed` (`sample_indices`).
+    Images are uint8 [n, h, w, c] as training reads them (arrays, or `Split`s of an image
+    folder's data cache); `source` names where they came from and `heldout` how the held-out
+    split was made. Evaluation takes `n` images of a split as a random sample drawn with
+    `sample_seed` (`sample_indices`).
     """
 
     source: str
-    train: np.ndarray
-    test: np.ndarray | None
+    train: np.ndarray | Split
+    test: np.ndarray | Split | None
     train_labels: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     label_names: tuple[str, ...] = ()
     heldout: str = "the test split"
     sample_seed: int = SAMPLE_SEED
     _digests: dict[str, str] = field(default_factory=dict, repr=False)
+    _samples: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,15 +138,49 @@ class RealData:
 
     def sample(self, split: str, n: int | None = None) -> np.ndarray:
         """Indices of the `n` images (default all) that evaluation takes from 'train' or 'test':
-        a seeded random sample (`sample_indices`), the same on every call."""
-        return sample_indices(self.count(split), n, self.sample_seed)
+        a seeded random sample (`sample_indices`), the same on every call (kept, read-only:
+        the domain evaluator's training asks for it every batch)."""
+        key = (split, n, self.count(split), self.sample_seed)
+        if key not in self._samples:
+            rows = sample_indices(self.count(split), n, self.sample_seed)
+            rows.flags.writeable = False
+            self._samples[key] = rows
+        return self._samples[key]
 
-    def images(self, split: str, n: int | None = None) -> np.ndarray:
-        """`n` images (default all) of 'train' or 'test': the split's random sample of `n`."""
+    def _split(self, split: str) -> np.ndarray | Split:
         x = self.train if split == "train" else self.test
         if x is None:
             raise ValueError(f"{self.source} has no held-out images")
-        return x if n is None or n >= len(x) else x[self.sample(split, n)]
+        return x
+
+    def images(self, split: str, n: int | None = None) -> np.ndarray:
+        """`n` images (default all) of 'train' or 'test': the split's random sample of `n`.
+        A whole `Split` is read into a new array: go through one with `image_chunks`."""
+        x = self._split(split)
+        if n is None or n >= len(x):
+            return np.asarray(x)
+        return x.take(self.sample(split, n)) if isinstance(x, Split) else x[self.sample(split, n)]
+
+    def rows(self, split: str, n: int | None, positions: np.ndarray) -> np.ndarray:
+        """Images `positions` (indices into `images(split, n)`) of the split's sample of `n`,
+        read without the rest of the sample: `images(split, n)[positions]`."""
+        x = self._split(split)
+        where = self.sample(split, n)[np.asarray(positions, np.int64)]
+        return x.take(where) if isinstance(x, Split) else x[where]
+
+    def image_chunks(self, split: str, n: int | None = None, size: int | None = None
+                     ) -> Iterator[np.ndarray]:
+        """`images(split, n)`, `size` (default `CHUNK_ROWS`) rows at a time, in order, without
+        holding them all."""
+        x, rows = self._split(split), self.sample(split, n)
+        size = size or CHUNK_ROWS
+        whole = len(rows) == len(x)
+        for start in range(0, len(rows), size):
+            if whole and not isinstance(x, Split):
+                yield x[start:start + size]
+            else:
+                part = rows[start:start + size]
+                yield x.take(part) if isinstance(x, Split) else x[part]
 
     def labels(self, split: str, n: int | None = None) -> np.ndarray | None:
         """The labels of `images(split, n)`, row for row; None when unlabelled.
@@ -98,10 +203,15 @@ class RealData:
         return 0 if x is None else len(x)
 
     def sha256(self, split: str) -> str:
-        """sha256 of a split's shape and pixels: changed data never reuses cached results."""
+        """sha256 of a split's shape and pixels: changed data never reuses cached results.
+
+        Hashed a chunk at a time: the same digest as of the whole split's bytes at once (what
+        older versions hashed, so their cached features and evaluators are still found)."""
         if split not in self._digests:
-            x = np.ascontiguousarray(self.images(split))
-            self._digests[split] = sha256_hex(str(x.shape), memoryview(x).cast("B"))
+            digest = hashlib.sha256(str(tuple(self._split(split).shape)).encode())
+            for chunk in self.image_chunks(split):
+                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            self._digests[split] = digest.hexdigest()
         return self._digests[split]
 
 
@@ -153,8 +263,11 @@ def load_real_data(spec: str, image_shape: tuple[int, int, int], limit: int | No
     y = ds.y
     heldout = (f"a seeded {HOLDOUT_SHARE:.0%} of the data held out ({k} of {n} images; training "
                "saw them)")
-    return RealData(source, ds.x[~held], ds.x[held], None if y is None else y[~held],
-                    None if y is None else y[held], ds.label_names, heldout)
+    train, test = np.flatnonzero(~held), np.flatnonzero(held)
+    # Index sets, not copies: an image folder's data cache is read a row at a time when asked,
+    # and data already in memory is not held twice.
+    return RealData(source, Split(ds.x, train), Split(ds.x, test), None if y is None else y[train],
+                    None if y is None else y[test], ds.label_names, heldout)
 
 
 def real_data_for_run(cfg: TrainConfig, real: str | None = None) -> RealData:

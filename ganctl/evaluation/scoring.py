@@ -13,6 +13,7 @@ The evaluator is the shipped Fashion-MNIST classifier, one trained on the data, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -434,5 +435,8 @@ def nearest_training_grid(generated: Generated, real: RealSet, k: int = 1) -> np
         raise ValueError("the picture needs the whole training split: load_real_set(all_train=True)")
     found = nearest_rows(generated.inputs.gen_features, train.features,
                          generated.samples.seeds, k)
-    train_images = real.data.images("train", train.n)  # the rows `all_train` was computed on
+    # Only the training images shown are read (of the rows `all_train` was computed on).
+    shown, where = np.unique(found.train, return_inverse=True)
+    train_images = real.data.rows("train", train.n, shown)
+    found = dataclasses.replace(found, train=where.reshape(found.train.shape))
     return nearest_picture(generated.samples.images, train_images, found)

@@ -11,58 +11,14 @@ blocks, whatever the size of the data.
 
 from __future__ import annotations
 
-import mmap
-import os
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ganctl.datacache import RowReader
 from ganctl.training.draws import Rows
-
-
-class RowReader:
-    """Rows of a uint8 array [n, ...] by index. A memory map's rows are read from its file with
-    pread, so that its pages never become this process's memory (reading them through the map
-    would leave every page touched in the process's resident set, the whole file by an epoch's
-    end); another array's rows by indexing."""
-
-    def __init__(self, x: np.ndarray):
-        self.x = x
-        self.row_shape = tuple(int(v) for v in x.shape[1:])
-        self.row_bytes = int(np.prod(self.row_shape))
-        self.fd: int | None = None
-        self.offset = 0
-        mapped = getattr(x, "_mmap", None)
-        if isinstance(x, np.memmap) and mapped is not None and x.filename \
-                and x.flags.c_contiguous and x.dtype == np.uint8:
-            # Where row 0 lies in the file: numpy maps from `offset` rounded down to the
-            # allocation granularity, and a view (such as --limit's x[:n]) may start further in.
-            start = x.offset - x.offset % mmap.ALLOCATIONGRANULARITY
-            base = np.frombuffer(mapped, np.uint8).ctypes.data
-            self.offset = start + (x.ctypes.data - base)
-            self.fd = os.open(x.filename, os.O_RDONLY)
-            self._closer = weakref.finalize(self, os.close, self.fd)  # with the reader
-
-    def read(self, indices: np.ndarray, out: np.ndarray) -> None:
-        """Rows `indices` into `out` [len(indices), ...], in file order (kinder to a disk)."""
-        if self.fd is None:
-            out[...] = self.x[indices]
-            return
-        flat = out.reshape(len(indices), self.row_bytes)
-        for j in np.argsort(indices, kind="stable"):
-            where = self.offset + int(indices[j]) * self.row_bytes
-            if os.preadv(self.fd, [flat[j]], where) != self.row_bytes:
-                raise OSError(f"{self.x.filename} ended before row {int(indices[j])}: the data "
-                              "cache changed under training; run `ganctl cache clear` and train "
-                              "again")
-
-    def close(self) -> None:
-        if self.fd is not None:
-            self._closer()
-            self.fd = None
 
 
 @dataclass

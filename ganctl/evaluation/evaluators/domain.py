@@ -133,29 +133,34 @@ def labelled_classes(data: RealData) -> tuple[str, ...]:
     return tuple(names) if names else tuple(str(c) for c in range(count))
 
 
-def _epoch_batch(x: np.ndarray, y: np.ndarray | None, rng: np.random.Generator
+def _epoch_draws(count: int, y: np.ndarray | None, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """One epoch's inputs and targets, shuffled: the labels, or a random transform each."""
-    order = rng.permutation(len(x))
-    x = x[order]
+    """One epoch's order of the `count` training images (positions in the sample) and their
+    targets: their labels, or a random transform each (to apply when reading them)."""
+    order = rng.permutation(count)
     if y is not None:
-        return x, y[order]
-    which = rng.integers(0, TRANSFORMS, len(x))
-    return transform(x, which), which
+        return order, y[order]
+    return order, rng.integers(0, TRANSFORMS, count)
 
 
 def heldout_accuracy(evaluator: Evaluator, data: RealData, classes: tuple[str, ...]) -> float:
-    """Accuracy on the held-out images: of their classes, or of all four transforms of each."""
-    x = data.images("test")
-    if classes:
-        _, probs = evaluator.features(evaluator.prepare(x))
-        return float(np.mean(probs.argmax(axis=1) == data.labels("test")))
-    correct = 0
-    for t in range(TRANSFORMS):
-        which = np.full(len(x), t)
-        _, probs = evaluator.predict(evaluator.prepare(transform(x, which)))
-        correct += int(np.sum(probs.argmax(axis=1) == t))
-    return correct / (TRANSFORMS * len(x))
+    """Accuracy on the held-out images: of their classes, or of all four transforms of each.
+    Computed a chunk of images at a time (`RealData.image_chunks`: whole batches of the
+    network, so the same predictions as all at once)."""
+    correct = total = 0
+    labels = data.labels("test") if classes else None
+    for chunk in data.image_chunks("test"):
+        if labels is not None:
+            _, probs = evaluator.features(evaluator.prepare(chunk))
+            correct += int(np.sum(probs.argmax(axis=1) == labels[total:total + len(chunk)]))
+            total += len(chunk)
+            continue
+        for t in range(TRANSFORMS):
+            which = np.full(len(chunk), t)
+            _, probs = evaluator.predict(evaluator.prepare(transform(chunk, which)))
+            correct += int(np.sum(probs.argmax(axis=1) == t))
+        total += TRANSFORMS * len(chunk)
+    return correct / total
 
 
 # --- training and the cache -------------------------------------------------------------------------
@@ -214,14 +219,31 @@ def domain_evaluator(data: RealData, budget: TrainingBudget = DEFAULT_BUDGET,
         return _evaluator_from(weights, info)
 
 
+@dataclass(frozen=True)
+class TrainingImages:
+    """The images the evaluator learns from: the training split, or a random sample of
+    `max_images` of it, drawn as evaluation draws real images (the first ones of a folder read
+    class by class would be one or two classes); and, for classes, their labels.
+
+    Read a batch at a time (`read`), never held whole: 60,000 64x64 colour photos are 737 MB,
+    and each epoch's shuffled and transformed copy was as much again."""
+
+    data: RealData
+    max_images: int
+    count: int
+    labels: np.ndarray | None  # int64 [count], for classes
+
+    def read(self, positions: np.ndarray) -> np.ndarray:
+        """Images `positions` (indices into the sample), in that order."""
+        return self.data.rows("train", self.max_images, positions)
+
+
 def training_set(data: RealData, classes: tuple[str, ...], budget: TrainingBudget
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The images (and, for `classes`, labels) the evaluator learns from: the training split,
-    or a random sample of `budget.max_images` of it, drawn as evaluation draws real images
-    (the first ones of a folder read class by class would be one or two classes)."""
-    x = data.images("train", budget.max_images)
+                 ) -> TrainingImages:
+    """What the evaluator of `data` learns from (`TrainingImages`)."""
+    count = min(budget.max_images, data.count("train"))
     y = data.labels("train", budget.max_images) if classes else None
-    return x, None if y is None else y.astype(np.int64)
+    return TrainingImages(data, budget.max_images, count, None if y is None else y.astype(np.int64))
 
 
 def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudget,
@@ -231,41 +253,45 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
 
     from ganctl.evaluation.evaluators.base import weights_to_arrays
 
-    x, y = training_set(data, classes, budget)
+    images = training_set(data, classes, budget)
+    n = images.count
     net = build_domain_network(data.image_shape, len(classes) or TRANSFORMS, budget.seed)
     head = keras.Model(net.inputs, net.outputs[1])
-    batch = min(budget.batch_size, len(x))
-    per_epoch = math.ceil(len(x) / batch)
-    epochs = max(budget.epochs, math.ceil(budget.min_steps * batch / len(x)))
+    batch = min(budget.batch_size, n)
+    per_epoch = math.ceil(n / batch)
+    epochs = max(budget.epochs, math.ceil(budget.min_steps * batch / n))
     # Small data takes many short epochs: several go to one fit() call (each costs ~0.1 s).
     group = max(1, FIT_STEPS // per_epoch)
     calls = [min(group, epochs - first) for first in range(0, epochs, group)]
-    steps = sum(math.ceil(count * len(x) / batch) for count in calls)
+    steps = sum(math.ceil(count * n / batch) for count in calls)
     schedule = keras.optimizers.schedules.CosineDecay(budget.learning_rate, steps)
     head.compile(optimizer=keras.optimizers.Adam(schedule),
                  loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(budget.seed)
-    report = _progress_callback(progress, steps, epochs, len(x), batch)
+    report = _progress_callback(progress, steps, epochs, n, batch)
     start = time.perf_counter()
     for i, count in enumerate(calls):
-        parts = [_epoch_batch(x, y, rng) for _ in range(count)]
+        draws = [_epoch_draws(n, images.labels, rng) for _ in range(count)]
         report.first_epoch, report.first_step = i * group, report.step
-        images, targets = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        # Scaled a batch at a time: the whole sample in float32 is 4 times its uint8 bytes (2.8
-        # GiB for 60,000 64x64 colour photos), and fit() would copy it once more.
-        head.fit(_scaled_batches(images, targets, batch), epochs=1, verbose=0,
-                 steps_per_epoch=math.ceil(len(images) / batch), shuffle=False,
+        order = np.concatenate([d[0] for d in draws])
+        targets = np.concatenate([d[1] for d in draws])
+        head.fit(_batches(images, order, targets, batch), epochs=1, verbose=0,
+                 steps_per_epoch=math.ceil(len(order) / batch), shuffle=False,
                  callbacks=[report])
     return weights_to_arrays(net), time.perf_counter() - start
 
 
-def _scaled_batches(x: np.ndarray, y: np.ndarray, batch: int) -> Iterator[tuple[np.ndarray,
-                                                                                np.ndarray]]:
-    """`x` (uint8) and `y` in batches, in order, the images scaled to [-1, 1]."""
+def _batches(images: TrainingImages, order: np.ndarray, targets: np.ndarray, batch: int
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The images `order` and their `targets` in batches, in order: each batch read, given its
+    transforms (when the targets are transforms) and scaled to [-1, 1]."""
     from ganctl.data import scale_to_signed_unit
 
-    for start in range(0, len(x), batch):
-        yield scale_to_signed_unit(x[start:start + batch]), y[start:start + batch]
+    for start in range(0, len(order), batch):
+        x = images.read(order[start:start + batch])
+        if images.labels is None:
+            x = transform(x, targets[start:start + batch])
+        yield scale_to_signed_unit(x), targets[start:start + batch]
 
 
 def _progress_callback(progress: Progress | None, steps: int, epochs: int, images: int,

@@ -129,5 +129,6 @@ def is_fashion_mnist(data: RealData) -> bool:
     if data.image_shape != IMAGE_SHAPE or data.count("train") == 0:
         return False
     known = read_info().get("fingerprint", [])
-    mine = fingerprint(data.images("train"))
+    first = np.arange(min(FINGERPRINT_IMAGES, data.count("train")))
+    mine = fingerprint(data.rows("train", None, first))  # not a copy of the whole split
     return bool(known) and mine == known[:len(mine)]
