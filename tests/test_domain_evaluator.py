@@ -357,3 +357,20 @@ def test_metrics_that_need_classes_are_skipped_with_a_note(trained):
     with pytest.raises(UsageError, match="--metrics classifier_score need classes and the "
                                          "evaluator has none"):
         metrics_for(evaluator, ["classifier_score"])
+
+
+def test_batches_shrink_for_large_images_and_divide_the_chunks():
+    """Up to 64x64x3 the batch is what was asked (so every result measured before stays); larger
+    images go in smaller batches (256 at 256x256x3 took 11 GB to train the evaluator), each a
+    divisor of the asked batch, so that chunks of a multiple of it meet the network in the same
+    batches as all at once."""
+    from ganctl.evaluation.evaluators.base import bounded_batch
+
+    assert bounded_batch(500, (28, 28, 1)) == bounded_batch(500, (64, 64, 3)) == 500
+    assert bounded_batch(256, (64, 64, 3)) == 256
+    assert bounded_batch(500, (128, 128, 3)) == 125 and bounded_batch(256, (128, 128, 3)) == 64
+    assert bounded_batch(500, (256, 256, 3)) == 25 and bounded_batch(256, (256, 256, 3)) == 16
+    assert bounded_batch(500, (1024, 1024, 3)) == 1
+    for shape in ((96, 96, 3), (128, 128, 1), (512, 512, 3)):
+        assert 500 % bounded_batch(500, shape) == 0
+

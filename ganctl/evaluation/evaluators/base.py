@@ -33,6 +33,23 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
         var.assign(arrays[key])
 
 
+
+# Batches of images with more values than this shrink, so that a batch's activations stay
+# bounded: the domain evaluator took 11 GB at 256x256x3 in batches of 256. Up to 64x64x3 (every
+# size measured before) the batch is unchanged, and so are the results.
+BATCH_VALUES = 64 * 64 * 3
+
+
+def bounded_batch(batch: int, image_shape: tuple[int, ...]) -> int:
+    """`batch` for images of up to BATCH_VALUES values; for larger ones the largest divisor of
+    `batch` at most batch x BATCH_VALUES / values (a divisor, so that chunks of a multiple of
+    `batch` images meet the network in the same batches as all at once)."""
+    values = int(np.prod([int(v) for v in image_shape]))
+    if values <= BATCH_VALUES:
+        return batch
+    limit = max(1, batch * BATCH_VALUES // values)
+    return max(d for d in range(1, limit + 1) if batch % d == 0)
+
 class Evaluator:
     """A loaded evaluator network: features (penultimate layer) and, when it has classes, class
     probabilities of images.
@@ -112,12 +129,14 @@ class Evaluator:
     def predict(self, images: np.ndarray, batch_size: int = 500
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(features, outputs of the network's head) of images in [-1, 1]; the head is the class
-        probabilities, or, for an evaluator without classes, those of its own training task."""
+        probabilities, or, for an evaluator without classes, those of its own training task.
+        Images larger than 64x64x3 go through in smaller batches (`bounded_batch`)."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1:] != self.image_shape:
             made = "x".join(str(s) for s in images.shape[1:]) or "scalars"
             raise UsageError(f"the evaluator takes {self.shape_text()} images; "
                              f"this model makes {made}")
+        batch_size = bounded_batch(batch_size, self.image_shape)
         feats = np.empty((len(images), self.feature_dim), dtype=np.float64)
         head = np.empty((len(images), int(self._model.outputs[1].shape[-1])), dtype=np.float64)
         for start in range(0, len(images), batch_size):

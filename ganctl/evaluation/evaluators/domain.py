@@ -251,13 +251,13 @@ def train_network(data: RealData, classes: tuple[str, ...], budget: TrainingBudg
     """Fit the network to `data`'s training split; its weights and the seconds it took."""
     import keras
 
-    from ganctl.evaluation.evaluators.base import weights_to_arrays
+    from ganctl.evaluation.evaluators.base import bounded_batch, weights_to_arrays
 
     images = training_set(data, classes, budget)
     n = images.count
     net = build_domain_network(data.image_shape, len(classes) or TRANSFORMS, budget.seed)
     head = keras.Model(net.inputs, net.outputs[1])
-    batch = min(budget.batch_size, n)
+    batch = min(bounded_batch(budget.batch_size, data.image_shape), n)
     per_epoch = math.ceil(n / batch)
     epochs = max(budget.epochs, math.ceil(budget.min_steps * batch / n))
     # Small data takes many short epochs: several go to one fit() call (each costs ~0.1 s).
