@@ -16,7 +16,7 @@ import stat
 import time
 from pathlib import Path
 
-from ganctl.datacache import IMAGE_SUFFIXES, Listing, cache_key, list_folder
+from ganctl.datacache import IMAGE_SUFFIXES, Listing, cache_key, list_folder, revisit
 from ganctl.decode import Squaring
 
 
@@ -38,16 +38,10 @@ def walk_listing(folder: Path) -> Listing:
             dirs.clear()
             continue
         rel_root = os.path.relpath(root, folder)
-        if (here.st_dev, here.st_ino) in seen:  # reached again through a symlink: not again
-            first = seen[(here.st_dev, here.st_ino)]
-            if first == "." or rel_root.startswith(first + os.sep):
-                why = f"leads back to {'the folder itself' if first == '.' else first}"
-                problems.append((rel_root, f"{why} (a symlink loop)"))
-            else:
-                problems.append((rel_root, f"is the folder {first} again (listed once)"))
+        if (problem := revisit(seen, here, rel_root)) is not None:
+            problems.append(problem)
             dirs.clear()
             continue
-        seen[(here.st_dev, here.st_ino)] = rel_root
         dirs.sort()
         for name in names:
             path = os.path.join(root, name)

@@ -90,15 +90,9 @@ def list_folder(folder: Path) -> Listing:
         except OSError as exc:  # unreadable, or gone meanwhile
             problems.append((rel_root, f"cannot be read ({exc.strerror or type(exc).__name__})"))
             return
-        if (here.st_dev, here.st_ino) in seen:  # reached again through a symlink: not again
-            first = seen[(here.st_dev, here.st_ino)]
-            if first == "." or rel_root.startswith(first + os.sep):
-                why = f"leads back to {'the folder itself' if first == '.' else first}"
-                problems.append((rel_root, f"{why} (a symlink loop)"))
-            else:
-                problems.append((rel_root, f"is the folder {first} again (listed once)"))
+        if (problem := revisit(seen, here, rel_root)) is not None:
+            problems.append(problem)
             return
-        seen[(here.st_dev, here.st_ino)] = rel_root
         prefix = "" if rel_root == "." else rel_root + os.sep
         for entry in entries:
             name = entry.name
@@ -128,6 +122,22 @@ def list_folder(folder: Path) -> Listing:
     walk(os.fspath(folder), ".")
     problems.sort()
     return Listing(folder, files, others, problems)
+
+
+def revisit(seen: dict[tuple[int, int], str], here: os.stat_result, rel_root: str
+            ) -> tuple[str, str] | None:
+    """The problem of listing folder `rel_root` (whose stat is `here`) when a symlink reached it
+    before (`seen`: each folder's (device, inode) -> where it was first listed), else None after
+    noting it in `seen`: a loop back to a folder above it, or the same folder by another path."""
+    key = (here.st_dev, here.st_ino)
+    if key not in seen:
+        seen[key] = rel_root
+        return None
+    first = seen[key]
+    if first == "." or rel_root.startswith(first + os.sep):
+        why = f"leads back to {'the folder itself' if first == '.' else first}"
+        return rel_root, f"{why} (a symlink loop)"
+    return rel_root, f"is the folder {first} again (listed once)"
 
 
 def _name(entry: os.DirEntry) -> str:
