@@ -106,6 +106,30 @@ def test_dcgan_spectral_norm_replaces_batchnorm_in_d():
     assert "BatchNormalization" not in [layer.__class__.__name__ for layer in critic.layers]
 
 
+@pytest.mark.parametrize("classes", [0, 3])
+def test_dcgan_spectral_norm_vectors_come_from_the_seed(classes):
+    # Keras draws each power-iteration vector u unseeded: the same --seed must give the same D
+    # (every weight, u included, and so the same logits), and another seed another u.
+    def d_of(seed):
+        return build_models("dcgan", 16, (32, 32, 1), width=4, spectral_norm=True, seed=seed,
+                            num_classes=classes)[1]
+
+    def vectors(d):
+        return [layer.vector_u.numpy() for layer in d.layers
+                if layer.__class__.__name__ == "SpectralNormalization"]
+
+    a, b, other = d_of(5), d_of(5), d_of(6)
+    assert len(vectors(a)) == 4
+    for u, v, w in zip(vectors(a), vectors(b), vectors(other), strict=True):
+        assert np.array_equal(u, v) and not np.array_equal(u, w)
+        assert 0 < np.abs(u).max() <= 0.04  # TruncatedNormal(0.02), cut at two deviations
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 1)).astype(np.float32)
+    inputs = [x, np.arange(4) % 3] if classes else x
+    # training=True runs the power iteration, which updates u from its start
+    assert np.array_equal(np.asarray(a(inputs, training=True)), np.asarray(b(inputs, training=True)))
+    assert all(np.array_equal(u, v) for u, v in zip(vectors(a), vectors(b), strict=True))
+
+
 @pytest.mark.parametrize("shape", [(30, 30, 1), (16, 16, 1), (256, 256, 3), (28, 32, 1)])
 def test_dcgan_refuses_sizes_it_cannot_build(shape):
     with pytest.raises(ValueError, match="--arch dcgan") as err:

@@ -68,6 +68,7 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     from keras import layers
 
     from ganctl.models import conditioning
+    from ganctl.models.spectral import seed_power_iteration
 
     check_shape(image_shape)
     size, _, channels = image_shape
@@ -125,7 +126,9 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
     h = layers.Flatten()(h)
     logit = sn(layers.Dense(1, kernel_initializer=init(), dtype=out_dtype, name="logit"))(h)
     if not num_classes:
-        return generator, keras.Model(inp, logit, name="discriminator")
+        discriminator = keras.Model(inp, logit, name="discriminator")
+        seed_power_iteration(discriminator, seed, stream=28)
+        return generator, discriminator
     label = conditioning.label_input()
     # Its own seed (not drawn from `seeds`), so the other layers keep their initial weights.
     projected = conditioning.projection(
@@ -133,6 +136,7 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
         dtype=out_dtype)
     logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
     discriminator = keras.Model([inp, label], logit, name="discriminator")
+    seed_power_iteration(discriminator, seed, stream=28)
     return generator, discriminator
 
 

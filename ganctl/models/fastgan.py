@@ -193,6 +193,7 @@ def _discriminator(image_shape: tuple[int, int, int], width: int, num_classes: i
     from keras import layers
 
     from ganctl.models import conditioning
+    from ganctl.models.spectral import seed_power_iteration
 
     size, _, nc = image_shape
 
@@ -238,26 +239,11 @@ def _discriminator(image_shape: tuple[int, int, int], width: int, num_classes: i
         logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
         inputs = [inp, label]
     body = keras.Model(inputs, [logit, rec_all, feats[16]], name="discriminator_body")
-    _seed_power_iteration(body, seed)
+    seed_power_iteration(body, seed, stream=27)
     crop = keras.Input((8, 8, int(feats[16].shape[-1])), name="crop")
     part = keras.Model(crop, _decoder(crop, rec, nc, width, "dec_part", init, out_dtype),
                        name="part_decoder")
     return FastGanDiscriminator(body, part, conditional=bool(num_classes))
-
-
-def _seed_power_iteration(model: Any, seed: int) -> None:
-    """Draw the spectral norms' power-iteration vectors from `seed`: Keras draws them unseeded,
-    which would make two runs of the same --seed differ from their first step."""
-    import numpy as np
-    from keras import layers
-
-    rng = np.random.default_rng([seed, 27])
-    for layer in model.layers:
-        if isinstance(layer, layers.SpectralNormalization):
-            u = layer.vector_u
-            # Keras' own initialiser, TruncatedNormal(0.02): a normal cut at two deviations.
-            draw = np.clip(rng.standard_normal(tuple(u.shape)), -2.0, 2.0) * 0.02
-            u.assign(draw.astype("float32"))
 
 
 def _decoder(x: Any, rec: int, nc: int, width: int, name: str, init: Any,
