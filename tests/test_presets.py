@@ -76,3 +76,19 @@ def test_the_colour_preset_is_dcgan_fast_with_augmentation_off():
     assert colour.augment == "off" and fast.augment == "auto"
     assert colour.replace(augment="auto", name=fast.name) == fast
     assert "dcgan-colour" in _race().NOT_RACED
+
+
+def test_a_new_users_dcgan_on_a_cpu_is_the_best_measured_preset():
+    # Issue 25: `ganctl train --arch dcgan --data FOLDER` must give what the best preset gives
+    # (dcgan-fast on Fashion-MNIST, dcgan-colour on small folders). On a CPU (width auto = 32)
+    # it resolves to exactly dcgan-fast's settings but the name, and `--augment auto` picks off
+    # at every folder size, which makes it dcgan-colour too. A changed default fails here, and
+    # then the quality race and the small-folder table have to be rerun.
+    from ganctl.config.settings import auto_augment
+
+    bare = resolve({"arch": "dcgan", "data": "fashion-mnist"})
+    fast = resolve({}, REPO / "examples" / "dcgan-fast.toml")
+    assert bare.width == 32 and bare.replace(name=fast.name) == fast
+    assert all(auto_augment(n)[0] == "off" for n in (300, 3_000, 29_999, 30_000, 60_000))
+    colour = resolve({"data": "fashion-mnist"}, REPO / "examples" / "dcgan-colour.toml")
+    assert colour.replace(augment=bare.augment, name=bare.name) == bare
