@@ -404,16 +404,17 @@ def resumed(saved: TrainConfig, given: Mapping[str, Any], run_name: str) -> Trai
 def auto_augment(num_images: int) -> tuple[str, str]:
     """What `--augment auto` picks for a new run on `num_images` images, and why.
 
-    Measured (benchmarks/README.md, "Adaptive augmentation"): in 5-minute CPU runs on 500 and
-    3,000 colour shapes and 3,000 Fashion-MNIST images, `off` gave the lowest FD or tied in 4 of
-    5 pairs; `ada` tied on Fashion-MNIST, lost 3 of 4 shape pairs (FD +19% to +72%) and won one
-    (-6%); the fixed policy (`on`, what `auto` picked before under 30,000 images) was the worst
-    everywhere. At 15 minutes on 500 shapes off still beat ada (FD 3.88 against 5.61). Above
-    30,000 images it was off already.
+    Measured (benchmarks/README.md, "Adaptive augmentation"): 30-minute CPU runs of each setting
+    side by side on 500 and 3,000 colour shapes and 3,000 Fashion-MNIST images, scored at 5, 15
+    and 30 minutes. `off` had the lowest FD in 7 of the 9 pairs and in all 6 on the shapes (ada
+    1.06x to 3.0x its FD); ada won on the Fashion-MNIST images at 5 and 30 minutes, by 5% and 7%.
+    The fixed policy (`on`, what `auto` picked before under 30,000 images) was the worst in 8 of 9.
+    Above 30,000 images it was off already.
     """
     if num_images < AUGMENT_AUTO_BELOW:
-        return "off", ("the best measured in runs of 5-15 minutes on folders of 500-3,000 "
-                       "images, against ada and the fixed policy (benchmarks/README.md)")
+        return "off", ("the best measured in runs of 5-30 minutes on folders of 500-3,000 "
+                       "images (lowest FD in 7 of 9 against ada and the fixed policy; "
+                       "benchmarks/README.md)")
     return "off", f"{AUGMENT_AUTO_BELOW:,} images or more, as before"
 
 
