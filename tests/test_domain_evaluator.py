@@ -373,4 +373,3 @@ def test_batches_shrink_for_large_images_and_divide_the_chunks():
     assert bounded_batch(500, (1024, 1024, 3)) == 1
     for shape in ((96, 96, 3), (128, 128, 1), (512, 512, 3)):
         assert 500 % bounded_batch(500, shape) == 0
-

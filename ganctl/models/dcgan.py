@@ -125,17 +125,16 @@ def build_dcgan(latent_dim: int, image_shape: tuple[int, int, int], mixed: bool 
         h = layers.LeakyReLU(0.2)(h)
     h = layers.Flatten()(h)
     logit = sn(layers.Dense(1, kernel_initializer=init(), dtype=out_dtype, name="logit"))(h)
-    if not num_classes:
-        discriminator = keras.Model(inp, logit, name="discriminator")
-        seed_power_iteration(discriminator, seed, stream=28)
-        return generator, discriminator
-    label = conditioning.label_input()
-    # Its own seed (not drawn from `seeds`), so the other layers keep their initial weights.
-    projected = conditioning.projection(
-        h, label, num_classes, keras.initializers.RandomNormal(0.0, 0.02, seed=seed * 100 + 98),
-        dtype=out_dtype)
-    logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
-    discriminator = keras.Model([inp, label], logit, name="discriminator")
+    inputs = inp
+    if num_classes:
+        label = conditioning.label_input()
+        # Its own seed (not drawn from `seeds`), so the other layers keep their initial weights.
+        projected = conditioning.projection(
+            h, label, num_classes,
+            keras.initializers.RandomNormal(0.0, 0.02, seed=seed * 100 + 98), dtype=out_dtype)
+        logit = layers.Add(dtype=out_dtype, name="logit_and_projection")([logit, projected])
+        inputs = [inp, label]
+    discriminator = keras.Model(inputs, logit, name="discriminator")
     seed_power_iteration(discriminator, seed, stream=28)
     return generator, discriminator
 

@@ -33,7 +33,6 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
         var.assign(arrays[key])
 
 
-
 # Batches of images with more values than this shrink, so that a batch's activations stay
 # bounded: the domain evaluator took 11 GB at 256x256x3 in batches of 256. Up to 64x64x3 (every
 # size measured before) the batch is unchanged, and so are the results.
@@ -49,6 +48,7 @@ def bounded_batch(batch: int, image_shape: tuple[int, ...]) -> int:
         return batch
     limit = max(1, batch * BATCH_VALUES // values)
     return max(d for d in range(1, limit + 1) if batch % d == 0)
+
 
 class Evaluator:
     """A loaded evaluator network: features (penultimate layer) and, when it has classes, class
